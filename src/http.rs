@@ -1,0 +1,165 @@
+//! HTTP helpers: read the key out of an `Authorization` header and turn a
+//! verification outcome into the API's exact answers.
+//!
+//! Every failure of the key itself (missing, malformed, unknown, revoked,
+//! expired) gets one 401 body, so a caller cannot tell which it was; a valid
+//! key without the needed scope gets 403. A store failure is not the
+//! caller's fault: it maps to 500, and the key is neither accepted nor
+//! refused.
+//!
+//! ```
+//! use apikeys::http::{bearer_token, Answer};
+//! use apikeys::Rejection;
+//!
+//! assert_eq!(bearer_token("Bearer flz_sk_abc"), Ok("flz_sk_abc"));
+//! let answer = Answer::for_rejection(Rejection::Revoked);
+//! assert_eq!(answer.status, 401);
+//! assert_eq!(
+//!     answer.body,
+//!     r#"{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}"#
+//! );
+//! ```
+
+use crate::error::{Rejection, VerifyError};
+
+/// 401 body: missing, malformed, unknown, revoked or expired key.
+pub const UNAUTHORIZED_BODY: &str =
+    r#"{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}"#;
+/// 403 body: a valid key without the scope the request needs.
+pub const FORBIDDEN_SCOPE_BODY: &str = r#"{"success":false,"error":{"code":"FORBIDDEN","message":"API key does not have the required permissions"}}"#;
+/// 403 body for an account whose plan has no API access, as the API
+/// documentation words it. The key store does not know plans: the host
+/// answers this one itself.
+pub const FORBIDDEN_PLAN_BODY: &str =
+    r#"{"success":false,"error":{"code":"FORBIDDEN","message":"API access requires Pro plan"}}"#;
+/// 500 body: the store failed; nothing is said about the key.
+pub const INTERNAL_ERROR_BODY: &str = r#"{"success":false,"error":{"code":"INTERNAL_ERROR","message":"Authentication is temporarily unavailable"}}"#;
+
+/// Why no key could be read from a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderError {
+    /// No header, or an empty one.
+    Missing,
+    /// Another scheme, such as `Basic`.
+    NotBearer,
+    /// `Bearer` with no token, or with more than one word.
+    BadToken,
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+///
+/// Following RFC 6750 and RFC 9110: the scheme is case-insensitive
+/// (`bearer`, `BEARER`), separated from the token by one or more spaces;
+/// the token is one word of `b64token` characters. Surrounding whitespace
+/// of the field value is ignored, as HTTP parsers strip it. The token is
+/// returned as sent: whether it is a key is [`crate::is_well_formed`]'s call.
+pub fn bearer_token(header: &str) -> Result<&str, HeaderError> {
+    let value = header.trim_matches([' ', '\t']);
+    if value.is_empty() {
+        return Err(HeaderError::Missing);
+    }
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(HeaderError::NotBearer);
+    }
+    let token = rest.trim_start_matches(' ');
+    let b64token =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+    let body = token.trim_end_matches('=');
+    if body.is_empty() || !body.bytes().all(b64token) {
+        return Err(HeaderError::BadToken);
+    }
+    Ok(token)
+}
+
+/// An HTTP answer to send instead of serving the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// 401, 403 or 500.
+    pub status: u16,
+    /// The JSON body (`Content-Type: application/json`).
+    pub body: &'static str,
+    /// The `WWW-Authenticate` header to send with it (RFC 6750), if any.
+    pub www_authenticate: Option<&'static str>,
+}
+
+impl Answer {
+    /// 401, for a missing or unusable `Authorization` header.
+    pub const UNAUTHORIZED: Answer = Answer {
+        status: 401,
+        body: UNAUTHORIZED_BODY,
+        www_authenticate: Some("Bearer"),
+    };
+    /// 403, for a valid key lacking the required scope.
+    pub const FORBIDDEN: Answer = Answer {
+        status: 403,
+        body: FORBIDDEN_SCOPE_BODY,
+        www_authenticate: Some(r#"Bearer error="insufficient_scope""#),
+    };
+    /// 500, for a store failure.
+    pub const INTERNAL_ERROR: Answer = Answer {
+        status: 500,
+        body: INTERNAL_ERROR_BODY,
+        www_authenticate: None,
+    };
+
+    /// The answer to a rejected key.
+    pub fn for_rejection(rejection: Rejection) -> Answer {
+        match rejection {
+            Rejection::InsufficientScope => Answer::FORBIDDEN,
+            Rejection::Malformed
+            | Rejection::NotFound
+            | Rejection::Revoked
+            | Rejection::Expired => Answer::UNAUTHORIZED,
+        }
+    }
+
+    /// The answer to a failed verification.
+    pub fn for_error(error: &VerifyError) -> Answer {
+        match error {
+            VerifyError::Rejected(rejection) => Answer::for_rejection(*rejection),
+            VerifyError::Failed(_) => Answer::INTERNAL_ERROR,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_variants() {
+        assert_eq!(bearer_token("Bearer abc"), Ok("abc"));
+        assert_eq!(bearer_token("bearer abc"), Ok("abc"));
+        assert_eq!(bearer_token("BEARER  abc"), Ok("abc"));
+        assert_eq!(bearer_token("  Bearer abc\t"), Ok("abc"));
+        assert_eq!(bearer_token("Bearer abc=="), Ok("abc=="));
+        assert_eq!(bearer_token(""), Err(HeaderError::Missing));
+        assert_eq!(bearer_token("   "), Err(HeaderError::Missing));
+        assert_eq!(
+            bearer_token("Basic dXNlcjpwYXNz"),
+            Err(HeaderError::NotBearer)
+        );
+        assert_eq!(bearer_token("Bearerabc"), Err(HeaderError::NotBearer));
+        assert_eq!(bearer_token("Bearer"), Err(HeaderError::BadToken));
+        assert_eq!(bearer_token("Bearer a b"), Err(HeaderError::BadToken));
+        assert_eq!(bearer_token("Bearer ==="), Err(HeaderError::BadToken));
+        assert_eq!(bearer_token("Bearer é"), Err(HeaderError::BadToken));
+    }
+
+    #[test]
+    fn every_key_failure_gets_the_same_401() {
+        for rejection in [
+            Rejection::Malformed,
+            Rejection::NotFound,
+            Rejection::Revoked,
+            Rejection::Expired,
+        ] {
+            assert_eq!(Answer::for_rejection(rejection), Answer::UNAUTHORIZED);
+        }
+        assert_eq!(
+            Answer::for_rejection(Rejection::InsufficientScope).status,
+            403
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! What the store keeps about a key and about what happened to it, and how
+//! both are encoded: one format-version byte, then a postcard body.
+//!
+//! Decoding never trusts its input: unknown versions, truncated or extended
+//! bytes and invalid UTF-8 are errors, never panics.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+
+/// Version byte of the record encoding written by this library.
+pub(crate) const RECORD_VERSION: u8 = 1;
+/// Version byte of the event encoding written by this library.
+pub(crate) const EVENT_VERSION: u8 = 1;
+
+/// Everything stored about one key, except its usage figures and the key
+/// itself (only its digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The public id.
+    pub id: String,
+    /// The digest of the key, the store's only trace of it.
+    pub digest: [u8; 32],
+    /// The display hint: prefix and first body characters.
+    pub hint: String,
+    /// Human name, such as "Production".
+    pub name: String,
+    /// Environment tag, such as `prod`.
+    pub env: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Who the key belongs to (an account or user id of the host).
+    pub owner: Option<String>,
+    /// Free-form data of the host, such as JSON.
+    pub metadata: Option<String>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it stops being accepted, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+    /// The key this one replaced by rotation.
+    pub rotated_from: Option<String>,
+    /// The key that replaced this one by rotation.
+    pub rotated_to: Option<String>,
+}
+
+/// Decodes `bytes` written by [`encode`], checking the version byte and that
+/// the body is consumed exactly.
+pub(crate) fn decode_versioned<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    version: u8,
+    what: &str,
+) -> Result<T, Error> {
+    match bytes.split_first() {
+        Some((&found, body)) if found == version => {
+            let (value, rest) = postcard::take_from_bytes::<T>(body)
+                .map_err(|error| Error::Corrupted(format!("{what}: {error}")))?;
+            if rest.is_empty() {
+                Ok(value)
+            } else {
+                Err(Error::Corrupted(format!(
+                    "{what}: {} trailing bytes",
+                    rest.len()
+                )))
+            }
+        }
+        Some((&found, _)) => Err(Error::Corrupted(format!(
+            "{what}: unknown encoding version {found}"
+        ))),
+        None => Err(Error::Corrupted(format!("{what}: empty"))),
+    }
+}
+
+/// Encodes `value` behind a version byte.
+pub(crate) fn encode<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
+    let mut bytes = vec![version];
+    // Serializing plain structs into a Vec cannot fail.
+    if let Ok(body) = postcard::to_allocvec(value) {
+        bytes.extend_from_slice(&body);
+    }
+    bytes
+}
+
+impl KeyRecord {
+    /// Decodes a stored record; bad bytes are [`Error::Corrupted`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        decode_versioned(bytes, RECORD_VERSION, "key record")
+    }
+
+    /// Encodes the record for storage.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self, RECORD_VERSION)
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The key was created.
+    Created,
+    /// The key was revoked.
+    Revoked,
+    /// The key was replaced by `successor`, and expires at the end of its grace.
+    Rotated {
+        /// The id of the new key.
+        successor: String,
+    },
+    /// A revoked key was presented, `count` times since the previous such event.
+    RevokedKeyUsed {
+        /// How many times.
+        count: u64,
+    },
+    /// An expired key was presented, `count` times since the previous such event.
+    ExpiredKeyUsed {
+        /// How many times.
+        count: u64,
+    },
+}
+
+impl EventKind {
+    /// A short stable name: `created`, `revoked`, `rotated`,
+    /// `revoked_key_used`, `expired_key_used`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Revoked => "revoked",
+            EventKind::Rotated { .. } => "rotated",
+            EventKind::RevokedKeyUsed { .. } => "revoked_key_used",
+            EventKind::ExpiredKeyUsed { .. } => "expired_key_used",
+        }
+    }
+}
+
+/// One entry of the append-only event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the log, from 1.
+    pub sequence: u64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The key concerned.
+    pub key_id: String,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// Decodes a stored event; bad bytes are [`Error::Corrupted`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        decode_versioned(bytes, EVENT_VERSION, "event")
+    }
+
+    /// Encodes the event for storage.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self, EVENT_VERSION)
+    }
+}
+
+/// A key's usage figures, kept apart from its record so that counting uses
+/// never rewrites records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Last accepted use.
+    pub last_used: Option<Timestamp>,
+    /// Accepted uses.
+    pub use_count: u64,
+    /// Presentations after revocation or expiry: the suspicious-use signal.
+    pub rejected_count: u64,
+    /// Last such presentation.
+    pub last_rejected: Option<Timestamp>,
+}
+
+impl Usage {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        decode_versioned(bytes, RECORD_VERSION, "usage")
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        encode(self, RECORD_VERSION)
+    }
+
+    /// Adds usage counted since the last flush.
+    pub(crate) fn merge(&mut self, other: &Usage) {
+        self.last_used = self.last_used.max(other.last_used);
+        self.last_rejected = self.last_rejected.max(other.last_rejected);
+        self.use_count = self.use_count.saturating_add(other.use_count);
+        self.rejected_count = self.rejected_count.saturating_add(other.rejected_count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> KeyRecord {
+        KeyRecord {
+            id: "abc".into(),
+            digest: [7; 32],
+            hint: "flz_sk_Ab3x…".into(),
+            name: "Production".into(),
+            env: Some("prod".into()),
+            scopes: vec!["*".into()],
+            owner: None,
+            metadata: Some("{}".into()),
+            created_at: Timestamp::from_unix(1),
+            expires_at: None,
+            revoked_at: None,
+            rotated_from: None,
+            rotated_to: None,
+        }
+    }
+
+    #[test]
+    fn record_round_trips_and_rejects_damage() {
+        let bytes = sample().encode();
+        assert_eq!(KeyRecord::decode(&bytes).unwrap(), sample());
+        assert!(matches!(KeyRecord::decode(&[]), Err(Error::Corrupted(_))));
+        assert!(matches!(
+            KeyRecord::decode(&bytes[..bytes.len() - 1]),
+            Err(Error::Corrupted(_))
+        ));
+        let mut extended = bytes.clone();
+        extended.push(0);
+        assert!(matches!(
+            KeyRecord::decode(&extended),
+            Err(Error::Corrupted(_))
+        ));
+        let mut future = bytes;
+        future[0] = 99;
+        assert!(matches!(
+            KeyRecord::decode(&future),
+            Err(Error::Corrupted(_))
+        ));
+    }
+}

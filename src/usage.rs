@@ -1,0 +1,192 @@
+//! Usage counting off the verify path.
+//!
+//! Each key's uses are counted in a [`UsageCell`] of atomics. The first use
+//! after a flush (the counter going from zero to one) puts the key on the
+//! dirty list; a flush drains that list and writes the deltas in one
+//! transaction. A verify therefore costs a few atomic operations and never
+//! waits on the disk.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::clock::Timestamp;
+use crate::record::Usage;
+
+/// Usage counted in memory since the last flush, for one key.
+#[derive(Debug, Default)]
+pub(crate) struct UsageCell {
+    uses: AtomicU32,
+    revoked_uses: AtomicU32,
+    expired_uses: AtomicU32,
+    /// Unix seconds of the last accepted use seen by this process; 0 = none.
+    /// Kept across flushes: it is a maximum, not a delta.
+    last_used: AtomicI64,
+    /// Unix seconds of the last rejected use seen by this process; 0 = none.
+    last_rejected: AtomicI64,
+    /// Set by the first count after a take: the cell is on the dirty list.
+    dirty: AtomicBool,
+}
+
+/// What a flush takes out of a cell.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingUsage {
+    pub(crate) usage: Usage,
+    pub(crate) revoked_uses: u64,
+    pub(crate) expired_uses: u64,
+}
+
+impl PendingUsage {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.usage.use_count == 0 && self.usage.rejected_count == 0
+    }
+}
+
+/// How a key was presented, for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presented {
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+fn raise(cell: &AtomicI64, now: Timestamp) {
+    // A load first: the common case (same second) then writes nothing.
+    if cell.load(Ordering::Relaxed) < now.unix() {
+        cell.fetch_max(now.unix(), Ordering::Relaxed);
+    }
+}
+
+fn timestamp(seconds: i64) -> Option<Timestamp> {
+    (seconds != 0).then(|| Timestamp::from_unix(seconds))
+}
+
+impl UsageCell {
+    /// Counts one presentation; returns true when the cell just became dirty
+    /// and must be put on the dirty list.
+    pub(crate) fn record(&self, presented: Presented, now: Timestamp) -> bool {
+        let (counter, last) = match presented {
+            Presented::Accepted => (&self.uses, &self.last_used),
+            Presented::Revoked => (&self.revoked_uses, &self.last_rejected),
+            Presented::Expired => (&self.expired_uses, &self.last_rejected),
+        };
+        raise(last, now);
+        // Saturate rather than wrap: 4 billion uses between two flushes is
+        // not a real load, but a wrap would mark the cell clean.
+        let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(1));
+        // Counted before the flag is read; take() clears the flag before it
+        // reads the counts, so no count is left on a cell that is not listed.
+        !self.dirty.load(Ordering::SeqCst) && !self.dirty.swap(true, Ordering::SeqCst)
+    }
+
+    /// Takes the counts accumulated since the last take.
+    pub(crate) fn take(&self) -> PendingUsage {
+        self.dirty.store(false, Ordering::SeqCst);
+        let uses = u64::from(self.uses.swap(0, Ordering::SeqCst));
+        let revoked_uses = u64::from(self.revoked_uses.swap(0, Ordering::SeqCst));
+        let expired_uses = u64::from(self.expired_uses.swap(0, Ordering::SeqCst));
+        PendingUsage {
+            usage: Usage {
+                last_used: timestamp(self.last_used.load(Ordering::Relaxed)),
+                use_count: uses,
+                rejected_count: revoked_uses + expired_uses,
+                last_rejected: timestamp(self.last_rejected.load(Ordering::Relaxed)),
+            },
+            revoked_uses,
+            expired_uses,
+        }
+    }
+
+    /// Puts back counts that a failed flush could not write; returns true
+    /// when the cell must go back on the dirty list.
+    pub(crate) fn restore(&self, pending: &PendingUsage) -> bool {
+        let add = |counter: &AtomicU32, n: u64| {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                Some(c.saturating_add(n))
+            });
+        };
+        add(&self.uses, pending.usage.use_count);
+        add(&self.revoked_uses, pending.revoked_uses);
+        add(&self.expired_uses, pending.expired_uses);
+        !self.dirty.swap(true, Ordering::SeqCst)
+    }
+
+    /// The counts not yet flushed, without taking them (for listings).
+    pub(crate) fn peek(&self) -> Usage {
+        let revoked = u64::from(self.revoked_uses.load(Ordering::Relaxed));
+        let expired = u64::from(self.expired_uses.load(Ordering::Relaxed));
+        Usage {
+            last_used: timestamp(self.last_used.load(Ordering::Relaxed)),
+            use_count: u64::from(self.uses.load(Ordering::Relaxed)),
+            rejected_count: revoked + expired,
+            last_rejected: timestamp(self.last_rejected.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The keys with usage not yet flushed, by id.
+#[derive(Debug, Default)]
+pub(crate) struct DirtyList {
+    cells: Mutex<Vec<(Arc<str>, Arc<UsageCell>)>>,
+}
+
+impl DirtyList {
+    pub(crate) fn push(&self, id: Arc<str>, cell: Arc<UsageCell>) {
+        self.cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, cell));
+    }
+
+    /// Takes every dirty key with its pending usage. Cells whose counts are
+    /// empty (a race with an earlier take) are dropped.
+    pub(crate) fn drain(&self) -> Vec<(Arc<str>, Arc<UsageCell>, PendingUsage)> {
+        let cells =
+            core::mem::take(&mut *self.cells.lock().unwrap_or_else(PoisonError::into_inner));
+        cells
+            .into_iter()
+            .map(|(id, cell)| {
+                let pending = cell.take();
+                (id, cell, pending)
+            })
+            .filter(|(_, _, pending)| !pending.is_empty())
+            .collect()
+    }
+
+    /// Whether anything is waiting to be flushed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_use_after_take_marks_the_cell_dirty_once() {
+        let cell = UsageCell::default();
+        let now = Timestamp::from_unix(50);
+        assert!(cell.record(Presented::Accepted, now));
+        assert!(!cell.record(Presented::Accepted, now));
+        assert!(!cell.record(Presented::Revoked, now));
+        let pending = cell.take();
+        assert_eq!(pending.usage.use_count, 2);
+        assert_eq!(pending.revoked_uses, 1);
+        assert_eq!(pending.usage.last_used, Some(now));
+        assert!(cell.record(Presented::Expired, Timestamp::from_unix(60)));
+        assert!(!cell.restore(&pending), "already dirty: listed once");
+        let again = cell.take();
+        assert_eq!(
+            (
+                again.usage.use_count,
+                again.revoked_uses,
+                again.expired_uses
+            ),
+            (2, 1, 1)
+        );
+    }
+}
