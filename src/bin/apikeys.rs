@@ -1,1 +1,473 @@
-fn main() {}
+//! `apikeys`: the admin command line of an apikeys store.
+//!
+//! Keys are read from standard input, never from arguments (arguments leak
+//! into shell history and `ps`). The pepper comes from `APIKEYS_PEPPER` for
+//! the same reason. Exit status: 0 success (for `verify`: the key is valid),
+//! 1 the key was rejected, 2 any error.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use apikeys::{
+    parse_duration, Clock, Error, Event, EventKind, GeneratedKey, KeyInfo, KeyStore, ListFilter,
+    Mode, NewKey, Status, StatusFilter, StoreOptions, SystemClock, Timestamp, VerifyError,
+};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "apikeys",
+    version,
+    about = "Manage an apikeys store: generate, verify, revoke, rotate and list API keys"
+)]
+struct Cli {
+    /// The store file.
+    #[arg(
+        long,
+        env = "APIKEYS_DB",
+        default_value = "./apikeys.redb",
+        global = true
+    )]
+    db: PathBuf,
+    /// Open in shared mode, alongside the worker processes of a running service.
+    #[arg(long, global = true)]
+    shared: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate keys and print them once.
+    Generate {
+        /// Name shown in listings, such as "Production".
+        #[arg(long)]
+        name: String,
+        /// Environment tag in the key, such as prod, stag, dev.
+        #[arg(long)]
+        env: Option<String>,
+        /// Granted scope (repeatable): contacts:read, contacts:*, *.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Owner of the key (an account or user id).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Lifetime, such as 90d or 12h.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<Duration>,
+        /// How many keys to generate (in one transaction).
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Print one JSON object per key, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a key read from standard input; exit 0 only if it is valid.
+    Verify {
+        /// A scope the key must grant.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id, or the key read from standard input.
+    Revoke {
+        /// The key's id.
+        #[arg(required_unless_present = "key_stdin", conflicts_with = "key_stdin")]
+        id: Option<String>,
+        /// Read the key itself from standard input (a leaked key).
+        #[arg(long)]
+        key_stdin: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key by a new one; the old one keeps working for the grace period.
+    Rotate {
+        /// The key's id.
+        id: String,
+        /// How long the old key stays valid, such as 24h (never past its own expiry).
+        #[arg(long, value_parser = parse_duration, default_value = "24h")]
+        grace: Duration,
+        /// Print the new key as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys with creation and last-use dates.
+    List {
+        /// Which keys.
+        #[arg(long, value_enum, default_value_t = StatusArg::All)]
+        status: StatusArg,
+        /// Only keys not used for this long, such as 30d.
+        #[arg(long, value_parser = parse_duration)]
+        unused_since: Option<Duration>,
+        /// Only keys of this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the event log: creations, revocations, rotations, uses of revoked or expired keys.
+    Events {
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusArg {
+    All,
+    Active,
+    Revoked,
+    Expired,
+}
+
+/// How a command ended, short of an error.
+enum Outcome {
+    Done,
+    Rejected,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Rejected) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open(cli: &Cli) -> Result<KeyStore, Error> {
+    let mut options = StoreOptions::new().mode(if cli.shared {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    });
+    if let Some(pepper) = std::env::var_os("APIKEYS_PEPPER") {
+        options = options.pepper(Zeroizing::new(pepper.into_encoded_bytes()).as_slice());
+    }
+    KeyStore::open(&cli.db, options)
+}
+
+/// Reads one line from standard input, without its line ending.
+fn read_key() -> Result<Zeroizing<String>, Error> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|error| {
+            Error::InvalidArgument(format!("reading the key from standard input: {error}"))
+        })?;
+    let end = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(end);
+    Ok(line)
+}
+
+fn run(cli: Cli) -> Result<Outcome, Error> {
+    let store = open(&cli)?;
+    let outcome = match cli.command {
+        Command::Generate {
+            ref name,
+            ref env,
+            ref scopes,
+            ref owner,
+            expires_in,
+            count,
+            json,
+        } => {
+            let mut request = NewKey::new(name.as_str()).scopes(scopes.iter().cloned());
+            if let Some(env) = env {
+                request = request.env(env.as_str());
+            }
+            if let Some(owner) = owner {
+                request = request.owner(owner.as_str());
+            }
+            if let Some(after) = expires_in {
+                request = request.expires_in(after);
+            }
+            if count == 0 {
+                return Err(Error::InvalidArgument("--count must be at least 1".into()));
+            }
+            let keys = store.generate_batch(&vec![request; count])?;
+            print_generated(&keys, json);
+            Outcome::Done
+        }
+        Command::Verify { ref scope, json } => {
+            let key = read_key()?;
+            let result = match scope {
+                Some(scope) => store.verify_with_scope(&key, scope),
+                None => store.verify(&key),
+            };
+            match result {
+                Ok(verified) => {
+                    if json {
+                        println!(
+                            "{}",
+                            json!({
+                                "valid": true,
+                                "id": verified.id(),
+                                "name": verified.name(),
+                                "env": verified.env(),
+                                "owner": verified.owner(),
+                                "scopes": verified.scopes(),
+                                "expires_at": verified.expires_at().map(|t| t.to_string()),
+                            })
+                        );
+                    } else {
+                        println!("valid: {} ({})", verified.id(), verified.name());
+                    }
+                    Outcome::Done
+                }
+                Err(VerifyError::Rejected(rejection)) => {
+                    if json {
+                        println!(
+                            "{}",
+                            json!({ "valid": false, "reason": rejection.as_str() })
+                        );
+                    } else {
+                        println!("rejected: {rejection}");
+                    }
+                    Outcome::Rejected
+                }
+                Err(VerifyError::Failed(error)) => return Err(error),
+            }
+        }
+        Command::Revoke {
+            ref id,
+            key_stdin,
+            json,
+        } => {
+            let (newly, label) = match id {
+                Some(id) if !key_stdin => (store.revoke(id)?, id.clone()),
+                _ => {
+                    let key = read_key()?;
+                    (store.revoke_key(&key)?, "the key".to_string())
+                }
+            };
+            if json {
+                println!("{}", json!({ "revoked": true, "newly_revoked": newly }));
+            } else if newly {
+                println!("revoked {label}");
+            } else {
+                println!("{label} was already revoked");
+            }
+            Outcome::Done
+        }
+        Command::Rotate {
+            ref id,
+            grace,
+            json,
+        } => {
+            let key = store.rotate(id, grace)?;
+            print_generated(core::slice::from_ref(&key), json);
+            Outcome::Done
+        }
+        Command::List {
+            status,
+            unused_since,
+            ref owner,
+            json,
+        } => {
+            let filter = ListFilter {
+                status: match status {
+                    StatusArg::All => StatusFilter::All,
+                    StatusArg::Active => StatusFilter::Only(Status::Active),
+                    StatusArg::Revoked => StatusFilter::Only(Status::Revoked),
+                    StatusArg::Expired => StatusFilter::Only(Status::Expired),
+                },
+                unused_since: unused_since.map(|age| SystemClock.now().before(age)),
+                owner: owner.clone(),
+            };
+            let keys = store.list(&filter)?;
+            if json {
+                let array: Vec<Value> = keys.iter().map(info_json).collect();
+                println!("{}", Value::Array(array));
+            } else {
+                print_table(&keys);
+            }
+            Outcome::Done
+        }
+        Command::Events { after, limit, json } => {
+            let events = store.events(after, limit)?;
+            if json {
+                let array: Vec<Value> = events.iter().map(event_json).collect();
+                println!("{}", Value::Array(array));
+            } else {
+                for event in &events {
+                    println!("{}", event_line(event));
+                }
+            }
+            Outcome::Done
+        }
+    };
+    store.close()?;
+    Ok(outcome)
+}
+
+fn opt_time(time: Option<Timestamp>) -> Value {
+    time.map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+fn info_json(info: &KeyInfo) -> Value {
+    json!({
+        "id": info.id,
+        "name": info.name,
+        "hint": info.hint,
+        "env": info.env,
+        "scopes": info.scopes,
+        "owner": info.owner,
+        "status": info.status.as_str(),
+        "created_at": info.created_at.to_string(),
+        "expires_at": opt_time(info.expires_at),
+        "revoked_at": opt_time(info.revoked_at),
+        "last_used": opt_time(info.last_used),
+        "use_count": info.use_count,
+        "rejected_count": info.rejected_count,
+        "last_rejected": opt_time(info.last_rejected),
+        "rotated_from": info.rotated_from,
+        "rotated_to": info.rotated_to,
+    })
+}
+
+fn print_generated(keys: &[GeneratedKey], json: bool) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        for key in keys {
+            let mut object = info_json(&key.info);
+            object["key"] = Value::String(key.secret.expose_secret().to_string());
+            let _ = writeln!(out, "{object}");
+        }
+    } else {
+        for key in keys {
+            let _ = writeln!(
+                out,
+                "{}\tid={} name={:?}{}",
+                key.secret.expose_secret(),
+                key.info.id,
+                key.info.name,
+                key.info
+                    .expires_at
+                    .map(|t| format!(" expires={t}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let _ = out.flush();
+    eprintln!(
+        "warning: copy the key{} now: {} not stored and will not be shown again.",
+        if keys.len() == 1 { "" } else { "s" },
+        if keys.len() == 1 { "it is" } else { "they are" }
+    );
+}
+
+/// `YYYY-MM-DD` of a timestamp, or `never`.
+fn day(time: Option<Timestamp>) -> String {
+    match time {
+        Some(t) => t.to_string().chars().take(10).collect(),
+        None => "never".into(),
+    }
+}
+
+fn print_table(keys: &[KeyInfo]) {
+    let rows: Vec<[String; 9]> = keys
+        .iter()
+        .map(|k| {
+            [
+                k.name.clone(),
+                day(Some(k.created_at)),
+                day(k.last_used),
+                k.status.as_str().to_string(),
+                k.id.clone(),
+                k.hint.clone(),
+                k.env.clone().unwrap_or_else(|| "-".into()),
+                if k.scopes.is_empty() {
+                    "-".into()
+                } else {
+                    k.scopes.join(",")
+                },
+                k.use_count.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "NAME",
+        "CREATED",
+        "LAST USED",
+        "STATUS",
+        "ID",
+        "HINT",
+        "ENV",
+        "SCOPES",
+        "USES",
+    ];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell}{}", " ".repeat(width - cell.chars().count())))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+}
+
+fn event_json(event: &Event) -> Value {
+    let mut object = json!({
+        "sequence": event.sequence,
+        "at": event.at.to_string(),
+        "key_id": event.key_id,
+        "kind": event.kind.as_str(),
+    });
+    match &event.kind {
+        EventKind::Rotated { successor } => object["successor"] = json!(successor),
+        EventKind::RevokedKeyUsed { count } | EventKind::ExpiredKeyUsed { count } => {
+            object["count"] = json!(count)
+        }
+        _ => {}
+    }
+    object
+}
+
+fn event_line(event: &Event) -> String {
+    let detail = match &event.kind {
+        EventKind::Rotated { successor } => format!(" successor={successor}"),
+        EventKind::RevokedKeyUsed { count } | EventKind::ExpiredKeyUsed { count } => {
+            format!(" count={count}")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "{}\t{}\t{}\t{}{}",
+        event.sequence,
+        event.at,
+        event.key_id,
+        event.kind.as_str(),
+        detail
+    )
+}
