@@ -618,9 +618,19 @@ impl KeyStore {
         let hasher = Hasher::new(&options.pepper);
         let storage =
             RedbStorage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
+        Self::with_storage(path, Box::new(storage), hasher, options)
+    }
+
+    /// Builds the store over an opened storage.
+    fn with_storage(
+        path: PathBuf,
+        storage: Box<dyn Storage>,
+        hasher: Hasher,
+        options: StoreOptions,
+    ) -> Result<KeyStore, Error> {
         let inner = Inner {
             path,
-            storage: Box::new(storage),
+            storage,
             hasher,
             clock: options.clock,
             vendor: options.vendor,
@@ -1155,5 +1165,93 @@ impl Flusher {
                 thread: std::thread::spawn(|| {}),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::storage::Changed;
+
+    /// Counts the reads that verify can make, over a real redb file.
+    struct CountingStorage {
+        real: RedbStorage,
+        reads: Arc<AtomicUsize>,
+    }
+
+    impl Storage for CountingStorage {
+        fn insert(&self, records: &[KeyRecord], at: Timestamp) -> Result<(), Error> {
+            self.real.insert(records, at)
+        }
+        fn change(
+            &self,
+            target: Target<'_>,
+            at: Timestamp,
+            change: &mut dyn FnMut(&mut KeyRecord) -> Result<Change, Error>,
+        ) -> Result<Changed, Error> {
+            self.real.change(target, at, change)
+        }
+        fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.real.by_digest(digest)
+        }
+        fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.real.by_id(id)
+        }
+        fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.real.scan(visit)
+        }
+        fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error> {
+            self.real.add_usage(deltas, at)
+        }
+        fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
+            self.real.events(after, limit)
+        }
+    }
+
+    fn counted_shared_store(dir: &Path) -> (KeyStore, Arc<AtomicUsize>) {
+        let path = dir.join("counted.redb");
+        let hasher = Hasher::new(b"");
+        let real = RedbStorage::open(&path, true, &hasher.fingerprint()).unwrap();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let storage = CountingStorage {
+            real,
+            reads: reads.clone(),
+        };
+        let options = StoreOptions::new().shared();
+        let store = KeyStore::with_storage(path, Box::new(storage), hasher, options).unwrap();
+        (store, reads)
+    }
+
+    #[test]
+    fn malformed_keys_are_rejected_without_a_storage_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, reads) = counted_shared_store(dir.path());
+        let key = store.generate(&NewKey::new("k")).unwrap();
+        let secret = key.secret.expose_secret();
+        let mut mutants = vec![String::new(), format!("{secret}x"), secret[..secret.len() - 1].to_string()];
+        for (at, original) in secret.char_indices() {
+            for replacement in ['a', 'Z', '0', '_'] {
+                if replacement != original {
+                    let mut mutant = secret.to_string();
+                    mutant.replace_range(at..at + 1, &replacement.to_string());
+                    mutants.push(mutant);
+                }
+            }
+        }
+        let before = reads.load(Ordering::SeqCst);
+        for mutant in &mutants {
+            match store.verify(mutant) {
+                Err(VerifyError::Rejected(Rejection::Malformed)) => {}
+                other => panic!("{mutant:?} gave {other:?}"),
+            }
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), before, "a malformed key reached storage");
+        assert!(store.verify(secret).is_ok());
+        assert_eq!(reads.load(Ordering::SeqCst), before + 1, "a well-formed key is looked up once");
     }
 }
