@@ -110,7 +110,9 @@ pub struct ParsedKey<'a> {
 /// wrong characters, wrong kind, surrounding whitespace, bad checksum.
 pub fn parse(key: &str) -> Option<ParsedKey<'_>> {
     let bytes = key.as_bytes();
-    if bytes.len() < 2 + 4 + BODY_LEN || bytes.len() > MAX_KEY_LEN {
+    // A key is ASCII; checking it first also keeps the byte-index splits
+    // below on character boundaries (a multi-byte character there panicked).
+    if bytes.len() < 2 + 4 + BODY_LEN || bytes.len() > MAX_KEY_LEN || !key.is_ascii() {
         return None;
     }
     let (head, body) = key.split_at(key.len() - BODY_LEN);
