@@ -42,6 +42,11 @@ mod storage;
 mod store;
 mod usage;
 
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 pub use clock::{parse_duration, Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Rejection, VerifyError};
 pub use format::{
