@@ -471,13 +471,16 @@ impl Entry {
         }
     }
 
+    /// Applies a committed record. Both changes are one-way (revocation is
+    /// forever, rotation only shortens expiry), so two threads applying their
+    /// commits in the opposite order still leave the strictest state.
     fn update(&self, record: &KeyRecord) {
-        self.expires_at.store(
-            record.expires_at.map_or(i64::MAX, Timestamp::unix),
-            Ordering::SeqCst,
-        );
-        self.revoked
-            .store(record.revoked_at.is_some(), Ordering::SeqCst);
+        if let Some(expires_at) = record.expires_at {
+            self.expires_at.fetch_min(expires_at.unix(), Ordering::SeqCst);
+        }
+        if record.revoked_at.is_some() {
+            self.revoked.store(true, Ordering::SeqCst);
+        }
     }
 }
 
