@@ -1,0 +1,121 @@
+//! The store handle: open, flush, close.
+
+use core::ffi::c_char;
+
+use apikeys_core::{Error, KeyStore, Mode, StoreOptions};
+
+use crate::boundary::{ffi_boundary, try_bytes, try_out, try_ref, try_str, Failure};
+use crate::status::{apikeys_open_flag, apikeys_status};
+
+/// An open API-key store. Opaque; safe to use from several threads at once.
+#[allow(non_camel_case_types)]
+pub struct apikeys_store {
+    pub(crate) store: KeyStore,
+}
+
+// The handle is shared between host threads: keep it Send + Sync.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<apikeys_store>();
+};
+
+const KNOWN_OPEN_FLAGS: u32 = apikeys_open_flag::APIKEYS_OPEN_SHARED as u32;
+
+/// Opens the store file at `path` (UTF-8, `path_len` bytes, not
+/// NUL-terminated), creating it readable by its owner only if it does not
+/// exist.
+///
+/// `pepper` (`pepper_len` bytes, any bytes; `(NULL, 0)` for none) is a
+/// deployment secret mixed into every digest; the store refuses to open
+/// with another one (`APIKEYS_WRONG_PEPPER`). `flags` is
+/// `APIKEYS_OPEN_EXCLUSIVE` (0) or `APIKEYS_OPEN_SHARED` (1); other bits are
+/// `APIKEYS_INVALID_ARGUMENT`.
+///
+/// On success `*out` receives a new handle, owned by the caller and released
+/// by `apikeys_store_close`. Errors include `APIKEYS_LOCKED` (another process
+/// holds the file), `APIKEYS_CORRUPTED`, `APIKEYS_WRONG_PEPPER`,
+/// `APIKEYS_IO`.
+///
+/// # Safety
+///
+/// `path` and `pepper`, when not NULL, must be readable for their lengths;
+/// `out` must be NULL (refused) or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn apikeys_store_open(
+    path: *const c_char,
+    path_len: usize,
+    pepper: *const u8,
+    pepper_len: usize,
+    flags: u32,
+    out: *mut *mut apikeys_store,
+) -> apikeys_status {
+    ffi_boundary! {
+        try_out!(out);
+        let path = try_str!(path, path_len);
+        let pepper = try_bytes!(pepper, pepper_len);
+        if path.is_empty() {
+            return Err(Failure::invalid_argument("argument `path` is empty"));
+        }
+        if path.contains('\0') {
+            return Err(Failure::invalid_argument("argument `path` contains a NUL byte"));
+        }
+        if flags & !KNOWN_OPEN_FLAGS != 0 {
+            return Err(Failure::invalid_argument(format!(
+                "argument `flags`: unknown bits {:#x}",
+                flags & !KNOWN_OPEN_FLAGS
+            )));
+        }
+        let mode = if flags & KNOWN_OPEN_FLAGS != 0 { Mode::Shared } else { Mode::Exclusive };
+        let store = KeyStore::open(path, StoreOptions::new().pepper(pepper).mode(mode))?;
+        let handle = Box::into_raw(Box::new(apikeys_store { store }));
+        // SAFETY: checked not NULL above; the caller guarantees it is writable.
+        unsafe { out.write(handle) };
+        Ok(())
+    }
+}
+
+/// Writes the usage counted so far (last used, use count) to the file now.
+/// Usage is otherwise written every second and on close. On failure the
+/// counts are kept for the next flush.
+///
+/// # Safety
+///
+/// `store` must be NULL (refused) or a handle from `apikeys_store_open` not
+/// yet closed.
+#[no_mangle]
+pub unsafe extern "C" fn apikeys_store_flush(store: *const apikeys_store) -> apikeys_status {
+    ffi_boundary! {
+        let store = try_ref!(store);
+        store.store.flush()?;
+        Ok(())
+    }
+}
+
+/// Flushes usage, closes the file and frees the handle. The handle is freed
+/// even when the flush fails (the status then says why). NULL is accepted
+/// and does nothing.
+///
+/// In a child process after `fork()`, closing a handle opened in the parent
+/// frees its memory without touching the file (which the parent still
+/// owns) and returns `APIKEYS_OK`.
+///
+/// # Safety
+///
+/// `store` must be NULL or a handle from `apikeys_store_open` not yet
+/// closed; no other thread may be using it, and it must not be used again.
+#[no_mangle]
+pub unsafe extern "C" fn apikeys_store_close(store: *mut apikeys_store) -> apikeys_status {
+    ffi_boundary! {
+        if store.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the caller hands back a pointer made by Box::into_raw in
+        // apikeys_store_open, exactly once.
+        let handle = unsafe { Box::from_raw(store) };
+        match handle.store.close() {
+            // The core's drop leaked the parent's storage: nothing to report.
+            Err(Error::UsedAfterFork) => Ok(()),
+            result => Ok(result?),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Tests of the boundary itself: panics, NULL checks, status numbers, and
+//! the mapping of core errors. The C programs in `ffi/tests/c` test the ABI
+//! as a host sees it.
+
+use core::ffi::{c_char, CStr};
+use core::ptr;
+
+use apikeys_core::{Error, Rejection};
+
+use crate::boundary::{catch, Failure};
+use crate::key::apikeys_is_well_formed;
+use crate::status::{apikeys_status::*, status_of_error, status_of_rejection, ALL_STATUSES};
+use crate::store::{apikeys_store_close, apikeys_store_open};
+use crate::verify::{apikeys_key_verify, apikeys_status_http};
+use crate::*;
+
+fn last_error_text() -> String {
+    // SAFETY: apikeys_last_error returns a valid NUL-terminated string.
+    unsafe { CStr::from_ptr(apikeys_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn text(pointer: *const c_char) -> String {
+    assert!(!pointer.is_null());
+    // SAFETY: the functions under test return NUL-terminated strings.
+    unsafe { CStr::from_ptr(pointer) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_panic_inside_the_boundary_becomes_the_panic_status() {
+    #[allow(clippy::panic)]
+    let status = catch(|| -> Result<(), Failure> { panic!("deliberate test panic") });
+    assert_eq!(status, APIKEYS_PANIC);
+    let message = last_error_text();
+    assert!(message.contains("deliberate test panic"), "{message}");
+}
+
+#[test]
+fn a_panic_in_a_string_function_returns_an_empty_string_not_null() {
+    #[allow(clippy::panic)]
+    let pointer = catch(|| -> *const c_char { panic!("deliberate test panic") });
+    assert_eq!(text(pointer), "");
+}
+
+#[test]
+fn a_failure_is_returned_and_recorded_as_the_last_error() {
+    let status = catch(|| -> Result<(), Failure> {
+        Err(Failure::invalid_argument("the detail for the host"))
+    });
+    assert_eq!(status, APIKEYS_INVALID_ARGUMENT);
+    assert_eq!(last_error_text(), "the detail for the host");
+    // A later success does not erase the last failure's detail.
+    assert_eq!(catch(|| -> Result<(), Failure> { Ok(()) }), APIKEYS_OK);
+    assert_eq!(last_error_text(), "the detail for the host");
+}
+
+#[test]
+fn the_last_error_is_per_thread() {
+    let _ = catch(|| -> Result<(), Failure> { Err(Failure::invalid_argument("main thread")) });
+    let other = std::thread::spawn(last_error_text)
+        .join()
+        .unwrap_or_else(|_| String::from("thread failed"));
+    assert_eq!(other, "");
+    assert_eq!(last_error_text(), "main thread");
+}
+
+#[test]
+fn null_out_pointers_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+    let path = dir.path().join("keys.redb");
+    let path = path.to_str().unwrap_or_default();
+    // SAFETY: valid buffers or NULL, as the contract allows.
+    let status = unsafe {
+        apikeys_store_open(
+            path.as_ptr().cast(),
+            path.len(),
+            ptr::null(),
+            0,
+            0,
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, APIKEYS_NULL_ARGUMENT);
+    assert!(last_error_text().contains("`out`"));
+    // Refused before opening: the file was not created.
+    assert!(!dir.path().join("keys.redb").exists());
+}
+
+#[test]
+fn a_null_buffer_with_a_length_is_a_null_argument_and_out_is_untouched() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+    let path = dir.path().join("keys.redb");
+    let path = path.to_str().unwrap_or_default();
+    let mut store: *mut apikeys_store = ptr::null_mut();
+    // SAFETY: valid buffers or NULL, as the contract allows.
+    let status = unsafe {
+        apikeys_store_open(
+            path.as_ptr().cast(),
+            path.len(),
+            ptr::null(),
+            0,
+            0,
+            &mut store,
+        )
+    };
+    assert_eq!(status, APIKEYS_OK);
+    let sentinel = 0x1 as *mut apikeys_verified;
+    let mut verified = sentinel;
+    // SAFETY: as above.
+    let status =
+        unsafe { apikeys_key_verify(store, ptr::null(), 5, ptr::null(), 0, &mut verified) };
+    assert_eq!(status, APIKEYS_NULL_ARGUMENT);
+    assert!(last_error_text().contains("`key`"));
+    assert_eq!(verified, sentinel, "out must be written only on success");
+    // SAFETY: NULL store.
+    let status =
+        unsafe { apikeys_key_verify(ptr::null(), ptr::null(), 0, ptr::null(), 0, ptr::null_mut()) };
+    assert_eq!(status, APIKEYS_NULL_ARGUMENT);
+    // SAFETY: a handle from apikeys_store_open, closed once.
+    assert_eq!(unsafe { apikeys_store_close(store) }, APIKEYS_OK);
+}
+
+#[test]
+fn non_ascii_input_of_key_length_is_malformed_not_a_panic() {
+    // 39 bytes with a two-byte character across the body boundary (byte 7):
+    // once a panic in the core's parser, which the boundary turned into
+    // APIKEYS_PANIC.
+    let key = format!("ab{}c", "é".repeat(18));
+    assert_eq!(key.len(), 39);
+    assert!(!key.is_char_boundary(7));
+    // SAFETY: a valid buffer.
+    let status = unsafe { apikeys_is_well_formed(key.as_ptr().cast(), key.len()) };
+    assert_eq!(status, APIKEYS_MALFORMED);
+}
+
+#[test]
+fn status_numbers_are_unique_and_read_back_by_value() {
+    for (i, status) in ALL_STATUSES.iter().enumerate() {
+        assert_eq!(apikeys_status::from_number(*status as u32), Some(*status));
+        assert!(ALL_STATUSES[i + 1..].iter().all(|other| other != status));
+        assert!(!text(apikeys_status_str(*status as u32)).is_empty());
+    }
+    assert_eq!(apikeys_status::from_number(4), None);
+    assert_eq!(apikeys_status::from_number(u32::MAX), None);
+    assert_eq!(text(apikeys_status_str(4242)), "unknown status");
+    assert_eq!(text(apikeys_status_str(0)), "success");
+}
+
+#[test]
+fn core_errors_map_to_their_documented_numbers() {
+    let cases = [
+        (Error::InvalidArgument(String::new()), 2),
+        (Error::UnknownKey(String::new()), 3),
+        (Error::Locked { path: "x".into() }, 200),
+        (Error::Corrupted(String::new()), 201),
+        (Error::WrongPepper, 202),
+        (Error::UsedAfterFork, 203),
+        (Error::Io(std::io::Error::other("x")), 204),
+        (Error::Storage(String::new()), 205),
+        (Error::UnsupportedVersion(9), 206),
+        (Error::Random(String::new()), 207),
+    ];
+    for (error, number) in cases {
+        assert_eq!(status_of_error(&error) as u32, number, "{error}");
+    }
+    let rejections = [
+        (Rejection::Malformed, 100),
+        (Rejection::NotFound, 101),
+        (Rejection::Revoked, 102),
+        (Rejection::Expired, 103),
+        (Rejection::InsufficientScope, 104),
+    ];
+    for (rejection, number) in rejections {
+        assert_eq!(status_of_rejection(rejection) as u32, number);
+    }
+}
+
+#[test]
+fn http_answers_are_the_core_bodies() {
+    use apikeys_core::http::{FORBIDDEN_SCOPE_BODY, INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY};
+    let cases = [
+        (APIKEYS_MALFORMED as u32, 401, UNAUTHORIZED_BODY),
+        (APIKEYS_BAD_HEADER as u32, 401, UNAUTHORIZED_BODY),
+        (APIKEYS_INSUFFICIENT_SCOPE as u32, 403, FORBIDDEN_SCOPE_BODY),
+        (APIKEYS_LOCKED as u32, 500, INTERNAL_ERROR_BODY),
+        (77_777, 500, INTERNAL_ERROR_BODY),
+    ];
+    for (status, expected_code, expected_body) in cases {
+        let mut code = 0u16;
+        let mut body: *const c_char = ptr::null();
+        // SAFETY: valid out pointers.
+        assert_eq!(
+            unsafe { apikeys_status_http(status, &mut code, &mut body) },
+            APIKEYS_OK
+        );
+        assert_eq!(code, expected_code);
+        assert_eq!(text(body), expected_body);
+    }
+}
