@@ -1,0 +1,367 @@
+<?php
+
+declare(strict_types=1);
+
+namespace ApiKeys;
+
+use FFI;
+use FFI\CData;
+
+/**
+ * An open key store file.
+ *
+ *     $store = new KeyStore('/var/lib/myapp/keys.redb', pepper: getenv('APIKEYS_PEPPER'), shared: true);
+ *     $key = $store->generate('Production', env: 'prod', scopes: ['contacts:*']);
+ *     $store->verify($key->secret(), scope: 'contacts:read');
+ *
+ * shared: true lets several processes (PHP-FPM workers) open the file at
+ * once; every verify then sees revocations made by any of them. Open the
+ * store in each worker process (lazily, on first use); a handle used after
+ * fork() throws UsedAfterForkException.
+ *
+ * Every call hands strings to the library as (pointer, length), reads
+ * results out of library-owned handles, and frees those before returning.
+ */
+final class KeyStore
+{
+    private FFI $ffi;
+    private ?CData $handle = null;
+
+    public function __construct(
+        public readonly string $path,
+        #[\SensitiveParameter] ?string $pepper = null,
+        public readonly bool $shared = false,
+    ) {
+        $this->ffi = Library::ffi();
+        $out = $this->ffi->new('apikeys_store*');
+        $pepperBuffer = self::bytes($this->ffi, $pepper);
+        self::check($this->ffi->apikeys_store_open(
+            $path,
+            strlen($path),
+            $pepperBuffer,
+            $pepper === null ? 0 : strlen($pepper),
+            $shared ? Status::OPEN_SHARED : 0,
+            FFI::addr($out),
+        ));
+        if ($pepperBuffer !== null) {
+            FFI::memset($pepperBuffer, 0, FFI::sizeof($pepperBuffer)); // our copy of a secret
+        }
+        $this->handle = $out;
+    }
+
+    public function __destruct()
+    {
+        // A forgotten store still gets its usage counts flushed; never throw here.
+        try {
+            $this->close();
+        } catch (\Throwable) {
+        }
+    }
+
+    /** Flushes usage counts and releases the file. Closing twice is fine. */
+    public function close(): void
+    {
+        $handle = $this->handle;
+        $this->handle = null;
+        if ($handle !== null) {
+            self::check($this->ffi->apikeys_store_close($handle));
+        }
+    }
+
+    public function isClosed(): bool
+    {
+        return $this->handle === null;
+    }
+
+    /** Writes the coalesced usage counts (last used, use count) now. */
+    public function flush(): void
+    {
+        self::check($this->ffi->apikeys_store_flush($this->openHandle()));
+    }
+
+    /**
+     * Creates a key. Its secret is in the result, and nowhere else.
+     *
+     * @param list<string> $scopes such as ['contacts:read', 'deals:*']
+     */
+    public function generate(
+        string $name,
+        ?string $env = null,
+        array $scopes = [],
+        ?string $owner = null,
+        int|\DateTimeInterface|null $expiresAt = null,
+    ): GeneratedKey {
+        $scopeList = self::scopes($scopes);
+        $expires = $expiresAt === null ? 0 : self::unix($expiresAt, 'expiresAt');
+        $out = $this->ffi->new('apikeys_key*');
+        self::check($this->ffi->apikeys_key_generate(
+            $this->openHandle(),
+            $name,
+            strlen($name),
+            $env,
+            $env === null ? 0 : strlen($env),
+            $scopeList,
+            $scopeList === null ? 0 : strlen($scopeList),
+            $owner,
+            $owner === null ? 0 : strlen($owner),
+            $expires,
+            FFI::addr($out),
+        ));
+        return $this->takeGenerated($out);
+    }
+
+    /** Accepts the key (holding $scope if given) or throws Unauthorized/ForbiddenException. */
+    public function verify(#[\SensitiveParameter] string $key, ?string $scope = null): VerifiedKey
+    {
+        $out = $this->ffi->new('apikeys_verified*');
+        $status = $this->ffi->apikeys_key_verify(
+            $this->openHandle(),
+            $key,
+            strlen($key),
+            $scope,
+            $scope === null ? 0 : strlen($scope),
+            FFI::addr($out),
+        );
+        return $this->takeVerified($status, $out);
+    }
+
+    /**
+     * Verifies an Authorization header value ("Bearer flz_sk_..."). A missing
+     * header (null) is UnauthorizedException with reason "bad_header", so a
+     * handler can pass $_SERVER['HTTP_AUTHORIZATION'] ?? null as is.
+     */
+    public function verifyHeader(#[\SensitiveParameter] ?string $headerValue, ?string $scope = null): VerifiedKey
+    {
+        $header = $headerValue ?? '';
+        $out = $this->ffi->new('apikeys_verified*');
+        $status = $this->ffi->apikeys_header_verify(
+            $this->openHandle(),
+            $header,
+            strlen($header),
+            $scope,
+            $scope === null ? 0 : strlen($scope),
+            FFI::addr($out),
+        );
+        return $this->takeVerified($status, $out);
+    }
+
+    /** Revokes by key id: true if this call revoked it, false if it already was. */
+    public function revoke(string $id): bool
+    {
+        $newly = $this->ffi->new('bool');
+        self::check($this->ffi->apikeys_key_revoke($this->openHandle(), $id, strlen($id), FFI::addr($newly)));
+        return (bool) $newly->cdata;
+    }
+
+    /** Revokes by the key itself: the answer to a leaked key. */
+    public function revokeKey(#[\SensitiveParameter] string $secret): bool
+    {
+        $newly = $this->ffi->new('bool');
+        self::check($this->ffi->apikeys_key_revoke_secret(
+            $this->openHandle(),
+            $secret,
+            strlen($secret),
+            FFI::addr($newly),
+        ));
+        return (bool) $newly->cdata;
+    }
+
+    /**
+     * A new key with the same name, env, scopes and expiry; the old one keeps
+     * working for $graceSeconds (capped at its own expiry).
+     */
+    public function rotate(string $id, int $graceSeconds = 86400): GeneratedKey
+    {
+        if ($graceSeconds < 0) {
+            throw new InvalidArgumentException('graceSeconds must be zero or positive');
+        }
+        $out = $this->ffi->new('apikeys_key*');
+        self::check($this->ffi->apikeys_key_rotate($this->openHandle(), $id, strlen($id), $graceSeconds, FFI::addr($out)));
+        return $this->takeGenerated($out);
+    }
+
+    /**
+     * Keys with their usage, oldest first.
+     *
+     * @param string $status "all", "active", "revoked" or "expired"
+     * @param int|\DateTimeInterface|null $unusedSince keep keys not used since then
+     * @return list<KeyInfo>
+     */
+    public function list(string $status = 'all', int|\DateTimeInterface|null $unusedSince = null): array
+    {
+        $filter = Status::LIST_FILTERS[$status] ?? null;
+        if ($filter === null) {
+            throw new InvalidArgumentException(
+                'status must be one of ' . implode(', ', array_keys(Status::LIST_FILTERS)) . ", not \"$status\""
+            );
+        }
+        $since = $unusedSince === null ? 0 : self::unix($unusedSince, 'unusedSince');
+        $out = $this->ffi->new('apikeys_list*');
+        self::check($this->ffi->apikeys_key_list($this->openHandle(), $filter, $since, FFI::addr($out)));
+        try {
+            $count = $this->ffi->new('size_t');
+            self::check($this->ffi->apikeys_list_len($out, FFI::addr($count)));
+            $keys = [];
+            for ($index = 0; $index < $count->cdata; $index++) {
+                $item = $this->ffi->new('const apikeys_key_info*');
+                self::check($this->ffi->apikeys_list_get($out, $index, FFI::addr($item)));
+                $keys[] = self::keyInfo($item[0]);
+            }
+            return $keys;
+        } finally {
+            $this->ffi->apikeys_list_free($out);
+        }
+    }
+
+    /** Whether $key has the shape and checksum of a key (no storage read). */
+    public static function isWellFormed(#[\SensitiveParameter] string $key): bool
+    {
+        return Library::ffi()->apikeys_is_well_formed($key, strlen($key)) === Status::OK;
+    }
+
+    /** The version of the loaded libapikeys. */
+    public static function libraryVersion(): string
+    {
+        return (string) Library::string(Library::ffi()->apikeys_version());
+    }
+
+    /**
+     * [HTTP status, JSON body] to answer for a failed verification: 401 for
+     * every UnauthorizedException (one body: the client does not learn why),
+     * 403 for ForbiddenException, 500 for anything else.
+     *
+     * @return array{0: int, 1: string}
+     */
+    public static function httpAnswer(\Throwable $error): array
+    {
+        // Anything that is not a known failure is the server's problem.
+        $status = $error instanceof ApiKeysException ? ($error->getStatus() ?? Status::PANIC) : Status::PANIC;
+        $ffi = Library::ffi();
+        $httpStatus = $ffi->new('uint16_t');
+        $body = $ffi->new('const char*');
+        self::check($ffi->apikeys_status_http($status, FFI::addr($httpStatus), FFI::addr($body)));
+        return [$httpStatus->cdata, (string) Library::string($body)];
+    }
+
+    private function openHandle(): CData
+    {
+        return $this->handle ?? throw new StoreClosedException('the key store is closed');
+    }
+
+    private static function check(int $status): void
+    {
+        if ($status !== Status::OK) {
+            throw ApiKeysException::fromStatus($status);
+        }
+    }
+
+    /** A uint8_t buffer holding $data (the pepper parameter is not a char *). */
+    private static function bytes(FFI $ffi, #[\SensitiveParameter] ?string $data): ?CData
+    {
+        if ($data === null || $data === '') {
+            return null;
+        }
+        $buffer = $ffi->new('uint8_t[' . strlen($data) . ']');
+        FFI::memcpy($buffer, $data, strlen($data));
+        return $buffer;
+    }
+
+    /** @param array<mixed> $scopes */
+    private static function scopes(array $scopes): ?string
+    {
+        $encoded = [];
+        foreach ($scopes as $scope) {
+            if (!is_string($scope)) {
+                throw new \TypeError('each scope must be a string, not ' . get_debug_type($scope));
+            }
+            // The C ABI separates scopes with spaces: a space inside one would split it.
+            if ($scope === '' || strpbrk($scope, " \t\r\n") !== false) {
+                throw new InvalidArgumentException("scope \"$scope\" must be non-empty and contain no whitespace");
+            }
+            $encoded[] = $scope;
+        }
+        return $encoded === [] ? null : implode(' ', $encoded);
+    }
+
+    /** Unix seconds; 0 would mean "none" in the C ABI, so it is refused. */
+    private static function unix(int|\DateTimeInterface $when, string $what): int
+    {
+        $seconds = $when instanceof \DateTimeInterface ? $when->getTimestamp() : $when;
+        if ($seconds <= 0) {
+            throw new InvalidArgumentException("$what must be after 1970");
+        }
+        return $seconds;
+    }
+
+    private static function time(int $seconds): ?\DateTimeImmutable
+    {
+        return $seconds === 0 ? null : (new \DateTimeImmutable('@' . $seconds))->setTimezone(new \DateTimeZone('UTC'));
+    }
+
+    /** @return list<string> */
+    private static function splitScopes(mixed $pointer): array
+    {
+        $text = Library::string($pointer) ?? '';
+        return $text === '' ? [] : preg_split('/ +/', $text, -1, PREG_SPLIT_NO_EMPTY);
+    }
+
+    private static function keyInfo(CData $raw): KeyInfo
+    {
+        return new KeyInfo(
+            id: (string) Library::string($raw->id),
+            name: (string) Library::string($raw->name),
+            hint: (string) Library::string($raw->hint),
+            env: Library::string($raw->env),
+            scopes: self::splitScopes($raw->scopes),
+            owner: Library::string($raw->owner),
+            rotatedFrom: Library::string($raw->rotated_from),
+            rotatedTo: Library::string($raw->rotated_to),
+            createdAt: self::time($raw->created_at) ?? new \DateTimeImmutable('@0'),
+            expiresAt: self::time($raw->expires_at),
+            revokedAt: self::time($raw->revoked_at),
+            lastUsed: self::time($raw->last_used),
+            useCount: $raw->use_count,
+            rejectedCount: $raw->rejected_count,
+            status: Status::KEY_STATUSES[$raw->status] ?? "unknown({$raw->status})",
+        );
+    }
+
+    /**
+     * Copies the secret and info out of a key handle, then frees it (which
+     * wipes the library's copy of the secret).
+     */
+    private function takeGenerated(CData $handle): GeneratedKey
+    {
+        try {
+            $pointer = $this->ffi->new('const char*');
+            $length = $this->ffi->new('size_t');
+            self::check($this->ffi->apikeys_key_secret($handle, FFI::addr($pointer), FFI::addr($length)));
+            $secret = FFI::string($pointer, $length->cdata);
+            $info = $this->ffi->new('const apikeys_key_info*');
+            self::check($this->ffi->apikeys_key_info($handle, FFI::addr($info)));
+            return new GeneratedKey($secret, self::keyInfo($info[0]));
+        } finally {
+            $this->ffi->apikeys_key_free($handle);
+        }
+    }
+
+    private function takeVerified(int $status, CData $handle): VerifiedKey
+    {
+        self::check($status);
+        try {
+            $info = $this->ffi->new('const apikeys_verified_info*');
+            self::check($this->ffi->apikeys_verified_info($handle, FFI::addr($info)));
+            $raw = $info[0];
+            return new VerifiedKey(
+                id: (string) Library::string($raw->id),
+                name: (string) Library::string($raw->name),
+                env: Library::string($raw->env),
+                scopes: self::splitScopes($raw->scopes),
+                owner: Library::string($raw->owner),
+                expiresAt: self::time($raw->expires_at),
+            );
+        } finally {
+            $this->ffi->apikeys_verified_free($handle);
+        }
+    }
+}

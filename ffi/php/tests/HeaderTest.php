@@ -1,0 +1,110 @@
+<?php
+
+declare(strict_types=1);
+
+namespace ApiKeys\Tests;
+
+use ApiKeys\Library;
+use FFI;
+
+require_once dirname(__DIR__) . '/scripts/flatten-header.php';
+
+/**
+ * The flattened header (ffi/php/apikeys.h) is generated from
+ * include/apikeys.h, is current, and loads both ways PHP loads it:
+ * FFI::cdef on the command line, FFI::load + FFI::scope under opcache.preload.
+ */
+final class HeaderTest extends ApiKeysTestCase
+{
+    private static function repoHeader(): string
+    {
+        return dirname(__DIR__, 3) . '/include/apikeys.h';
+    }
+
+    private static function libraryPath(): string
+    {
+        foreach (Library::candidatePaths() as $path) {
+            if (is_file($path)) {
+                return realpath($path);
+            }
+        }
+        self::fail('libapikeys not found: set APIKEYS_LIB');
+    }
+
+    public function testTheCommittedFlattenedHeaderIsCurrent(): void
+    {
+        $header = file_get_contents(self::repoHeader());
+        $this->assertNotSame(false, $header, 'include/apikeys.h is missing');
+        $this->assertSame(
+            apikeys_flatten_header($header),
+            file_get_contents(Library::headerPath()),
+            'ffi/php/apikeys.h is stale: run php ffi/php/scripts/flatten-header.php',
+        );
+    }
+
+    public function testTheFlattenedHeaderHasTheScopeAndLibraryLinesAndNoOtherDirective(): void
+    {
+        $lines = file(Library::headerPath(), FILE_IGNORE_NEW_LINES);
+        $directives = array_values(array_filter($lines, fn ($line) => str_starts_with(ltrim($line), '#')));
+        $this->assertSame(['#define FFI_SCOPE "APIKEYS"', '#define FFI_LIB "libapikeys.so"'], $directives);
+    }
+
+    public function testTheFlattenerRefusesWhatItCannotResolve(): void
+    {
+        foreach (["#if FOO\nint x;\n#endif\n", "#define APIKEYS_MAX 3\n", "#endif\n"] as $header) {
+            $this->assertThrows(\RuntimeException::class, fn () => apikeys_flatten_declarations($header), $header);
+        }
+        // The C23 enum blocks cbindgen writes resolve to the C99 branch.
+        $c23 = "enum e\n#if __STDC_VERSION__ >= 202311L\n  : uint32_t\n#endif\n { A = 1 };\n"
+            . "#if __STDC_VERSION__ >= 202311L\ntypedef enum e e;\n#else\ntypedef uint32_t e;\n#endif\n";
+        $this->assertSame("enum e\n { A = 1 };\ntypedef uint32_t e;\n", apikeys_flatten_declarations($c23));
+    }
+
+    public function testTheDeclarationsLoadWithCdef(): void
+    {
+        $ffi = FFI::cdef(Library::declarations(), self::libraryPath());
+        $this->assertSame(KeyStoreVersion::fromFfi($ffi), \ApiKeys\KeyStore::libraryVersion());
+    }
+
+    public function testThePreloadScriptServesRequestsThroughTheScope(): void
+    {
+        // A php process with opcache.preload, as PHP-FPM would run it. At
+        // request time APIKEYS_LIB points nowhere, so only the preloaded
+        // scope can reach the library.
+        $script = 'require ' . var_export(__DIR__ . '/bootstrap.php', true) . ';'
+            . 'putenv("APIKEYS_LIB=/nonexistent/libapikeys.so");'
+            . 'FFI::scope("APIKEYS");'
+            . '$s = new ApiKeys\KeyStore($argv[1], shared: true);'
+            . '$k = $s->generate("preloaded");'
+            . 'echo $s->verifyHeader("Bearer " . $k->secret())->name, "\n";';
+        $process = proc_open(
+            [
+                PHP_BINARY,
+                '-d', 'opcache.enable=1',
+                '-d', 'opcache.enable_cli=1',
+                '-d', 'opcache.preload=' . dirname(__DIR__) . '/preload.php',
+                '-d', 'opcache.preload_user=' . (function_exists('posix_getpwuid') ? posix_getpwuid(posix_geteuid())['name'] : 'root'),
+                '-d', 'ffi.enable=preload',
+                '-r', $script, $this->path,
+            ],
+            [1 => ['pipe', 'w'], 2 => ['pipe', 'w']],
+            $pipes,
+            null,
+            array_merge(getenv(), ['APIKEYS_LIB' => self::libraryPath()]),
+        );
+        $output = stream_get_contents($pipes[1]);
+        $errors = stream_get_contents($pipes[2]);
+        $exit = proc_close($process);
+        $this->assertSame(0, $exit, $output . $errors);
+        $this->assertSame("preloaded\n", $output, $errors);
+    }
+}
+
+/** Reads the version through a given FFI instance. */
+final class KeyStoreVersion
+{
+    public static function fromFfi(FFI $ffi): string
+    {
+        return (string) Library::string($ffi->apikeys_version());
+    }
+}
