@@ -9,8 +9,8 @@
  * releases, NULL accepted.
  *
  * This header loads unchanged in PHP FFI::cdef: it holds no macro a host
- * needs and no extern "C" block. C++ callers wrap the #include in
- * extern "C" { ... } themselves.
+ * needs and no extern "C" block. It is C, not C++: each constant set is a
+ * C enum plus a uint32_t typedef of the same name, which C++ refuses.
  */
 
 #ifndef APIKEYS_H
@@ -31,11 +31,7 @@ typedef struct apikeys_list apikeys_list;
  *
  * In C this is a `uint32_t`: compare it with the `APIKEYS_*` constants.
  */
-enum apikeys_status
-#if __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // __STDC_VERSION__ >= 202311L
- {
+enum apikeys_status {
     /**
      * Success (for a verify: the key is accepted).
      */
@@ -113,20 +109,12 @@ enum apikeys_status
      */
     APIKEYS_PANIC = 900,
 };
-#if __STDC_VERSION__ >= 202311L
-typedef enum apikeys_status apikeys_status;
-#else
 typedef uint32_t apikeys_status;
-#endif // __STDC_VERSION__ >= 202311L
 
 /**
  * `flags` of `apikeys_store_open`.
  */
-enum apikeys_open_flag
-#if __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // __STDC_VERSION__ >= 202311L
- {
+enum apikeys_open_flag {
     /**
      * One process owns the file (the default: flags = 0).
      */
@@ -136,20 +124,12 @@ enum apikeys_open_flag
      */
     APIKEYS_OPEN_SHARED = 1,
 };
-#if __STDC_VERSION__ >= 202311L
-typedef enum apikeys_open_flag apikeys_open_flag;
-#else
 typedef uint32_t apikeys_open_flag;
-#endif // __STDC_VERSION__ >= 202311L
 
 /**
  * `status_filter` of `apikeys_key_list`.
  */
-enum apikeys_list_filter
-#if __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // __STDC_VERSION__ >= 202311L
- {
+enum apikeys_list_filter {
     /**
      * Every key.
      */
@@ -167,20 +147,12 @@ enum apikeys_list_filter
      */
     APIKEYS_LIST_EXPIRED = 3,
 };
-#if __STDC_VERSION__ >= 202311L
-typedef enum apikeys_list_filter apikeys_list_filter;
-#else
 typedef uint32_t apikeys_list_filter;
-#endif // __STDC_VERSION__ >= 202311L
 
 /**
  * `status` field of `apikeys_key_info`.
  */
-enum apikeys_key_status
-#if __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // __STDC_VERSION__ >= 202311L
- {
+enum apikeys_key_status {
     /**
      * Accepted by verify.
      */
@@ -194,11 +166,7 @@ enum apikeys_key_status
      */
     APIKEYS_KEY_EXPIRED = 2,
 };
-#if __STDC_VERSION__ >= 202311L
-typedef enum apikeys_key_status apikeys_key_status;
-#else
 typedef uint32_t apikeys_key_status;
-#endif // __STDC_VERSION__ >= 202311L
 
 /**
  * A key just generated (or rotated in): its secret, to show once, and its

@@ -161,6 +161,8 @@ pub(crate) fn c_string(text: &str) -> CString {
 /// A pointer's referent, or `NULL_ARGUMENT` naming the argument.
 macro_rules! try_ref {
     ($ptr:ident) => {
+        // SAFETY: the exported function's contract: `$ptr` is NULL or points
+        // to a live value of its type, which outlives the call.
         match unsafe { $ptr.as_ref() } {
             Some(reference) => reference,
             None => return Err($crate::boundary::Failure::null_argument(stringify!($ptr))),
