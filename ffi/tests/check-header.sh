@@ -41,6 +41,5 @@ echo "check-header: compiles alone as C99, C11 and C2x with -Wall -Wextra -Werro
 
 # PHP reads the header unchanged and calls through it.
 cargo build --quiet -p apikeys-ffi
-lib_dir=$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
+lib_dir=${CARGO_TARGET_DIR:-$root/target}/debug
 php -d ffi.enable=1 ffi/tests/c/php_loads_header.php include/apikeys.h "$lib_dir/libapikeys.so" "$work"

@@ -11,8 +11,7 @@ root=$(cd "$here/../../.." && pwd)
 cd "$root"
 
 cargo build --quiet -p apikeys-ffi
-lib_dir=$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
+lib_dir=${CARGO_TARGET_DIR:-$root/target}/debug
 
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
