@@ -191,9 +191,125 @@ impl Usage {
     }
 }
 
+/// What the exclusive-mode index needs of a record when the store opens:
+/// the digest and the two fields verify decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyState {
+    pub(crate) digest: [u8; 32],
+    pub(crate) expires_at: Option<Timestamp>,
+    pub(crate) revoked: bool,
+}
+
+/// A string of the encoding, checked (UTF-8) and dropped without allocating.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'de str>::deserialize(deserializer).map(|_| Skipped)
+    }
+}
+
+/// A list of strings, each checked and dropped without allocating.
+struct SkippedList;
+
+impl<'de> Deserialize<'de> for SkippedList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = SkippedList;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SkippedList, A::Error> {
+                while seq.next_element::<Skipped>()?.is_some() {}
+                Ok(SkippedList)
+            }
+        }
+        deserializer.deserialize_seq(Visit)
+    }
+}
+
+/// [`KeyRecord`]'s encoding read field by field in the same order, keeping
+/// only what [`KeyState`] needs. Loading a million keys at open then
+/// allocates nothing per record, while checking the bytes exactly as
+/// [`KeyRecord::decode`] does.
+#[derive(Deserialize)]
+#[allow(dead_code)] // Fields are read to validate the encoding, then dropped.
+struct RecordState {
+    id: Skipped,
+    digest: [u8; 32],
+    hint: Skipped,
+    name: Skipped,
+    env: Option<Skipped>,
+    scopes: SkippedList,
+    owner: Option<Skipped>,
+    metadata: Option<Skipped>,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+    rotated_from: Option<Skipped>,
+    rotated_to: Option<Skipped>,
+}
+
+impl KeyState {
+    /// Decodes the state of a stored record; bad bytes are [`Error::Corrupted`]
+    /// exactly when [`KeyRecord::decode`] would fail on them.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let state: RecordState = decode_versioned(bytes, RECORD_VERSION, "key record")?;
+        Ok(KeyState {
+            digest: state.digest,
+            expires_at: state.expires_at,
+            revoked: state.revoked_at.is_some(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_state_reads_the_same_bytes_as_the_full_record() {
+        let mut record = sample();
+        record.expires_at = Some(Timestamp::from_unix(99));
+        record.revoked_at = Some(Timestamp::from_unix(50));
+        record.scopes = vec!["a:read".into(), "b:*".into()];
+        record.rotated_to = Some("next".into());
+        let bytes = record.encode();
+        assert_eq!(
+            KeyState::decode(&bytes).unwrap(),
+            KeyState {
+                digest: [7; 32],
+                expires_at: Some(Timestamp::from_unix(99)),
+                revoked: true,
+            }
+        );
+        // Every damage the full decoder rejects, the state decoder rejects.
+        for cut in 0..bytes.len() {
+            assert!(KeyRecord::decode(&bytes[..cut]).is_err());
+            assert!(matches!(
+                KeyState::decode(&bytes[..cut]),
+                Err(Error::Corrupted(_))
+            ));
+        }
+        let mut extended = bytes.clone();
+        extended.push(0);
+        assert!(matches!(
+            KeyState::decode(&extended),
+            Err(Error::Corrupted(_))
+        ));
+        let name_at = bytes.iter().position(|&b| b == b'P').unwrap();
+        let mut bad_utf8 = bytes;
+        bad_utf8[name_at] = 0xff;
+        assert!(KeyRecord::decode(&bad_utf8).is_err());
+        assert!(matches!(
+            KeyState::decode(&bad_utf8),
+            Err(Error::Corrupted(_))
+        ));
+    }
 
     fn sample() -> KeyRecord {
         KeyRecord {

@@ -31,13 +31,16 @@ use redb::{
 use crate::clock::Timestamp;
 use crate::digest::{fingerprints_match, Digest};
 use crate::error::Error;
-use crate::record::{Event, EventKind, KeyRecord, Usage};
+use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("keys");
 const IDS: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("ids");
 const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// redb page cache of an exclusive-mode store.
+const EXCLUSIVE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Version of the table layout; a store with a higher one is refused.
 const FORMAT_VERSION: u32 = 1;
@@ -96,6 +99,18 @@ pub(crate) trait Storage: Send + Sync {
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error>;
     /// Every record with its usage, in no particular order.
     fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error>;
+    /// The state of every key (digest, expiry, revoked), in no particular
+    /// order: what the exclusive-mode index loads at open. Implementations
+    /// can skip decoding the rest of each record.
+    fn scan_states(&self, visit: &mut dyn FnMut(KeyState)) -> Result<(), Error> {
+        self.scan(&mut |record, _| {
+            visit(KeyState {
+                digest: record.digest,
+                expires_at: record.expires_at,
+                revoked: record.revoked_at.is_some(),
+            })
+        })
+    }
     /// Adds usage deltas and their events in one durable transaction.
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error>;
     /// Events after sequence number `after`, at most `limit`.
@@ -119,7 +134,16 @@ impl RedbStorage {
         // redb may panic on a file it did not write; a foreign or damaged
         // file must be an error, never a crash of the host.
         let opened = catch_unwind(AssertUnwindSafe(|| {
-            Database::builder().set_concurrency_mode(mode).create(path)
+            let mut builder = Database::builder();
+            builder.set_concurrency_mode(mode);
+            if !shared {
+                // Exclusive mode verifies from the in-memory index; the page
+                // cache only serves writes and listings. redb's default (1 GiB)
+                // would keep every page read by the index load at open
+                // resident: several hundred bytes per key.
+                builder.set_cache_size(EXCLUSIVE_CACHE_BYTES);
+            }
+            builder.create(path)
         }));
         let db = match opened {
             Ok(Ok(db)) => db,
@@ -418,6 +442,22 @@ impl Storage for RedbStorage {
             }
             let figures = decode_usage(usage.get(record.id.as_str())?)?;
             visit(record, figures);
+        }
+        Ok(())
+    }
+
+    fn scan_states(&self, visit: &mut dyn FnMut(KeyState)) -> Result<(), Error> {
+        let txn = self.db.begin_read()?;
+        let keys = txn.open_table(KEYS)?;
+        for entry in keys.iter()? {
+            let (digest, bytes) = entry?;
+            let state = KeyState::decode(bytes.value())?;
+            if state.digest != *digest.value() {
+                return Err(Error::Corrupted(
+                    "a record is filed under another digest".into(),
+                ));
+            }
+            visit(state);
         }
         Ok(())
     }

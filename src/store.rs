@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, Once, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Rejection, VerifyError};
 use crate::format::{self, SecretKey};
-use crate::record::{Event, EventKind, KeyRecord, Usage};
+use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
 use crate::storage::{Change, RedbStorage, Storage, Target, UsageDelta};
 use crate::usage::{DirtyList, Presented, UsageCell};
@@ -451,34 +451,72 @@ fn watch_forks() {
 
 /// One key in the exclusive-mode index. Revocation and expiry are atomics so
 /// that changing them needs only a read lock on the shard.
+///
+/// An entry holds only what verify decides on; what it returns (name,
+/// scopes...) and the usage counters live in [`Hot`], made when this process
+/// writes the key or on its first verify. A million keys loaded at open then
+/// cost about 100 bytes each, and only keys actually presented cost more.
 struct Entry {
     digest: Digest,
-    details: Arc<Details>,
     /// Unix seconds; `i64::MAX` = never.
     expires_at: AtomicI64,
     revoked: AtomicBool,
+    hot: OnceLock<Box<Hot>>,
+}
+
+/// The part of an index entry made on first use.
+struct Hot {
+    details: Arc<Details>,
     usage: Arc<UsageCell>,
 }
 
-impl Entry {
-    fn of(record: &KeyRecord, usage: Arc<UsageCell>) -> Self {
-        Entry {
-            digest: Digest::from_bytes(record.digest),
+impl Hot {
+    fn of(record: &KeyRecord) -> Box<Hot> {
+        Box::new(Hot {
             details: Arc::new(Details::of(record)),
-            expires_at: AtomicI64::new(record.expires_at.map_or(i64::MAX, Timestamp::unix)),
-            revoked: AtomicBool::new(record.revoked_at.is_some()),
-            usage,
+            usage: Arc::new(UsageCell::default()),
+        })
+    }
+}
+
+impl Entry {
+    /// The entry of a record this process holds in full (it just wrote it).
+    fn of(record: &KeyRecord) -> Self {
+        let entry = Entry::cold(&KeyState {
+            digest: record.digest,
+            expires_at: record.expires_at,
+            revoked: record.revoked_at.is_some(),
+        });
+        let _ = entry.hot.set(Hot::of(record));
+        entry
+    }
+
+    /// The entry of a key loaded at open; its details are read on first use.
+    fn cold(state: &KeyState) -> Self {
+        Entry {
+            digest: Digest::from_bytes(state.digest),
+            expires_at: AtomicI64::new(state.expires_at.map_or(i64::MAX, Timestamp::unix)),
+            revoked: AtomicBool::new(state.revoked),
+            hot: OnceLock::new(),
         }
     }
 
-    /// Applies a committed record. Both changes are one-way (revocation is
-    /// forever, rotation only shortens expiry), so two threads applying their
-    /// commits in the opposite order still leave the strictest state.
+    /// Applies a committed record.
     fn update(&self, record: &KeyRecord) {
-        if let Some(expires_at) = record.expires_at {
-            self.expires_at.fetch_min(expires_at.unix(), Ordering::SeqCst);
+        self.update_state(
+            record.expires_at.map(Timestamp::unix),
+            record.revoked_at.is_some(),
+        );
+    }
+
+    /// Both changes are one-way (revocation is forever, rotation only
+    /// shortens expiry), so two threads applying their commits in the
+    /// opposite order still leave the strictest state.
+    fn update_state(&self, expires_at: Option<i64>, revoked: bool) {
+        if let Some(expires_at) = expires_at {
+            self.expires_at.fetch_min(expires_at, Ordering::SeqCst);
         }
-        if record.revoked_at.is_some() {
+        if revoked {
             self.revoked.store(true, Ordering::SeqCst);
         }
     }
@@ -510,8 +548,7 @@ impl Index {
         &self.shards[(digest.table_hash().rotate_right(32) as usize) % SHARDS]
     }
 
-    fn insert(&self, record: &KeyRecord, usage: Arc<UsageCell>) {
-        let entry = Entry::of(record, usage);
+    fn insert(&self, entry: Entry) {
         let mut shard = self
             .shard(&entry.digest)
             .write()
@@ -519,7 +556,14 @@ impl Index {
         let Shard { table, entries } = &mut *shard;
         let hash = entry.digest.table_hash();
         if let Some(&i) = table.find(hash, |&i| entries[i].digest.ct_eq(&entry.digest).into()) {
-            entries[i].update(record);
+            let expires_at = entry.expires_at.load(Ordering::SeqCst);
+            entries[i].update_state(
+                (expires_at != i64::MAX).then_some(expires_at),
+                entry.revoked.load(Ordering::SeqCst),
+            );
+            if let Some(hot) = entry.hot.into_inner() {
+                let _ = entries[i].hot.set(hot);
+            }
             return;
         }
         entries.push(entry);
@@ -647,7 +691,7 @@ impl KeyStore {
         if let Some(index) = &inner.index {
             inner
                 .storage
-                .scan(&mut |record, _| index.insert(&record, Arc::new(UsageCell::default())))?;
+                .scan_states(&mut |state| index.insert(Entry::cold(&state)))?;
         }
         let inner = Arc::new(inner);
         let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
@@ -725,26 +769,44 @@ impl KeyStore {
         let digest = inner.hasher.digest(key);
         let now = inner.clock.now();
         let (verified, revoked) = match &inner.index {
-            Some(index) => index
-                .with(&digest, |entry| {
-                    let outcome = match entry.expires_at.load(Ordering::SeqCst) {
+            Some(index) => {
+                // None when the key is known but its details are not loaded yet.
+                let serve = |entry: &Entry| {
+                    let hot = entry.hot.get()?;
+                    let expires = entry.expires_at.load(Ordering::SeqCst);
+                    let outcome = match expires {
                         _ if entry.revoked.load(Ordering::SeqCst) => Presented::Revoked,
                         expires if now.unix() >= expires => Presented::Expired,
                         _ => Presented::Accepted,
                     };
-                    if inner.track_usage && entry.usage.record(outcome, now) {
-                        inner
-                            .dirty
-                            .push(entry.details.id.clone(), entry.usage.clone());
+                    if inner.track_usage && hot.usage.record(outcome, now) {
+                        inner.dirty.push(hot.details.id.clone(), hot.usage.clone());
                     }
-                    let expires = entry.expires_at.load(Ordering::SeqCst);
                     let verified = VerifiedKey {
-                        details: entry.details.clone(),
+                        details: hot.details.clone(),
                         expires_at: (expires != i64::MAX).then(|| Timestamp::from_unix(expires)),
                     };
-                    (verified, outcome)
-                })
-                .ok_or(Rejection::NotFound)?,
+                    Some((verified, outcome))
+                };
+                match index.with(&digest, serve).ok_or(Rejection::NotFound)? {
+                    Some(served) => served,
+                    None => {
+                        // First use of a key loaded at open: read its record
+                        // once. Revocation and expiry stay those of the index.
+                        let record = inner.storage.by_digest(&digest)?.ok_or_else(|| {
+                            Error::Corrupted("an indexed key has no record".into())
+                        })?;
+                        let hot = Hot::of(&record);
+                        index
+                            .with(&digest, |entry| {
+                                let _ = entry.hot.set(hot);
+                                serve(entry)
+                            })
+                            .flatten()
+                            .ok_or(Rejection::NotFound)?
+                    }
+                }
+            }
             None => {
                 let record = inner
                     .storage
@@ -1059,7 +1121,7 @@ impl Inner {
         if let Some(index) = &self.index {
             let digest = Digest::from_bytes(record.digest);
             if index.with(&digest, |entry| entry.update(record)).is_none() {
-                index.insert(record, Arc::new(UsageCell::default()));
+                index.insert(Entry::of(record));
             }
         }
     }
@@ -1087,8 +1149,9 @@ impl Inner {
         match &self.index {
             Some(index) => index
                 .with(&Digest::from_bytes(record.digest), |entry| {
-                    entry.usage.peek()
+                    entry.hot.get().map(|hot| hot.usage.peek())
                 })
+                .flatten()
                 .unwrap_or_default(),
             None => self
                 .cells

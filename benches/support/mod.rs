@@ -1,0 +1,107 @@
+//! Fixtures shared by the benchmark programs: an apikeys store of N keys
+//! built through the public API, and the same keys laid out the way the
+//! peers (an in-memory map, raw redb, SQLite Sanctum-style) keep them.
+//!
+//! Everything is built in the run that measures it, into a directory the run
+//! deletes: the plaintext keys stay in memory and never reach the disk.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use apikeys::{KeyStore, NewKey, SecretKey, StoreOptions, MAX_BATCH};
+
+/// Where fixtures go: `$APIKEYS_BENCH_DIR` when the driver script sets it
+/// (so that later programs of the same run reuse them), else a temporary
+/// directory deleted on drop.
+pub struct FixtureDir {
+    path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl FixtureDir {
+    pub fn new() -> FixtureDir {
+        match std::env::var_os("APIKEYS_BENCH_DIR") {
+            Some(dir) => {
+                let path = PathBuf::from(dir);
+                std::fs::create_dir_all(&path).expect("create APIKEYS_BENCH_DIR");
+                FixtureDir { path, _temp: None }
+            }
+            None => {
+                // Under target/ rather than /tmp: durable commits must reach
+                // a real disk, and /tmp may be a RAM file system.
+                let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+                std::fs::create_dir_all(&base).expect("create target/");
+                let temp = tempfile::Builder::new()
+                    .prefix("bench-fixtures-")
+                    .tempdir_in(base)
+                    .expect("create fixture dir");
+                FixtureDir {
+                    path: temp.path().to_path_buf(),
+                    _temp: Some(temp),
+                }
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Path of the apikeys store of `n` keys inside a fixture directory.
+pub fn store_path(dir: &Path, n: usize) -> PathBuf {
+    dir.join(format!("apikeys-{n}.redb"))
+}
+
+/// The request used for every fixture key: a realistic name, env tag and
+/// two scopes, so that records and index entries have a real size.
+pub fn request(i: usize) -> NewKey {
+    NewKey::new(format!("Service key {i}"))
+        .env("prod")
+        .scopes(["contacts:read", "contacts:write"])
+        .owner(format!("account-{}", i % 5000))
+}
+
+/// Builds (or, with `reuse`, finds) a store of `n` keys. Returns the secrets
+/// when it built them.
+pub fn build_store(path: &Path, n: usize) -> Vec<SecretKey> {
+    let _ = std::fs::remove_file(path);
+    let started = Instant::now();
+    let options = StoreOptions::new()
+        .track_usage(false)
+        .flush_interval(std::time::Duration::ZERO);
+    let store = KeyStore::open(path, options).expect("open fixture store");
+    let mut secrets = Vec::with_capacity(n);
+    let mut next = 0;
+    while next < n {
+        let count = (n - next).min(MAX_BATCH);
+        let requests: Vec<NewKey> = (next..next + count).map(request).collect();
+        let keys = store
+            .generate_batch(&requests)
+            .expect("generate fixture keys");
+        secrets.extend(keys.into_iter().map(|key| key.secret));
+        next += count;
+    }
+    store.close().expect("close fixture store");
+    eprintln!(
+        "fixture: {n} keys generated in {:.1} s ({:.0} keys/s)",
+        started.elapsed().as_secs_f64(),
+        n as f64 / started.elapsed().as_secs_f64()
+    );
+    secrets
+}
+
+/// Resident memory of this process, in bytes (Linux `/proc/self/statm`).
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}
