@@ -19,7 +19,7 @@ use crate::error::{Error, Rejection, VerifyError};
 use crate::format::{self, SecretKey};
 use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
-use crate::storage::{Change, RedbStorage, Storage, Target, UsageDelta};
+use crate::storage::{Change, PanicGuard, RedbStorage, Storage, Target, UsageDelta};
 use crate::usage::{DirtyList, Presented, UsageCell};
 
 /// Longest key name, in bytes.
@@ -665,7 +665,8 @@ impl KeyStore {
         let hasher = Hasher::new(&options.pepper);
         let storage =
             RedbStorage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
-        Self::with_storage(path, Box::new(storage), hasher, options)
+        // Every storage call is guarded: a damaged file is an error, not a panic.
+        Self::with_storage(path, Box::new(PanicGuard(storage)), hasher, options)
     }
 
     /// Builds the store over an opened storage.
