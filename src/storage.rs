@@ -99,6 +99,12 @@ pub(crate) trait Storage: Send + Sync {
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error>;
     /// Every record with its usage, in no particular order.
     fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error>;
+    /// How many keys are stored.
+    fn key_count(&self) -> Result<u64, Error> {
+        let mut count = 0;
+        self.scan_states(&mut |_| count += 1)?;
+        Ok(count)
+    }
     /// The state of every key (digest, expiry, revoked), in no particular
     /// order: what the exclusive-mode index loads at open. Implementations
     /// can skip decoding the rest of each record.
@@ -491,6 +497,11 @@ impl Storage for RedbStorage {
             visit(record, figures);
         }
         Ok(())
+    }
+
+    fn key_count(&self) -> Result<u64, Error> {
+        let txn = self.db.begin_read()?;
+        Ok(redb::ReadableTableMetadata::len(&txn.open_table(KEYS)?)?)
     }
 
     fn scan_states(&self, visit: &mut dyn FnMut(KeyState)) -> Result<(), Error> {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
@@ -449,19 +449,25 @@ fn watch_forks() {
     });
 }
 
-/// One key in the exclusive-mode index. Revocation and expiry are atomics so
-/// that changing them needs only a read lock on the shard.
+/// An entry's expiry state meaning "revoked": below every expiry, so that
+/// `fetch_min` applies revocations and shortened expiries in any order and
+/// keeps the strictest (revocation is forever, rotation only shortens).
+const REVOKED: i64 = i64::MIN;
+/// An entry's expiry state meaning "never expires".
+const NEVER: i64 = i64::MAX;
+
+/// One key in the exclusive-mode index, stored inline in its shard's table
+/// so that a lookup touches the table and then only what verify returns.
 ///
-/// An entry holds only what verify decides on; what it returns (name,
-/// scopes...) and the usage counters live in [`Hot`], made when this process
-/// writes the key or on its first verify. A million keys loaded at open then
-/// cost about 100 bytes each, and only keys actually presented cost more.
+/// It holds what verify decides on; what verify returns (name, scopes...)
+/// and the usage counters are made when this process writes the key or on
+/// its first verify. A million keys loaded at open then cost about 80 bytes
+/// each, and only keys actually presented cost more.
 struct Entry {
     digest: Digest,
-    /// Unix seconds; `i64::MAX` = never.
-    expires_at: AtomicI64,
-    revoked: AtomicBool,
-    hot: OnceLock<Box<Hot>>,
+    /// Unix seconds of expiry, [`NEVER`], or [`REVOKED`]. Only ever lowered.
+    state: AtomicI64,
+    hot: OnceLock<Hot>,
 }
 
 /// The part of an index entry made on first use.
@@ -471,11 +477,21 @@ struct Hot {
 }
 
 impl Hot {
-    fn of(record: &KeyRecord) -> Box<Hot> {
-        Box::new(Hot {
+    fn of(record: &KeyRecord) -> Hot {
+        Hot {
             details: Arc::new(Details::of(record)),
             usage: Arc::new(UsageCell::default()),
-        })
+        }
+    }
+}
+
+fn state_of(expires_at: Option<Timestamp>, revoked: bool) -> i64 {
+    match expires_at {
+        _ if revoked => REVOKED,
+        // An expiry at REVOKED would read as a revocation: one second later
+        // is the same instant for any clock (the key expired long ago).
+        Some(at) => at.unix().max(REVOKED + 1),
+        None => NEVER,
     }
 }
 
@@ -495,40 +511,48 @@ impl Entry {
     fn cold(state: &KeyState) -> Self {
         Entry {
             digest: Digest::from_bytes(state.digest),
-            expires_at: AtomicI64::new(state.expires_at.map_or(i64::MAX, Timestamp::unix)),
-            revoked: AtomicBool::new(state.revoked),
+            state: AtomicI64::new(state_of(state.expires_at, state.revoked)),
             hot: OnceLock::new(),
         }
     }
 
-    /// Applies a committed record.
+    /// Applies a committed record: one-way, so that two threads applying
+    /// their commits in the opposite order still leave the strictest state.
     fn update(&self, record: &KeyRecord) {
-        self.update_state(
-            record.expires_at.map(Timestamp::unix),
-            record.revoked_at.is_some(),
-        );
+        self.lower(state_of(record.expires_at, record.revoked_at.is_some()));
     }
 
-    /// Both changes are one-way (revocation is forever, rotation only
-    /// shortens expiry), so two threads applying their commits in the
-    /// opposite order still leave the strictest state.
-    fn update_state(&self, expires_at: Option<i64>, revoked: bool) {
-        if let Some(expires_at) = expires_at {
-            self.expires_at.fetch_min(expires_at, Ordering::SeqCst);
-        }
-        if revoked {
-            self.revoked.store(true, Ordering::SeqCst);
-        }
+    fn lower(&self, state: i64) {
+        self.state.fetch_min(state, Ordering::SeqCst);
     }
 }
 
 #[derive(Default)]
 struct Shard {
-    table: HashTable<usize>,
-    entries: Vec<Entry>,
+    table: HashTable<Entry>,
 }
 
-const SHARDS: usize = 16;
+/// Fewest shards: threads verifying different keys rarely share a lock.
+const MIN_SHARDS: u64 = 16;
+/// Most shards chosen when sizing the index at open.
+const MAX_SHARDS: u64 = 4096;
+
+/// How many shards hold `keys` keys with little empty room. A table's
+/// buckets are a power of two at most 7/8 full, so a store just past a
+/// threshold would leave each table half empty: more shards put every table
+/// just under one instead.
+fn shard_count(keys: u64) -> u64 {
+    let mut shards = MIN_SHARDS;
+    while shards < MAX_SHARDS {
+        let per_shard = keys.div_ceil(shards);
+        let buckets = (per_shard.saturating_mul(8) / 7).max(1).next_power_of_two();
+        if per_shard < 64 || per_shard * 10 >= buckets * 7 {
+            break;
+        }
+        shards += 1;
+    }
+    shards
+}
 
 /// Digest -> key, for exclusive mode. Sharded so that threads verifying
 /// different keys do not contend on one lock.
@@ -537,15 +561,25 @@ struct Index {
 }
 
 impl Index {
-    fn new() -> Self {
+    /// An index sized for `keys` keys.
+    fn sized(keys: u64) -> Self {
+        let shards = shard_count(keys);
+        let per_shard = usize::try_from(keys.div_ceil(shards)).unwrap_or(0);
         Index {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            shards: (0..shards)
+                .map(|_| {
+                    RwLock::new(Shard {
+                        table: HashTable::with_capacity(per_shard),
+                    })
+                })
+                .collect(),
         }
     }
 
     fn shard(&self, digest: &Digest) -> &RwLock<Shard> {
         // Bits other than those of table_hash(), which the table uses.
-        &self.shards[(digest.table_hash().rotate_right(32) as usize) % SHARDS]
+        let spread = digest.table_hash().rotate_right(32) as usize;
+        &self.shards[spread % self.shards.len()]
     }
 
     fn insert(&self, entry: Entry) {
@@ -553,22 +587,20 @@ impl Index {
             .shard(&entry.digest)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let Shard { table, entries } = &mut *shard;
         let hash = entry.digest.table_hash();
-        if let Some(&i) = table.find(hash, |&i| entries[i].digest.ct_eq(&entry.digest).into()) {
-            let expires_at = entry.expires_at.load(Ordering::SeqCst);
-            entries[i].update_state(
-                (expires_at != i64::MAX).then_some(expires_at),
-                entry.revoked.load(Ordering::SeqCst),
-            );
+        if let Some(found) = shard
+            .table
+            .find(hash, |other| other.digest.ct_eq(&entry.digest).into())
+        {
+            found.lower(entry.state.load(Ordering::SeqCst));
             if let Some(hot) = entry.hot.into_inner() {
-                let _ = entries[i].hot.set(hot);
+                let _ = found.hot.set(hot);
             }
             return;
         }
-        entries.push(entry);
-        let i = entries.len() - 1;
-        table.insert_unique(hash, i, |&j| entries[j].digest.table_hash());
+        shard
+            .table
+            .insert_unique(hash, entry, |other| other.digest.table_hash());
     }
 
     fn with<T>(&self, digest: &Digest, found: impl FnOnce(&Entry) -> T) -> Option<T> {
@@ -576,10 +608,10 @@ impl Index {
             .shard(digest)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let i = *shard.table.find(digest.table_hash(), |&i| {
-            shard.entries[i].digest.ct_eq(digest).into()
-        })?;
-        Some(found(&shard.entries[i]))
+        let entry = shard
+            .table
+            .find(digest.table_hash(), |entry| entry.digest.ct_eq(digest).into())?;
+        Some(found(entry))
     }
 }
 
@@ -676,6 +708,10 @@ impl KeyStore {
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
+        let index = match options.mode {
+            Mode::Exclusive => Some(Index::sized(storage.key_count()?)),
+            Mode::Shared => None,
+        };
         let inner = Inner {
             path,
             storage,
@@ -685,7 +721,7 @@ impl KeyStore {
             mode: options.mode,
             track_usage: options.track_usage,
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
-            index: (options.mode == Mode::Exclusive).then(Index::new),
+            index,
             cells: Mutex::new(HashMap::new()),
             dirty: DirtyList::default(),
         };
@@ -774,9 +810,9 @@ impl KeyStore {
                 // None when the key is known but its details are not loaded yet.
                 let serve = |entry: &Entry| {
                     let hot = entry.hot.get()?;
-                    let expires = entry.expires_at.load(Ordering::SeqCst);
+                    let expires = entry.state.load(Ordering::SeqCst);
                     let outcome = match expires {
-                        _ if entry.revoked.load(Ordering::SeqCst) => Presented::Revoked,
+                        REVOKED => Presented::Revoked,
                         expires if now.unix() >= expires => Presented::Expired,
                         _ => Presented::Accepted,
                     };
@@ -785,7 +821,7 @@ impl KeyStore {
                     }
                     let verified = VerifiedKey {
                         details: hot.details.clone(),
-                        expires_at: (expires != i64::MAX).then(|| Timestamp::from_unix(expires)),
+                        expires_at: (expires != NEVER).then(|| Timestamp::from_unix(expires)),
                     };
                     Some((verified, outcome))
                 };
