@@ -1,0 +1,798 @@
+//! Hostile input through the C ABI, from Rust: the one table of
+//! `tests/support/hostile_table.rs` fed to `apikeys_key_verify`,
+//! `apikeys_header_verify`, `apikeys_is_well_formed` and
+//! `apikeys_key_revoke_secret`; NULL in every pointer slot of every
+//! function; hostile strings where names, ids, scopes and paths go. Every
+//! call returns a documented status; none crashes.
+//!
+//! The library is loaded as a host would load it: `dlopen` of the built
+//! `libapikeys.so` (this crate builds no Rust library to link against).
+
+#[path = "../../tests/support/hostile_table.rs"]
+#[allow(dead_code)] // the command-line column is for tests/hostile.rs
+mod hostile_table;
+
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr::{null, null_mut};
+
+use hostile_table::{cases, with_checksum, Expect, Kind};
+
+const OK: u32 = 0;
+const NULL_ARGUMENT: u32 = 1;
+const INVALID_ARGUMENT: u32 = 2;
+const UNKNOWN_KEY: u32 = 3;
+const MALFORMED: u32 = 100;
+const NOT_FOUND: u32 = 101;
+const BAD_HEADER: u32 = 105;
+/// Every status the header documents.
+const DOCUMENTED: [u32; 19] = [
+    0, 1, 2, 3, 100, 101, 102, 103, 104, 105, 200, 201, 202, 203, 204, 205, 206, 207, 900,
+];
+
+type Store = c_void;
+type Key = c_void;
+type Verified = c_void;
+type List = c_void;
+
+/// The functions under test, resolved from the shared library.
+struct Api {
+    status_str: unsafe extern "C" fn(u32) -> *const c_char,
+    last_error: unsafe extern "C" fn() -> *const c_char,
+    is_well_formed: unsafe extern "C" fn(*const c_char, usize) -> u32,
+    store_open:
+        unsafe extern "C" fn(*const c_char, usize, *const u8, usize, u32, *mut *mut Store) -> u32,
+    store_flush: unsafe extern "C" fn(*const Store) -> u32,
+    store_close: unsafe extern "C" fn(*mut Store) -> u32,
+    key_generate: unsafe extern "C" fn(
+        *const Store,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        i64,
+        *mut *mut Key,
+    ) -> u32,
+    key_secret: unsafe extern "C" fn(*const Key, *mut *const c_char, *mut usize) -> u32,
+    key_info: unsafe extern "C" fn(*const Key, *mut *const c_void) -> u32,
+    key_free: unsafe extern "C" fn(*mut Key) -> u32,
+    key_verify: unsafe extern "C" fn(
+        *const Store,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        *mut *mut Verified,
+    ) -> u32,
+    header_verify: unsafe extern "C" fn(
+        *const Store,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        *mut *mut Verified,
+    ) -> u32,
+    verified_info: unsafe extern "C" fn(*const Verified, *mut *const c_void) -> u32,
+    verified_free: unsafe extern "C" fn(*mut Verified) -> u32,
+    status_http: unsafe extern "C" fn(u32, *mut u16, *mut *const c_char) -> u32,
+    key_revoke: unsafe extern "C" fn(*const Store, *const c_char, usize, *mut bool) -> u32,
+    key_revoke_secret: unsafe extern "C" fn(*const Store, *const c_char, usize, *mut bool) -> u32,
+    key_rotate: unsafe extern "C" fn(*const Store, *const c_char, usize, u64, *mut *mut Key) -> u32,
+    key_list: unsafe extern "C" fn(*const Store, u32, i64, *mut *mut List) -> u32,
+    list_len: unsafe extern "C" fn(*const List, *mut usize) -> u32,
+    list_get: unsafe extern "C" fn(*const List, usize, *mut *const c_void) -> u32,
+    list_free: unsafe extern "C" fn(*mut List) -> u32,
+}
+
+/// Resolves `name` in `library` as a function pointer of type `F`.
+///
+/// # Safety
+/// `F` must be the function's true signature (copied from `include/apikeys.h`).
+unsafe fn symbol<F: Copy>(library: *mut c_void, name: &str) -> F {
+    let cname = std::ffi::CString::new(name).expect("no NUL");
+    // SAFETY: library is a live dlopen handle; cname is NUL-terminated.
+    let address = unsafe { libc::dlsym(library, cname.as_ptr()) };
+    assert!(!address.is_null(), "{name} is not exported");
+    assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
+    // SAFETY: a non-NULL function address, read as the caller's signature.
+    unsafe { std::mem::transmute_copy(&address) }
+}
+
+fn load() -> Api {
+    // target/<profile>/deps/hostile_abi-<hash> -> target/<profile>/libapikeys.so
+    let exe = std::env::current_exe().expect("test path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join("libapikeys.so");
+    let cpath = std::ffi::CString::new(path.to_str().expect("utf-8 path")).expect("no NUL");
+    // SAFETY: dlopen of the library this crate builds; kept loaded for the process.
+    let library = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!library.is_null(), "cannot load {}", path.display());
+    // SAFETY: every signature below is copied from include/apikeys.h.
+    unsafe {
+        Api {
+            status_str: symbol(library, "apikeys_status_str"),
+            last_error: symbol(library, "apikeys_last_error"),
+            is_well_formed: symbol(library, "apikeys_is_well_formed"),
+            store_open: symbol(library, "apikeys_store_open"),
+            store_flush: symbol(library, "apikeys_store_flush"),
+            store_close: symbol(library, "apikeys_store_close"),
+            key_generate: symbol(library, "apikeys_key_generate"),
+            key_secret: symbol(library, "apikeys_key_secret"),
+            key_info: symbol(library, "apikeys_key_info"),
+            key_free: symbol(library, "apikeys_key_free"),
+            key_verify: symbol(library, "apikeys_key_verify"),
+            header_verify: symbol(library, "apikeys_header_verify"),
+            verified_info: symbol(library, "apikeys_verified_info"),
+            verified_free: symbol(library, "apikeys_verified_free"),
+            status_http: symbol(library, "apikeys_status_http"),
+            key_revoke: symbol(library, "apikeys_key_revoke"),
+            key_revoke_secret: symbol(library, "apikeys_key_revoke_secret"),
+            key_rotate: symbol(library, "apikeys_key_rotate"),
+            key_list: symbol(library, "apikeys_key_list"),
+            list_len: symbol(library, "apikeys_list_len"),
+            list_get: symbol(library, "apikeys_list_get"),
+            list_free: symbol(library, "apikeys_list_free"),
+        }
+    }
+}
+
+fn ptr(bytes: &[u8]) -> *const c_char {
+    bytes.as_ptr().cast()
+}
+
+/// A status must be documented, and a failure must leave a message.
+fn documented(api: &Api, status: u32, what: &str) -> u32 {
+    assert!(
+        DOCUMENTED.contains(&status),
+        "{what}: undocumented status {status}"
+    );
+    assert_ne!(status, 900, "{what}: the library panicked");
+    // SAFETY: both return static or thread-local NUL-terminated strings.
+    unsafe {
+        assert!(!CStr::from_ptr((api.status_str)(status))
+            .to_bytes()
+            .is_empty());
+        if status != OK {
+            assert!(!(api.last_error)().is_null());
+        }
+    }
+    status
+}
+
+/// An open store (exclusive or shared) with one key `flz_sk_prod_...` of
+/// scope `contacts:*`; returns the store, the secret and the key's id.
+fn open_with_key(api: &Api, path: &std::path::Path, flags: u32) -> (*mut Store, String, String) {
+    let path = path.to_str().expect("utf-8").as_bytes();
+    let mut store = null_mut();
+    // SAFETY: valid buffers and out pointers.
+    unsafe {
+        let status = (api.store_open)(ptr(path), path.len(), null(), 0, flags, &mut store);
+        assert_eq!(status, OK);
+        let (name, env, scopes) = (b"hostile", b"prod", b"contacts:*");
+        let mut key = null_mut();
+        let status = (api.key_generate)(
+            store,
+            ptr(name),
+            name.len(),
+            ptr(env),
+            env.len(),
+            ptr(scopes),
+            scopes.len(),
+            null(),
+            0,
+            0,
+            &mut key,
+        );
+        assert_eq!(status, OK);
+        let (mut text, mut len) = (null(), 0);
+        assert_eq!((api.key_secret)(key, &mut text, &mut len), OK);
+        let secret = std::str::from_utf8(std::slice::from_raw_parts(text.cast::<u8>(), len))
+            .expect("utf-8")
+            .to_string();
+        let mut info = null();
+        assert_eq!((api.key_info)(key, &mut info), OK);
+        // The id is the first field of apikeys_key_info: a NUL-terminated string.
+        let id = CStr::from_ptr(*info.cast::<*const c_char>())
+            .to_str()
+            .expect("id")
+            .to_string();
+        assert_eq!((api.key_free)(key), OK);
+        (store, secret, id)
+    }
+}
+
+fn stranger() -> String {
+    with_checksum(&format!("flz_sk_prod_{}", "Q".repeat(26)))
+}
+
+fn hostile_table_through_the_c_abi(flags: u32) -> usize {
+    let api = load();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, valid, _) = open_with_key(&api, &dir.path().join("keys.redb"), flags);
+    let table = cases(&valid, &stranger());
+    let scope = b"contacts:read";
+    for case in &table {
+        let input = &case.input;
+        // SAFETY: every buffer is a live slice with its own length.
+        unsafe {
+            let mut verified = null_mut();
+            let status = match case.kind {
+                Kind::Key => {
+                    (api.key_verify)(store, ptr(input), input.len(), null(), 0, &mut verified)
+                }
+                Kind::Header => {
+                    (api.header_verify)(store, ptr(input), input.len(), null(), 0, &mut verified)
+                }
+            };
+            documented(&api, status, &case.name);
+            let expected = match (case.kind, case.expect) {
+                (_, Expect::Accepted) => OK,
+                (_, Expect::Malformed) => MALFORMED,
+                (_, Expect::NotFound) => NOT_FOUND,
+                (_, Expect::BadHeader) => BAD_HEADER,
+                // A presented key that is not UTF-8 is not a key; a header
+                // that is not UTF-8 holds no token.
+                (Kind::Key, Expect::NotUtf8) => MALFORMED,
+                (Kind::Header, Expect::NotUtf8) => BAD_HEADER,
+            };
+            assert_eq!(status, expected, "{}", case.name);
+            if status == OK {
+                assert!(!verified.is_null(), "{}", case.name);
+                let mut info = null();
+                assert_eq!((api.verified_info)(verified, &mut info), OK);
+                assert_eq!((api.verified_free)(verified), OK);
+            } else {
+                assert!(verified.is_null(), "{}: out written on failure", case.name);
+                let (mut http, mut body) = (0u16, null());
+                assert_eq!((api.status_http)(status, &mut http, &mut body), OK);
+                assert_eq!(http, 401, "{}", case.name);
+            }
+            // With a required scope, the same outcome (the key grants contacts:*).
+            let scoped = match case.kind {
+                Kind::Key => (api.key_verify)(
+                    store,
+                    ptr(input),
+                    input.len(),
+                    ptr(scope),
+                    scope.len(),
+                    null_mut(),
+                ),
+                Kind::Header => (api.header_verify)(
+                    store,
+                    ptr(input),
+                    input.len(),
+                    ptr(scope),
+                    scope.len(),
+                    null_mut(),
+                ),
+            };
+            assert_eq!(scoped, expected, "{} (with scope)", case.name);
+            if case.kind == Kind::Key {
+                let well_formed = (api.is_well_formed)(ptr(input), input.len());
+                let expected = if matches!(case.expect, Expect::Accepted | Expect::NotFound) {
+                    OK
+                } else {
+                    MALFORMED
+                };
+                assert_eq!(well_formed, expected, "{}: is_well_formed", case.name);
+                if case.expect != Expect::Accepted {
+                    let mut newly = false;
+                    let revoked =
+                        (api.key_revoke_secret)(store, ptr(input), input.len(), &mut newly);
+                    documented(&api, revoked, &case.name);
+                    let expected = if case.expect == Expect::NotFound {
+                        UNKNOWN_KEY
+                    } else {
+                        INVALID_ARGUMENT
+                    };
+                    assert_eq!(revoked, expected, "{}: revoke by key", case.name);
+                }
+            }
+        }
+    }
+    // SAFETY: live store handle; closed once.
+    unsafe {
+        let status = (api.key_verify)(
+            store,
+            ptr(valid.as_bytes()),
+            valid.len(),
+            null(),
+            0,
+            null_mut(),
+        );
+        assert_eq!(status, OK, "a hostile input revoked the real key");
+        assert_eq!((api.store_close)(store), OK);
+    }
+    table.len()
+}
+
+#[test]
+fn hostile_inputs_get_their_defined_status_through_the_c_abi_exclusive() {
+    let tried = hostile_table_through_the_c_abi(0);
+    eprintln!("exclusive: {tried} hostile inputs through the C ABI");
+}
+
+#[test]
+fn hostile_inputs_get_their_defined_status_through_the_c_abi_shared() {
+    let tried = hostile_table_through_the_c_abi(1);
+    eprintln!("shared: {tried} hostile inputs through the C ABI");
+}
+
+#[test]
+fn null_in_any_pointer_slot_is_refused_without_a_crash() {
+    let api = load();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, valid, id) = open_with_key(&api, &dir.path().join("keys.redb"), 0);
+    let key = valid.as_bytes();
+    let idb = id.as_bytes();
+    let text = b"x";
+    let mut calls = 0;
+    let mut check = |status: u32, expected: u32, what: &str| {
+        // Both sides of a comparison are statuses the header documents.
+        documented(&api, expected, what);
+        documented(&api, status, what);
+        assert_eq!(status, expected, "{what}");
+        calls += 1;
+    };
+    // SAFETY: every non-NULL pointer is a live buffer of the given length or
+    // a writable out slot; NULLs are what is under test.
+    unsafe {
+        let path = dir.path().join("other.redb");
+        let path = path.to_str().expect("utf-8").as_bytes();
+        let mut out = null_mut();
+        // (NULL, 0) is the empty string: it gets the empty string's answer.
+        let empty = b"".as_ptr().cast::<c_char>();
+        check(
+            (api.store_open)(null(), 0, null(), 0, 0, &mut out),
+            (api.store_open)(empty, 0, null(), 0, 0, &mut out),
+            "open: (NULL, 0) path",
+        );
+        check(
+            (api.store_open)(null(), 9, null(), 0, 0, &mut out),
+            NULL_ARGUMENT,
+            "open: NULL path, length 9",
+        );
+        check(
+            (api.store_open)(ptr(path), path.len(), null(), 0, 0, null_mut()),
+            NULL_ARGUMENT,
+            "open: NULL out",
+        );
+        check(
+            (api.store_open)(ptr(path), path.len(), null(), 4, 0, &mut out),
+            NULL_ARGUMENT,
+            "open: NULL pepper, length 4",
+        );
+        assert!(out.is_null(), "open wrote its out parameter on failure");
+        check(
+            (api.store_open)(ptr(path), path.len(), null(), 0, 0xFF00, &mut out),
+            INVALID_ARGUMENT,
+            "open: unknown flags",
+        );
+        check(
+            (api.store_flush)(null()),
+            NULL_ARGUMENT,
+            "flush: NULL store",
+        );
+        check((api.store_close)(null_mut()), OK, "close: NULL accepted");
+        check((api.key_free)(null_mut()), OK, "key free: NULL accepted");
+        check(
+            (api.verified_free)(null_mut()),
+            OK,
+            "verified free: NULL accepted",
+        );
+        check((api.list_free)(null_mut()), OK, "list free: NULL accepted");
+        check(
+            (api.is_well_formed)(null(), 0),
+            (api.is_well_formed)(empty, 0),
+            "is_well_formed: (NULL, 0) key",
+        );
+        check(
+            (api.is_well_formed)(null(), 44),
+            NULL_ARGUMENT,
+            "is_well_formed: NULL key, length 44",
+        );
+
+        let mut generated = null_mut();
+        let gen = |store: *const Store,
+                   name: *const c_char,
+                   name_len,
+                   env: *const c_char,
+                   env_len,
+                   out: *mut *mut Key| {
+            (api.key_generate)(
+                store,
+                name,
+                name_len,
+                env,
+                env_len,
+                null(),
+                0,
+                null(),
+                0,
+                0,
+                out,
+            )
+        };
+        check(
+            gen(null(), ptr(text), 1, null(), 0, &mut generated),
+            NULL_ARGUMENT,
+            "generate: NULL store",
+        );
+        check(
+            gen(store, null(), 0, null(), 0, &mut generated),
+            gen(store, empty, 0, null(), 0, &mut generated),
+            "generate: (NULL, 0) name",
+        );
+        check(
+            gen(store, null(), 5, null(), 0, &mut generated),
+            NULL_ARGUMENT,
+            "generate: NULL name, length 5",
+        );
+        check(
+            gen(store, ptr(text), 1, null(), 3, &mut generated),
+            NULL_ARGUMENT,
+            "generate: NULL env, length 3",
+        );
+        check(
+            gen(store, ptr(text), 1, null(), 0, null_mut()),
+            NULL_ARGUMENT,
+            "generate: NULL out",
+        );
+        check(
+            (api.key_generate)(
+                store,
+                ptr(text),
+                1,
+                null(),
+                0,
+                null(),
+                7,
+                null(),
+                0,
+                0,
+                &mut generated,
+            ),
+            NULL_ARGUMENT,
+            "generate: NULL scopes, length 7",
+        );
+        check(
+            (api.key_generate)(
+                store,
+                ptr(text),
+                1,
+                null(),
+                0,
+                null(),
+                0,
+                null(),
+                2,
+                0,
+                &mut generated,
+            ),
+            NULL_ARGUMENT,
+            "generate: NULL owner, length 2",
+        );
+        assert!(
+            generated.is_null(),
+            "generate wrote its out parameter on failure"
+        );
+
+        let (mut s, mut n) = (null(), 0usize);
+        check(
+            (api.key_secret)(null(), &mut s, &mut n),
+            NULL_ARGUMENT,
+            "secret: NULL key",
+        );
+        let mut info = null();
+        check(
+            (api.key_info)(null(), &mut info),
+            NULL_ARGUMENT,
+            "key info: NULL key",
+        );
+        check(
+            (api.verified_info)(null(), &mut info),
+            NULL_ARGUMENT,
+            "verified info: NULL handle",
+        );
+
+        let mut verified = null_mut();
+        check(
+            (api.key_verify)(null(), ptr(key), key.len(), null(), 0, &mut verified),
+            NULL_ARGUMENT,
+            "verify: NULL store",
+        );
+        check(
+            (api.key_verify)(store, null(), 0, null(), 0, &mut verified),
+            (api.key_verify)(store, empty, 0, null(), 0, &mut verified),
+            "verify: (NULL, 0) key",
+        );
+        check(
+            (api.key_verify)(store, null(), 44, null(), 0, &mut verified),
+            NULL_ARGUMENT,
+            "verify: NULL key, length 44",
+        );
+        check(
+            (api.key_verify)(store, ptr(key), key.len(), null(), 5, &mut verified),
+            NULL_ARGUMENT,
+            "verify: NULL scope, length 5",
+        );
+        check(
+            (api.key_verify)(store, ptr(key), key.len(), null(), 0, null_mut()),
+            OK,
+            "verify: out is optional",
+        );
+        check(
+            (api.header_verify)(null(), ptr(key), key.len(), null(), 0, &mut verified),
+            NULL_ARGUMENT,
+            "header: NULL store",
+        );
+        check(
+            (api.header_verify)(store, null(), 0, null(), 0, &mut verified),
+            (api.header_verify)(store, empty, 0, null(), 0, &mut verified),
+            "header: (NULL, 0) header",
+        );
+        check(
+            (api.header_verify)(store, null(), 12, null(), 0, &mut verified),
+            NULL_ARGUMENT,
+            "header: NULL header, length 12",
+        );
+        assert!(
+            verified.is_null(),
+            "verify wrote its out parameter on failure"
+        );
+
+        let (mut http, mut body) = (0u16, null());
+        check(
+            (api.status_http)(102, null_mut(), &mut body),
+            NULL_ARGUMENT,
+            "http: NULL status out",
+        );
+        check(
+            (api.status_http)(102, &mut http, null_mut()),
+            NULL_ARGUMENT,
+            "http: NULL body out",
+        );
+
+        let mut newly = false;
+        check(
+            (api.key_revoke)(null(), ptr(idb), idb.len(), &mut newly),
+            NULL_ARGUMENT,
+            "revoke: NULL store",
+        );
+        check(
+            (api.key_revoke)(store, null(), 0, &mut newly),
+            (api.key_revoke)(store, empty, 0, &mut newly),
+            "revoke: (NULL, 0) id",
+        );
+        check(
+            (api.key_revoke)(store, null(), 16, &mut newly),
+            NULL_ARGUMENT,
+            "revoke: NULL id, length 16",
+        );
+        check(
+            (api.key_revoke_secret)(null(), ptr(key), key.len(), &mut newly),
+            NULL_ARGUMENT,
+            "revoke secret: NULL store",
+        );
+        check(
+            (api.key_revoke_secret)(store, null(), 0, &mut newly),
+            (api.key_revoke_secret)(store, empty, 0, &mut newly),
+            "revoke secret: (NULL, 0) key",
+        );
+        let mut rotated = null_mut();
+        check(
+            (api.key_rotate)(null(), ptr(idb), idb.len(), 60, &mut rotated),
+            NULL_ARGUMENT,
+            "rotate: NULL store",
+        );
+        check(
+            (api.key_rotate)(store, null(), 0, 60, &mut rotated),
+            (api.key_rotate)(store, empty, 0, 60, &mut rotated),
+            "rotate: (NULL, 0) id",
+        );
+        check(
+            (api.key_rotate)(store, ptr(idb), idb.len(), 60, null_mut()),
+            NULL_ARGUMENT,
+            "rotate: NULL out",
+        );
+        assert!(rotated.is_null());
+
+        let mut list = null_mut();
+        check(
+            (api.key_list)(null(), 0, 0, &mut list),
+            NULL_ARGUMENT,
+            "list: NULL store",
+        );
+        check(
+            (api.key_list)(store, 0, 0, null_mut()),
+            NULL_ARGUMENT,
+            "list: NULL out",
+        );
+        check(
+            (api.key_list)(store, 77, 0, &mut list),
+            INVALID_ARGUMENT,
+            "list: unknown filter",
+        );
+        let mut len = 0usize;
+        check(
+            (api.list_len)(null(), &mut len),
+            NULL_ARGUMENT,
+            "list len: NULL list",
+        );
+        check(
+            (api.list_get)(null(), 0, &mut info),
+            NULL_ARGUMENT,
+            "list get: NULL list",
+        );
+        check((api.key_list)(store, 0, 0, &mut list), OK, "list");
+        check(
+            (api.list_len)(list, null_mut()),
+            NULL_ARGUMENT,
+            "list len: NULL out",
+        );
+        check(
+            (api.list_get)(list, 0, null_mut()),
+            NULL_ARGUMENT,
+            "list get: NULL out",
+        );
+        check(
+            (api.list_get)(list, usize::MAX, &mut info),
+            INVALID_ARGUMENT,
+            "list get: index past the end",
+        );
+        check((api.list_len)(list, &mut len), OK, "list len");
+        assert_eq!(len, 1);
+        check((api.list_free)(list), OK, "list free");
+
+        // The key survived all of it.
+        check(
+            (api.key_verify)(store, ptr(key), key.len(), null(), 0, null_mut()),
+            OK,
+            "the key still verifies",
+        );
+        check((api.store_close)(store), OK, "close");
+    }
+    eprintln!("{calls} calls with NULL or bad arguments, each a documented status");
+}
+
+#[test]
+fn hostile_strings_where_names_ids_scopes_and_paths_go_are_refused() {
+    let api = load();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, valid, id) = open_with_key(&api, &dir.path().join("keys.redb"), 1);
+    let mib = vec![b'n'; 1 << 20];
+    let hostile: [(&str, &[u8]); 7] = [
+        ("empty", b""),
+        ("blank", b"   "),
+        ("one MiB", &mib),
+        ("NUL inside", b"na\0me"),
+        ("invalid UTF-8", &[0xC3, 0x28]),
+        ("control character", b"a\x07b"),
+        ("newline", b"line\nbreak"),
+    ];
+    let mut calls = 0;
+    // SAFETY: live buffers with their lengths and writable out slots.
+    unsafe {
+        for (what, bytes) in hostile {
+            let mut key = null_mut();
+            let as_name = (api.key_generate)(
+                store,
+                ptr(bytes),
+                bytes.len(),
+                null(),
+                0,
+                null(),
+                0,
+                null(),
+                0,
+                0,
+                &mut key,
+            );
+            documented(&api, as_name, what);
+            assert_eq!(as_name, INVALID_ARGUMENT, "name: {what}");
+            let ok = b"fine";
+            for (slot, status) in [
+                (
+                    "env",
+                    (api.key_generate)(
+                        store,
+                        ptr(ok),
+                        4,
+                        ptr(bytes),
+                        bytes.len(),
+                        null(),
+                        0,
+                        null(),
+                        0,
+                        0,
+                        &mut key,
+                    ),
+                ),
+                (
+                    "scopes",
+                    (api.key_generate)(
+                        store,
+                        ptr(ok),
+                        4,
+                        null(),
+                        0,
+                        ptr(bytes),
+                        bytes.len(),
+                        null(),
+                        0,
+                        0,
+                        &mut key,
+                    ),
+                ),
+            ] {
+                documented(&api, status, what);
+                // An empty optional string means "none": that one succeeds.
+                if bytes.is_empty() {
+                    assert_eq!(status, OK, "{slot}: {what}");
+                    assert_eq!((api.key_free)(key), OK);
+                    key = null_mut();
+                } else if !(slot == "scopes" && matches!(what, "blank" | "newline")) {
+                    // (Scopes are whitespace-separated: blanks are no scope,
+                    // a newline separates two valid ones.)
+                    assert_eq!(status, INVALID_ARGUMENT, "{slot}: {what}");
+                }
+                calls += 1;
+            }
+            let mut newly = false;
+            let revoked = (api.key_revoke)(store, ptr(bytes), bytes.len(), &mut newly);
+            documented(&api, revoked, what);
+            assert!(
+                matches!(revoked, UNKNOWN_KEY | INVALID_ARGUMENT),
+                "revoke id {what}: {revoked}"
+            );
+            let mut rotated = null_mut();
+            let rotate = (api.key_rotate)(store, ptr(bytes), bytes.len(), 60, &mut rotated);
+            documented(&api, rotate, what);
+            assert!(
+                matches!(rotate, UNKNOWN_KEY | INVALID_ARGUMENT),
+                "rotate id {what}: {rotate}"
+            );
+            let scoped = (api.key_verify)(
+                store,
+                ptr(valid.as_bytes()),
+                valid.len(),
+                ptr(bytes),
+                bytes.len(),
+                null_mut(),
+            );
+            documented(&api, scoped, what);
+            let mut opened = null_mut();
+            let open = (api.store_open)(ptr(bytes), bytes.len(), null(), 0, 0, &mut opened);
+            documented(&api, open, what);
+            if open == OK {
+                // Only a name that is a plausible path can open: close it again.
+                assert_eq!((api.store_close)(opened), OK);
+            }
+            calls += 5;
+        }
+        // The key is untouched by all of it.
+        let mut newly = true;
+        assert_eq!(
+            (api.key_revoke)(store, ptr(id.as_bytes()), id.len(), &mut newly),
+            OK
+        );
+        assert!(newly, "a hostile id revoked the key");
+        assert_eq!((api.store_close)(store), OK);
+        // Unknown status numbers describe themselves without crashing.
+        for status in [4, 99, 106, 199, 208, 899, 901, u32::MAX] {
+            assert!(!CStr::from_ptr((api.status_str)(status))
+                .to_bytes()
+                .is_empty());
+            let (mut http, mut body) = (0u16, null());
+            let answer = (api.status_http)(status, &mut http, &mut body);
+            documented(&api, answer, "status_http of an unknown status");
+        }
+    }
+    eprintln!("{calls} calls with hostile names, env tags, scopes, ids and paths");
+}
