@@ -101,14 +101,17 @@ pub(crate) trait Storage: Send + Sync {
     fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error>;
     /// How many keys are stored.
     fn key_count(&self) -> Result<u64, Error> {
-        let mut count = 0;
-        self.scan_states(&mut |_| count += 1)?;
-        Ok(count)
+        let count = std::sync::atomic::AtomicU64::new(0);
+        self.scan_states(&|_| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })?;
+        Ok(count.into_inner())
     }
     /// The state of every key (digest, expiry, revoked), in no particular
     /// order: what the exclusive-mode index loads at open. Implementations
-    /// can skip decoding the rest of each record.
-    fn scan_states(&self, visit: &mut dyn FnMut(KeyState)) -> Result<(), Error> {
+    /// can skip decoding the rest of each record, and call `visit` from
+    /// several threads at once.
+    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
         self.scan(&mut |record, _| {
             visit(KeyState {
                 digest: record.digest,
@@ -159,7 +162,10 @@ impl<S: Storage> Storage for PanicGuard<S> {
     fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error> {
         no_panic(|| self.0.scan(visit))
     }
-    fn scan_states(&self, visit: &mut dyn FnMut(KeyState)) -> Result<(), Error> {
+    fn key_count(&self) -> Result<u64, Error> {
+        no_panic(|| self.0.key_count())
+    }
+    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
         no_panic(|| self.0.scan_states(visit))
     }
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error> {
@@ -250,6 +256,32 @@ impl RedbStorage {
             txn.open_table(EVENTS)?;
         }
         txn.commit()?;
+        Ok(())
+    }
+
+    /// Visits the states of the records with digests in `from..to`.
+    fn scan_state_range(
+        &self,
+        from: [u8; 32],
+        to: Option<[u8; 32]>,
+        visit: &(dyn Fn(KeyState) + Sync),
+    ) -> Result<(), Error> {
+        let txn = self.db.begin_read()?;
+        let keys = txn.open_table(KEYS)?;
+        let range = match &to {
+            Some(to) => keys.range::<&[u8; 32]>(&from..to)?,
+            None => keys.range::<&[u8; 32]>(&from..)?,
+        };
+        for entry in range {
+            let (digest, bytes) = entry?;
+            let state = KeyState::decode(bytes.value())?;
+            if state.digest != *digest.value() {
+                return Err(Error::Corrupted(
+                    "a record is filed under another digest".into(),
+                ));
+            }
+            visit(state);
+        }
         Ok(())
     }
 
@@ -504,20 +536,39 @@ impl Storage for RedbStorage {
         Ok(redb::ReadableTableMetadata::len(&txn.open_table(KEYS)?)?)
     }
 
-    fn scan_states(&self, visit: &mut dyn FnMut(KeyState)) -> Result<(), Error> {
-        let txn = self.db.begin_read()?;
-        let keys = txn.open_table(KEYS)?;
-        for entry in keys.iter()? {
-            let (digest, bytes) = entry?;
-            let state = KeyState::decode(bytes.value())?;
-            if state.digest != *digest.value() {
-                return Err(Error::Corrupted(
-                    "a record is filed under another digest".into(),
-                ));
+    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+        // Loading a large store is decoding-bound: split the digest space
+        // (uniformly random) by first byte between the cores.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let starts: Vec<u8> = (0..threads).map(|i| (i * 256 / threads) as u8).collect();
+        let ranges: Vec<([u8; 32], Option<[u8; 32]>)> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &first)| {
+                let bound = |byte: u8| {
+                    let mut digest = [0u8; 32];
+                    digest[0] = byte;
+                    digest
+                };
+                (bound(first), starts.get(i + 1).map(|&next| bound(next)))
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            let others: Vec<_> = ranges[1..]
+                .iter()
+                .map(|&(from, to)| scope.spawn(move || self.scan_state_range(from, to, visit)))
+                .collect();
+            let mut result = self.scan_state_range(ranges[0].0, ranges[0].1, visit);
+            for other in others {
+                let other = other.join().unwrap_or_else(|_| {
+                    Err(Error::Corrupted(
+                        "the storage engine could not read the file".into(),
+                    ))
+                });
+                result = result.and(other);
             }
-            visit(state);
-        }
-        Ok(())
+            result
+        })
     }
 
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error> {

@@ -603,14 +603,27 @@ impl Index {
             .insert_unique(hash, entry, |other| other.digest.table_hash());
     }
 
+    /// Adds a key loaded at open. Storage holds one record per digest, so
+    /// there is no entry to merge with.
+    fn load(&self, entry: Entry) {
+        let mut shard = self
+            .shard(&entry.digest)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let hash = entry.digest.table_hash();
+        shard
+            .table
+            .insert_unique(hash, entry, |other| other.digest.table_hash());
+    }
+
     fn with<T>(&self, digest: &Digest, found: impl FnOnce(&Entry) -> T) -> Option<T> {
         let shard = self
             .shard(digest)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = shard
-            .table
-            .find(digest.table_hash(), |entry| entry.digest.ct_eq(digest).into())?;
+        let entry = shard.table.find(digest.table_hash(), |entry| {
+            entry.digest.ct_eq(digest).into()
+        })?;
         Some(found(entry))
     }
 }
@@ -728,7 +741,7 @@ impl KeyStore {
         if let Some(index) = &inner.index {
             inner
                 .storage
-                .scan_states(&mut |state| index.insert(Entry::cold(&state)))?;
+                .scan_states(&|state| index.load(Entry::cold(&state)))?;
         }
         let inner = Arc::new(inner);
         let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
