@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use apikeys::{KeyStore, ListFilter, Mode, NewKey, Rejection, Status, StoreOptions, VerifyError};
-use rand_chacha::rand_core::RngCore;
 use support::{below, child_store, role, send, spawn_role, Messages};
 
 /// Rotation grace long enough that no rotated key expires during the test.

@@ -42,17 +42,15 @@ fn exercise(path: &Path, options: StoreOptions) -> Vec<String> {
         ids.push(key.id().to_string());
         secrets.push(key.secret.expose_secret().to_string());
     }
-    for i in 0..10 {
-        let new = store
-            .rotate(&ids[i], Duration::from_secs(3600))
-            .expect("rotate");
+    for id in &ids[..10] {
+        let new = store.rotate(id, Duration::from_secs(3600)).expect("rotate");
         secrets.push(new.secret.expose_secret().to_string());
     }
     for secret in &secrets {
         let _ = store.verify(secret);
     }
-    for i in 10..15 {
-        store.revoke(&ids[i]).expect("revoke");
+    for id in &ids[10..15] {
+        store.revoke(id).expect("revoke");
     }
     for secret in &secrets[15..20] {
         store.revoke_key(secret).expect("revoke by key");

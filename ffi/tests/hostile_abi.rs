@@ -767,12 +767,20 @@ fn hostile_strings_where_names_ids_scopes_and_paths_go_are_refused() {
                 null_mut(),
             );
             documented(&api, scoped, what);
+            // As a file name inside the temporary directory (never the
+            // working directory): the bytes follow "<tmp>/".
+            let mut path = dir.path().as_os_str().as_encoded_bytes().to_vec();
+            path.push(b'/');
+            path.extend_from_slice(bytes);
             let mut opened = null_mut();
-            let open = (api.store_open)(ptr(bytes), bytes.len(), null(), 0, 0, &mut opened);
+            let open = (api.store_open)(ptr(&path), path.len(), null(), 0, 0, &mut opened);
             documented(&api, open, what);
             if open == OK {
-                // Only a name that is a plausible path can open: close it again.
+                // Only a name that is a plausible file name opens: close it again.
+                assert!(!opened.is_null());
                 assert_eq!((api.store_close)(opened), OK);
+            } else {
+                assert!(opened.is_null(), "open wrote its out parameter on failure");
             }
             calls += 5;
         }

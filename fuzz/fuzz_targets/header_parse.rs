@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(value.ends_with(token), "{header:?}");
             let before = &value[..value.len() - token.len()];
             let scheme = before.trim_end_matches(' ');
-            assert!(scheme.len() < before.len(), "no space before the token: {header:?}");
+            assert!(
+                scheme.len() < before.len(),
+                "no space before the token: {header:?}"
+            );
             assert!(scheme.eq_ignore_ascii_case("bearer"), "{header:?}");
             assert_eq!(bearer_token(&format!("Bearer {token}")), Ok(token));
             assert_eq!(bearer_token(&format!("bearer\t{token}")).ok(), None);

@@ -28,8 +28,20 @@ const MAX_OPS: usize = 48;
 const MAX_KEYS: usize = 24;
 
 const NAMES: [&str; 6] = ["Production", "  padded  ", "ci", "", "   ", "tab\tname"];
-const ENVS: [Option<&str>; 5] = [None, Some("prod"), Some("dev1"), Some("BAD"), Some("toolong99")];
-const GRANTABLE: [&str; 5] = ["contacts:read", "contacts:*", "*", "billing:write", "bad scope"];
+const ENVS: [Option<&str>; 5] = [
+    None,
+    Some("prod"),
+    Some("dev1"),
+    Some("BAD"),
+    Some("toolong99"),
+];
+const GRANTABLE: [&str; 5] = [
+    "contacts:read",
+    "contacts:*",
+    "*",
+    "billing:write",
+    "bad scope",
+];
 const REQUIRED: [&str; 5] = [
     "contacts:read",
     "contacts:notes:write",
@@ -217,7 +229,11 @@ impl Harness {
     fn new(shared: bool) -> Harness {
         let dir = temp_dir();
         let path = dir.path().join("model.redb");
-        let mode = if shared { Mode::Shared } else { Mode::Exclusive };
+        let mode = if shared {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        };
         let stranger = apikeys::generate_with(&mut Zeros, "flz", None)
             .expect("fixed generation")
             .expose_secret()
@@ -277,7 +293,10 @@ impl Harness {
 
     fn count(&mut self, handle: usize, id: &str, outcome: Status) {
         let now = self.now();
-        let pending = self.handles[handle].pending.entry(id.to_string()).or_default();
+        let pending = self.handles[handle]
+            .pending
+            .entry(id.to_string())
+            .or_default();
         match outcome {
             Status::Active => {
                 pending.uses += 1;
@@ -363,7 +382,9 @@ impl Harness {
             && !name.contains('\t')
             && env.map_or(true, |env| {
                 (1..=8).contains(&env.len())
-                    && env.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    && env
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             })
             && !granted.contains(&"bad scope")
             && expires_in != Some(0);
@@ -398,7 +419,9 @@ impl Harness {
             stored: Counts::default(),
         };
         assert!(
-            self.keys.iter().all(|k| k.id != key.id && k.secret != key.secret),
+            self.keys
+                .iter()
+                .all(|k| k.id != key.id && k.secret != key.secret),
             "a generated id or key repeats"
         );
         self.events.push((key.id.clone(), EventKind::Created));
@@ -480,7 +503,10 @@ impl Harness {
             },
         ));
         self.events.push((successor.id.clone(), EventKind::Created));
-        assert_eq!(generated.info.rotated_from.as_deref(), Some(old.id.as_str()));
+        assert_eq!(
+            generated.info.rotated_from.as_deref(),
+            Some(old.id.as_str())
+        );
         self.keys.push(successor);
     }
 
@@ -500,8 +526,10 @@ impl Harness {
             owner: None,
         };
         let listed = self.handles[handle].store.list(&filter).expect("list");
-        let mut listed: HashMap<String, KeyInfo> =
-            listed.into_iter().map(|info| (info.id.clone(), info)).collect();
+        let mut listed: HashMap<String, KeyInfo> = listed
+            .into_iter()
+            .map(|info| (info.id.clone(), info))
+            .collect();
         for key in &self.keys {
             let seen = self.handles[handle]
                 .pending
@@ -542,7 +570,10 @@ impl Harness {
     }
 
     fn check_events(&self, handle: usize) {
-        let events = self.handles[handle].store.events(0, usize::MAX).expect("events");
+        let events = self.handles[handle]
+            .store
+            .events(0, usize::MAX)
+            .expect("events");
         let mut sequence = 0;
         let mut revoked_uses: HashMap<&str, u64> = HashMap::new();
         let mut expired_uses: HashMap<&str, u64> = HashMap::new();
@@ -563,8 +594,14 @@ impl Harness {
         assert_eq!(lifecycle, self.events);
         for key in &self.keys {
             let id = key.id.as_str();
-            assert_eq!(revoked_uses.get(id).copied().unwrap_or(0), key.stored.revoked_uses);
-            assert_eq!(expired_uses.get(id).copied().unwrap_or(0), key.stored.expired_uses);
+            assert_eq!(
+                revoked_uses.get(id).copied().unwrap_or(0),
+                key.stored.revoked_uses
+            );
+            assert_eq!(
+                expired_uses.get(id).copied().unwrap_or(0),
+                key.stored.expired_uses
+            );
         }
     }
 
@@ -593,9 +630,11 @@ impl Harness {
                 handle,
             } => self.generate(name, env, scopes, expires_in, handle),
             Op::Verify { key, handle } => self.verify(key, None, handle),
-            Op::VerifyWithScope { key, scope, handle } => {
-                self.verify(key, Some(REQUIRED[usize::from(scope) % REQUIRED.len()]), handle)
-            }
+            Op::VerifyWithScope { key, scope, handle } => self.verify(
+                key,
+                Some(REQUIRED[usize::from(scope) % REQUIRED.len()]),
+                handle,
+            ),
             Op::Revoke { key, handle } => self.revoke(key, false, handle),
             Op::RevokeKey { key, handle } => self.revoke(key, true, handle),
             Op::Rotate { key, grace, handle } => self.rotate(key, grace, handle),

@@ -76,9 +76,7 @@ impl Messages {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
-            let Some(complete) = line.strip_suffix('\n') else {
-                return None;
-            };
+            let complete = line.strip_suffix('\n')?;
             if let Some(message) = complete.strip_prefix("@ ") {
                 return Some(message.to_string());
             }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target of fuzz/ for a bounded time, starting from the
+# committed seeds (fuzz/seeds/<target>/); fails on the first crash, hang or
+# failed invariant, and prints the executions of each target.
+#
+#   bash scripts/fuzz.sh                    # CI: 30 seconds per target
+#   FUZZ_SECONDS=600 bash scripts/fuzz.sh   # a longer run: 10 minutes each
+#   FUZZ_TARGETS="model c_abi" bash scripts/fuzz.sh
+#
+# New inputs found go to fuzz/corpus/<target>/ (not committed); a crashing
+# input is saved under fuzz/artifacts/<target>/ and replays with
+#   cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>
+#
+# Needs the nightly toolchain (rustup toolchain install nightly); installs
+# cargo-fuzz when it is missing.
+set -euo pipefail
+
+seconds=${FUZZ_SECONDS:-30}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/fuzz"
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+
+targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}
+
+# One build for every target: they share the instrumented dependencies.
+cargo +nightly fuzz build
+
+summary=()
+for target in $targets; do
+    mkdir -p "corpus/$target"
+    # Operation-sequence targets need long inputs from the start.
+    extra=()
+    case $target in
+        model | c_abi) extra=(-len_control=0 -max_len=4096) ;;
+    esac
+    log=$(mktemp)
+    echo "fuzz.sh: $target for ${seconds}s"
+    if ! cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="$seconds" -timeout=20 -print_final_stats=1 "${extra[@]}" \
+        >"$log" 2>&1; then
+        tail -n 60 "$log"
+        echo "fuzz.sh: $target FAILED (input saved under fuzz/artifacts/$target/)"
+        exit 1
+    fi
+    runs=$(awk '/stat::number_of_executed_units:/ {print $2}' "$log" | tail -n 1)
+    if [ -z "$runs" ]; then
+        runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
+    fi
+    rm -f "$log"
+    summary+=("$(printf '%-14s %12s executions in %ss' "$target" "${runs:-?}" "$seconds")")
+done
+
+echo "fuzz.sh: no crash"
+printf '%s\n' "${summary[@]}"
