@@ -1,13 +1,15 @@
 <?php
-// opcache.preload script for PHP-FPM, where FFI is allowed only at preload
-// time (ffi.enable=preload). In php.ini:
+// opcache.preload script: loads apikeys.h into the FFI scope "APIKEYS",
+// honouring APIKEYS_LIB (read at preload time). For a PHP that does not
+// start as root:
 //
 //   opcache.enable=1
 //   opcache.preload=/path/to/ffi/php/preload.php
-//   opcache.preload_user=www-data
 //
-// Requests then reach the library through FFI::scope('APIKEYS'), which
-// ApiKeys\Library uses whenever it exists.
+// A PHP-FPM master started as root needs opcache.preload_user, and PHP
+// refuses FFI::load() with it: use ffi.preload=/path/to/ffi/php/apikeys.h
+// instead (README.md). Either way, requests reach the library through
+// FFI::scope('APIKEYS'), which ApiKeys\Library uses whenever it exists.
 
 declare(strict_types=1);
 

@@ -203,7 +203,7 @@ final class KeyStore
             self::check($this->ffi->apikeys_list_len($out, FFI::addr($count)));
             $keys = [];
             for ($index = 0; $index < $count->cdata; $index++) {
-                $item = $this->ffi->new('const apikeys_key_info*');
+                $item = $this->ffi->new('const struct apikeys_key_info*');
                 self::check($this->ffi->apikeys_list_get($out, $index, FFI::addr($item)));
                 $keys[] = self::keyInfo($item[0]);
             }
@@ -337,7 +337,7 @@ final class KeyStore
             $length = $this->ffi->new('size_t');
             self::check($this->ffi->apikeys_key_secret($handle, FFI::addr($pointer), FFI::addr($length)));
             $secret = FFI::string($pointer, $length->cdata);
-            $info = $this->ffi->new('const apikeys_key_info*');
+            $info = $this->ffi->new('const struct apikeys_key_info*');
             self::check($this->ffi->apikeys_key_info($handle, FFI::addr($info)));
             return new GeneratedKey($secret, self::keyInfo($info[0]));
         } finally {
@@ -349,7 +349,7 @@ final class KeyStore
     {
         self::check($status);
         try {
-            $info = $this->ffi->new('const apikeys_verified_info*');
+            $info = $this->ffi->new('const struct apikeys_verified_info*');
             self::check($this->ffi->apikeys_verified_info($handle, FFI::addr($info)));
             $raw = $info[0];
             return new VerifiedKey(

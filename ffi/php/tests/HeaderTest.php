@@ -66,37 +66,76 @@ final class HeaderTest extends ApiKeysTestCase
         $this->assertSame(KeyStoreVersion::fromFfi($ffi), \ApiKeys\KeyStore::libraryVersion());
     }
 
-    public function testThePreloadScriptServesRequestsThroughTheScope(): void
+    /**
+     * Runs a request script in a php process started with $options and
+     * $environment, as PHP-FPM would run it after preloading. At request time
+     * APIKEYS_LIB points nowhere, so only a preloaded scope reaches the library.
+     *
+     * @param list<string> $command the start of the command line (php binary, or a wrapper)
+     * @param list<string> $options
+     * @param array<string, string> $environment
+     */
+    private function assertARequestRunsThroughTheScope(array $command, array $options, array $environment, string $storeDir): void
     {
-        // A php process with opcache.preload, as PHP-FPM would run it. At
-        // request time APIKEYS_LIB points nowhere, so only the preloaded
-        // scope can reach the library.
         $script = 'require ' . var_export(__DIR__ . '/bootstrap.php', true) . ';'
             . 'putenv("APIKEYS_LIB=/nonexistent/libapikeys.so");'
             . 'FFI::scope("APIKEYS");'
             . '$s = new ApiKeys\KeyStore($argv[1], shared: true);'
             . '$k = $s->generate("preloaded");'
             . 'echo $s->verifyHeader("Bearer " . $k->secret())->name, "\n";';
-        $process = proc_open(
-            [
-                PHP_BINARY,
-                '-d', 'opcache.enable=1',
-                '-d', 'opcache.enable_cli=1',
-                '-d', 'opcache.preload=' . dirname(__DIR__) . '/preload.php',
-                '-d', 'opcache.preload_user=' . (function_exists('posix_getpwuid') ? posix_getpwuid(posix_geteuid())['name'] : 'root'),
-                '-d', 'ffi.enable=preload',
-                '-r', $script, $this->path,
-            ],
-            [1 => ['pipe', 'w'], 2 => ['pipe', 'w']],
-            $pipes,
-            null,
-            array_merge(getenv(), ['APIKEYS_LIB' => self::libraryPath()]),
-        );
+        $argv = [...$command, ...$options, '-r', $script, $storeDir . '/keys.redb'];
+        $process = proc_open($argv, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, array_merge(getenv(), $environment));
         $output = stream_get_contents($pipes[1]);
         $errors = stream_get_contents($pipes[2]);
         $exit = proc_close($process);
         $this->assertSame(0, $exit, $output . $errors);
         $this->assertSame("preloaded\n", $output, $errors);
+    }
+
+    public function testFfiPreloadOfTheHeaderServesRequests(): void
+    {
+        // ffi.preload: the header's FFI_LIB "libapikeys.so" goes to the system loader.
+        $this->assertARequestRunsThroughTheScope(
+            [PHP_BINARY],
+            ['-d', 'ffi.enable=preload', '-d', 'ffi.preload=' . Library::headerPath()],
+            ['LD_LIBRARY_PATH' => dirname(self::libraryPath())],
+            $this->dir,
+        );
+    }
+
+    public function testOpcachePreloadOfPreloadPhpServesRequests(): void
+    {
+        // opcache.preload runs preload.php, which honours APIKEYS_LIB at
+        // preload time. PHP refuses FFI::load() with opcache.preload_user,
+        // which root needs, so as root the php child runs as nobody.
+        $command = [PHP_BINARY];
+        $storeDir = $this->dir;
+        if (function_exists('posix_geteuid') && posix_geteuid() === 0) {
+            $setpriv = trim((string) shell_exec('command -v setpriv'));
+            if ($setpriv === '') {
+                $this->fail('running as root: this test needs setpriv (util-linux) to run php as nobody');
+            }
+            $command = [$setpriv, '--reuid=nobody', '--regid=nogroup', '--clear-groups', PHP_BINARY];
+            $storeDir = $this->dir . '/nobody';
+            mkdir($storeDir);
+            chmod($this->dir, 0711);
+            chmod($storeDir, 0777);
+        }
+        try {
+            $this->assertARequestRunsThroughTheScope(
+                $command,
+                ['-d', 'opcache.enable=1', '-d', 'opcache.enable_cli=1', '-d', 'opcache.preload=' . dirname(__DIR__) . '/preload.php'],
+                ['APIKEYS_LIB' => self::libraryPath()],
+                $storeDir,
+            );
+        } finally {
+            foreach (glob("$storeDir/*") ?: [] as $file) {
+                unlink($file);
+            }
+            if ($storeDir !== $this->dir) {
+                rmdir($storeDir);
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace ApiKeys\Tests;
 
+use ApiKeys\ForbiddenException;
 use ApiKeys\GeneratedKey;
 use ApiKeys\InvalidArgumentException;
 use ApiKeys\KeyStore;
@@ -54,7 +55,7 @@ final class HostileTest extends ApiKeysTestCase
         $s = $this->store;
         $this->assertSame('malformed', $this->outcome(fn () => $s->verify(self::INVALID_UTF8)));
         $this->assertFalse(KeyStore::isWellFormed(self::INVALID_UTF8));
-        $this->assertSame('malformed', $this->outcome(fn () => $s->verifyHeader('Bearer ' . self::INVALID_UTF8)));
+        $this->assertSame('bad_header', $this->outcome(fn () => $s->verifyHeader('Bearer ' . self::INVALID_UTF8)));
         $this->assertThrows(InvalidArgumentException::class, fn () => $s->revokeKey(self::INVALID_UTF8));
         $this->assertThrows(InvalidArgumentException::class, fn () => $s->revoke(self::INVALID_UTF8));
     }
@@ -125,12 +126,24 @@ final class HostileTest extends ApiKeysTestCase
             'negative expiry' => fn () => $s->generate('ok', expiresAt: -5),
             'negative grace' => fn () => $s->rotate($k->id(), -1),
             'unknown status' => fn () => $s->list('bogus'),
-            'bad scope in verify' => fn () => $s->verify($k->secret(), 'not a scope'),
         ];
         foreach ($calls as $what => $call) {
             $error = $this->assertThrows(InvalidArgumentException::class, $call, $what);
             $this->assertNotSame('', $error->getDetail(), $what);
         }
+    }
+
+    /**
+     * The library treats the required scope as a name to look up: one that
+     * no key can hold is refused like any missing scope, and never crashes.
+     */
+    public function testARequiredScopeThatIsNotAScopeIsForbidden(): void
+    {
+        $s = $this->store;
+        foreach (['not a scope', str_repeat('a', self::ONE_MIB), "x\0y"] as $scope) {
+            $this->assertThrows(ForbiddenException::class, fn () => $s->verify($this->keeper->secret(), $scope), substr($scope, 0, 20));
+        }
+        $this->assertThrows(InvalidArgumentException::class, fn () => $s->verify($this->keeper->secret(), self::INVALID_UTF8));
     }
 
     public function testWrongTypesWhenOpening(): void

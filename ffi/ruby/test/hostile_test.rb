@@ -35,7 +35,7 @@ class HostileTest < Minitest::Test
   def test_invalid_utf8_keys_are_unauthorized_not_crashes
     assert_equal :malformed, outcome { @store.verify(INVALID_UTF8) }
     refute ApiKeys.well_formed?(INVALID_UTF8)
-    assert_equal :malformed, outcome { @store.verify_header("Bearer ".b + INVALID_UTF8) }
+    assert_equal :bad_header, outcome { @store.verify_header("Bearer ".b + INVALID_UTF8) }
     assert_raises(ApiKeys::InvalidArgument) { @store.revoke_key(INVALID_UTF8) }
     assert_raises(ApiKeys::InvalidArgument) { @store.revoke(INVALID_UTF8) }
   end
@@ -93,8 +93,7 @@ class HostileTest < Minitest::Test
     "zero expiry" => ->(s, _k) { s.generate("ok", expires_at: 0) },
     "negative expiry" => ->(s, _k) { s.generate("ok", expires_at: -5) },
     "negative grace" => ->(s, k) { s.rotate(k.id, grace_seconds: -1) },
-    "unknown status" => ->(s, _k) { s.list(status: :bogus) },
-    "bad scope in verify" => ->(s, k) { s.verify(k.secret, scope: "not a scope") }
+    "unknown status" => ->(s, _k) { s.list(status: :bogus) }
   }.freeze
 
   def test_bad_values_raise_invalid_argument
@@ -109,5 +108,14 @@ class HostileTest < Minitest::Test
     assert_raises(TypeError) { ApiKeys::KeyStore.new(@path, pepper: 123) }
     assert_raises(TypeError) { ApiKeys::KeyStore.new(@path, shared: "yes") }
     assert_raises(ApiKeys::InvalidArgument) { ApiKeys::KeyStore.new(INVALID_UTF8) }
+  end
+
+  # The library treats the required scope as a name to look up: one that no
+  # key can hold is refused like any missing scope, and never crashes.
+  def test_a_required_scope_that_is_not_a_scope_is_forbidden
+    ["not a scope", "a" * ONE_MIB, "x\0y"].each do |scope|
+      assert_raises(ApiKeys::Forbidden, scope[0, 20]) { @store.verify(@keeper.secret, scope: scope) }
+    end
+    assert_raises(ApiKeys::InvalidArgument) { @store.verify(@keeper.secret, scope: INVALID_UTF8) }
   end
 end
