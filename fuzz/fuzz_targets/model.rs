@@ -6,7 +6,8 @@
 //! [`ManualClock`], and against a plain in-memory model written here from
 //! the documented behaviour. After every step the outcome is compared; list
 //! contents (statuses, expiry, revocation, rotation links, usage counts) and
-//! the lifecycle event log are compared on every `List`.
+//! the lifecycle event log are compared after every step, through every
+//! handle; `List` steps add status and unused-since filters.
 //!
 //! Both modes run: exclusive with one handle, shared with two handles on the
 //! same file, so that every change made through one handle must be seen by
@@ -659,6 +660,10 @@ fuzz_target!(|input: Input| {
     let mut harness = Harness::new(input.shared);
     for op in input.ops.iter().take(MAX_OPS) {
         harness.run(op);
+        // After every step, every handle lists exactly what the model holds.
+        for handle in 0..harness.handles.len() {
+            harness.list(0, None, handle as u8);
+        }
     }
     // Whatever happened, a final reopen shows the same keys.
     harness.reopen();
