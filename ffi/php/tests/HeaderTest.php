@@ -60,6 +60,13 @@ final class HeaderTest extends ApiKeysTestCase
         $this->assertSame("enum e\n { A = 1 };\ntypedef uint32_t e;\n", apikeys_flatten_declarations($c23));
     }
 
+    public function testTheRepositoryHeaderLoadsUnchangedInCdef(): void
+    {
+        // The C ABI promises a header PHP's FFI::cdef takes as is (DESIGN.md).
+        $ffi = FFI::cdef((string) file_get_contents(self::repoHeader()), self::libraryPath());
+        $this->assertSame(KeyStoreVersion::fromFfi($ffi), \ApiKeys\KeyStore::libraryVersion());
+    }
+
     public function testTheDeclarationsLoadWithCdef(): void
     {
         $ffi = FFI::cdef(Library::declarations(), self::libraryPath());

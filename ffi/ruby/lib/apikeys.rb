@@ -10,6 +10,9 @@ require_relative "apikeys/errors"
 require_relative "apikeys/key_store"
 
 module ApiKeys
+  # The C bindings and argument conversions are internals, not API.
+  private_constant :Native, :Convert
+
   module_function
 
   # The version of the loaded libapikeys.
