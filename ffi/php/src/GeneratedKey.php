@@ -6,19 +6,25 @@ namespace ApiKeys;
 
 /**
  * A new key. Its secret is shown once: hand it to its owner, never store it.
- * var_dump() and print_r() leave the secret out so it does not end up in logs.
+ *
+ * The secret sits inside a closure, not in a property, so var_export() and
+ * json_encode() do not reveal it and serialize() refuses the object;
+ * __debugInfo() keeps it out of var_dump() and print_r().
  */
 final class GeneratedKey
 {
+    private readonly \Closure $reveal;
+
     public function __construct(
-        #[\SensitiveParameter] private readonly string $secret,
+        #[\SensitiveParameter] string $secret,
         public readonly KeyInfo $info,
     ) {
+        $this->reveal = static fn (): string => $secret;
     }
 
     public function secret(): string
     {
-        return $this->secret;
+        return ($this->reveal)();
     }
 
     public function id(): string

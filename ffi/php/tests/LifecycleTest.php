@@ -37,7 +37,7 @@ final class LifecycleTest extends ApiKeysTestCase
         $this->assertSame(0, $info->useCount);
     }
 
-    public function testDumpingAGeneratedKeyLeavesTheSecretOut(): void
+    public function testDumpingOrExportingAGeneratedKeyLeavesTheSecretOut(): void
     {
         $key = $this->openStore()->generate('Logged');
         $this->assertStringNotContainsString($key->secret(), print_r($key, true));
@@ -46,6 +46,9 @@ final class LifecycleTest extends ApiKeysTestCase
         $dump = (string) ob_get_clean();
         $this->assertStringNotContainsString($key->secret(), $dump);
         $this->assertStringContainsString($key->id(), $dump);
+        $this->assertStringNotContainsString($key->secret(), var_export($key, true));
+        $this->assertStringNotContainsString($key->secret(), (string) json_encode($key));
+        $this->assertThrows(\Exception::class, fn () => serialize($key));
     }
 
     public function testVerifyAcceptsTheKeyAndReportsWhoItIs(): void

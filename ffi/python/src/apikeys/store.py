@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Iterable, List, Optional, Tuple, Type, Union
 
 from . import _native as n
-from .errors import InvalidArgument, StoreClosed, error_for
+from .errors import ApiKeysError, InvalidArgument, NativePanic, StoreClosed, error_for
 
 Text = Union[str, bytes]
 When = Union[datetime, int]
@@ -180,13 +180,15 @@ def _check(status: int) -> None:
 
 def version() -> str:
     """The version of the loaded libapikeys."""
-    return n.lib().apikeys_version().decode("utf-8")
+    raw: bytes = n.lib().apikeys_version()
+    return raw.decode("utf-8")
 
 
 def is_well_formed(key: Text) -> bool:
     """Whether `key` has the shape and checksum of a key (no storage read)."""
     data = _text(key, "key")
-    return n.lib().apikeys_is_well_formed(data, len(data)) == n.OK
+    status: int = n.lib().apikeys_is_well_formed(data, len(data))
+    return status == n.OK
 
 
 def http_answer(error: BaseException) -> Tuple[int, str]:
@@ -195,8 +197,6 @@ def http_answer(error: BaseException) -> Tuple[int, str]:
     401 for every Unauthorized reason (one body: the client does not learn
     which), 403 for Forbidden, 500 for anything else, store failures included.
     """
-    from .errors import ApiKeysError
-
     # Anything that is not a known failure is the server's problem.
     status = error.status if isinstance(error, ApiKeysError) and error.status is not None else n.PANIC
     http_status = ctypes.c_uint16()
@@ -428,6 +428,8 @@ def _take_generated(handle: ctypes.c_void_p) -> GeneratedKey:
         # Decode straight from the library's memory: the str is the only
         # copy Python makes (immutable: it lives until the caller drops it),
         # and apikeys_key_free below wipes the library's.
+        if pointer.value is None:
+            raise NativePanic("apikeys_key_secret succeeded without a secret", n.PANIC)
         view = (ctypes.c_char * length.value).from_address(pointer.value)
         secret = str(memoryview(view).cast("B"), "ascii")
         raw = ctypes.POINTER(n.KeyInfoStruct)()
