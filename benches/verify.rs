@@ -52,8 +52,15 @@ fn measuring() -> bool {
     std::env::args().any(|arg| arg == "--bench") && !std::env::args().any(|arg| arg == "--test")
 }
 
-/// The store sizes: the real ones when measuring, small ones in test mode.
+/// The store sizes: the real ones when measuring, small ones in test mode;
+/// `APIKEYS_BENCH_SIZES=100000` (comma-separated) picks others while tuning.
 fn sizes() -> Vec<usize> {
+    if let Ok(list) = std::env::var("APIKEYS_BENCH_SIZES") {
+        return list
+            .split(',')
+            .map(|n| n.trim().parse().expect("APIKEYS_BENCH_SIZES: numbers"))
+            .collect();
+    }
     if measuring() {
         vec![100_000, 1_000_000]
     } else {

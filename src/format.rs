@@ -115,25 +115,34 @@ pub fn parse(key: &str) -> Option<ParsedKey<'_>> {
     if bytes.len() < 2 + 4 + BODY_LEN || bytes.len() > MAX_KEY_LEN || !key.is_ascii() {
         return None;
     }
-    let (head, body) = key.split_at(key.len() - BODY_LEN);
-    // head = vendor "_sk_" [env "_"]
-    let head = head.strip_suffix('_')?;
-    let (vendor, env) = match head.split_once("_sk") {
-        Some((vendor, "")) => (vendor, None),
-        Some((vendor, rest)) => (vendor, Some(rest.strip_prefix('_')?)),
-        None => return None,
+    // One pass over bytes rather than string searches: verify parses every
+    // presented key, and a malformed one must be rejected in tens of ns.
+    let body_at = bytes.len() - BODY_LEN;
+    // Every body byte is checked, without an early exit, so the loop is
+    // vectorized.
+    let body_ok = bytes[body_at..]
+        .iter()
+        .fold(true, |ok, &b| ok & b.is_ascii_alphanumeric());
+    if !body_ok {
+        return None;
+    }
+    // head = vendor "_sk_" [env "_"]. The vendor is the run of lowercase
+    // letters the key starts with: the "_" after it cannot be part of it.
+    let head = &bytes[..body_at];
+    let vendor_len = head.iter().take_while(|b| b.is_ascii_lowercase()).count();
+    if !(2..=8).contains(&vendor_len) {
+        return None;
+    }
+    let vendor = key.get(..vendor_len)?;
+    let env = match &head[vendor_len..] {
+        b"_sk_" => None,
+        [b'_', b's', b'k', b'_', .., b'_'] => Some(key.get(vendor_len + 4..body_at - 1)?),
+        _ => return None,
     };
-    if !(2..=8).contains(&vendor.len()) || !vendor.bytes().all(|b| b.is_ascii_lowercase()) {
+    if env.is_some_and(|env| !is_env_tag(env)) {
         return None;
     }
-    if let Some(env) = env {
-        if !is_env_tag(env) {
-            return None;
-        }
-    }
-    if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
+    let body = key.get(body_at..)?;
     let (signed, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
     if checksum.as_bytes() != checksum_digits(signed).as_slice() {
         return None;
@@ -265,6 +274,94 @@ mod tests {
             assert!(!printed.contains(body), "{printed}");
         }
         assert_eq!(key.hint().chars().count(), 11 + HINT_BODY_LEN + 1);
+    }
+
+    /// The string-search parser `parse` replaced, kept as the reference.
+    fn parse_by_splitting(key: &str) -> Option<ParsedKey<'_>> {
+        let bytes = key.as_bytes();
+        if bytes.len() < 2 + 4 + BODY_LEN || bytes.len() > MAX_KEY_LEN || !key.is_ascii() {
+            return None;
+        }
+        let (head, body) = key.split_at(key.len() - BODY_LEN);
+        let head = head.strip_suffix('_')?;
+        let (vendor, env) = match head.split_once("_sk") {
+            Some((vendor, "")) => (vendor, None),
+            Some((vendor, rest)) => (vendor, Some(rest.strip_prefix('_')?)),
+            None => return None,
+        };
+        if !is_vendor(vendor) || env.is_some_and(|env| !is_env_tag(env)) {
+            return None;
+        }
+        if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let (signed, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
+        (checksum.as_bytes() == checksum_digits(signed).as_slice()).then_some(ParsedKey {
+            vendor,
+            env,
+            body,
+        })
+    }
+
+    #[test]
+    fn parse_agrees_with_the_splitting_parser_on_mutated_keys() {
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let pieces = [
+            "_", "sk", "_sk_", "a", "Z", "0", "é", " ", "__", "prod_", "flz",
+        ];
+        for (vendor, env) in [
+            ("flz", None),
+            ("ab", Some("prod")),
+            ("abcdefgh", Some("a1b2c3d4")),
+        ] {
+            for _ in 0..300 {
+                let key = generate_with(&mut rng, vendor, env).unwrap();
+                let key = key.expose_secret();
+                assert_eq!(parse(key), parse_by_splitting(key));
+                assert!(parse(key).is_some());
+                for at in 0..=key.len() {
+                    for piece in pieces {
+                        let inserted = format!("{}{piece}{}", &key[..at], &key[at..]);
+                        assert_eq!(
+                            parse(&inserted),
+                            parse_by_splitting(&inserted),
+                            "{inserted}"
+                        );
+                        if at < key.len() {
+                            let replaced = format!("{}{piece}{}", &key[..at], &key[at + 1..]);
+                            assert_eq!(
+                                parse(&replaced),
+                                parse_by_splitting(&replaced),
+                                "{replaced}"
+                            );
+                        }
+                    }
+                    let cut = &key[..at];
+                    assert_eq!(parse(cut), parse_by_splitting(cut));
+                }
+                // The same mutations of the signed part with a checksum
+                // recomputed, so that the syntax alone decides.
+                let signed = &key[..key.len() - CHECKSUM_LEN];
+                for at in 0..=signed.len() {
+                    for piece in pieces {
+                        for mutant in [
+                            format!("{}{piece}{}", &signed[..at], &signed[at..]),
+                            format!(
+                                "{}{piece}{}",
+                                &signed[..at],
+                                signed.get(at + 1..).unwrap_or("")
+                            ),
+                        ] {
+                            let digits = checksum_digits(&mutant);
+                            let mutant =
+                                format!("{mutant}{}", core::str::from_utf8(&digits).unwrap());
+                            assert_eq!(parse(&mutant), parse_by_splitting(&mutant), "{mutant}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
