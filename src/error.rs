@@ -49,6 +49,16 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+/// At most 64 characters of `text`, for messages that echo caller input: a
+/// 1 MiB argument must not come back as a 1 MiB message.
+pub(crate) fn excerpt(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// Anything that goes wrong opening or using a store.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -84,7 +94,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
-            Error::UnknownKey(id) => write!(f, "no key has the id {id:?}"),
+            Error::UnknownKey(id) => write!(f, "no key has the id {:?}", excerpt(id)),
             Error::Locked { path } => write!(
                 f,
                 "the store {} is open in another process; to share it between processes, open it in shared mode in every one of them",

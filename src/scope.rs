@@ -4,7 +4,7 @@
 //! under `contacts:` (`contacts:read`, `contacts:notes:write`); anything else
 //! covers only itself.
 
-use crate::error::Error;
+use crate::error::{excerpt, Error};
 
 /// Longest accepted scope, in bytes.
 pub const MAX_SCOPE_LEN: usize = 64;
@@ -47,7 +47,8 @@ pub fn check_scope(scope: &str) -> Result<(), Error> {
         || !segments_nonempty
     {
         return Err(Error::InvalidArgument(format!(
-            "scope {scope:?}: expected 1 to {MAX_SCOPE_LEN} of [A-Za-z0-9:._-] such as \"contacts:read\", with * only as \"*\" or a last segment (\"contacts:*\")"
+            "scope {:?}: expected 1 to {MAX_SCOPE_LEN} of [A-Za-z0-9:._-] such as \"contacts:read\", with * only as \"*\" or a last segment (\"contacts:*\")",
+            excerpt(scope)
         )));
     }
     Ok(())

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::digest::{Digest, Hasher};
-use crate::error::{Error, Rejection, VerifyError};
+use crate::error::{excerpt, Error, Rejection, VerifyError};
 use crate::format::{self, SecretKey};
 use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
@@ -944,10 +944,10 @@ impl KeyStore {
         let changed = inner.storage.change(Target::Id(id), now, &mut |old| {
             match Status::of(old.revoked_at.is_some(), old.expires_at, now) {
                 Status::Revoked => {
-                    return Err(Error::InvalidArgument(format!("key {id} is revoked")))
+                    return Err(Error::InvalidArgument(format!("key {} is revoked", excerpt(id))))
                 }
                 Status::Expired => {
-                    return Err(Error::InvalidArgument(format!("key {id} has expired")))
+                    return Err(Error::InvalidArgument(format!("key {} has expired", excerpt(id))))
                 }
                 Status::Active => {}
             }
@@ -1111,7 +1111,8 @@ impl Inner {
         if let Some(env) = &request.env {
             if !format::is_env_tag(env) {
                 return Err(Error::InvalidArgument(format!(
-                    "env {env:?}: expected 1 to 8 of [a-z0-9]"
+                    "env {:?}: expected 1 to 8 of [a-z0-9]",
+                    excerpt(env)
                 )));
             }
         }

@@ -148,6 +148,23 @@ fn revoking_by_the_key_itself_answers_a_leak() {
             store.revoke("no-such-id"),
             Err(Error::UnknownKey(_))
         ));
+        // Messages echo caller input only in part: a 1 MiB id is not a 1 MiB message.
+        let huge = "x".repeat(1 << 20);
+        let error = store.revoke(&huge).unwrap_err();
+        assert!(matches!(error, Error::UnknownKey(_)));
+        assert!(
+            error.to_string().len() < 200,
+            "{} bytes",
+            error.to_string().len()
+        );
+        let error = store
+            .generate(&NewKey::new("k").scope(huge.as_str()))
+            .unwrap_err();
+        assert!(
+            error.to_string().len() < 300,
+            "{} bytes",
+            error.to_string().len()
+        );
     });
 }
 
