@@ -20,7 +20,7 @@ use crate::format::{self, SecretKey};
 use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
 use crate::storage::{Change, PanicGuard, RedbStorage, Storage, Target, UsageDelta};
-use crate::usage::{DirtyList, Presented, UsageCell};
+use crate::usage::{DirtyList, HasUsage, Presented, UsageCell};
 
 /// Longest key name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
@@ -343,6 +343,9 @@ struct Details {
     env: Option<String>,
     owner: Option<String>,
     scopes: Vec<String>,
+    /// Exclusive mode counts the key's uses here: verify then touches one
+    /// allocation, not two (shared mode keeps its cells by id instead).
+    usage: UsageCell,
 }
 
 impl Details {
@@ -353,7 +356,14 @@ impl Details {
             env: record.env.clone(),
             owner: record.owner.clone(),
             scopes: record.scopes.clone(),
+            usage: UsageCell::default(),
         }
+    }
+}
+
+impl HasUsage for Details {
+    fn usage_cell(&self) -> &UsageCell {
+        &self.usage
     }
 }
 
@@ -467,22 +477,8 @@ struct Entry {
     digest: Digest,
     /// Unix seconds of expiry, [`NEVER`], or [`REVOKED`]. Only ever lowered.
     state: AtomicI64,
-    hot: OnceLock<Hot>,
-}
-
-/// The part of an index entry made on first use.
-struct Hot {
-    details: Arc<Details>,
-    usage: Arc<UsageCell>,
-}
-
-impl Hot {
-    fn of(record: &KeyRecord) -> Hot {
-        Hot {
-            details: Arc::new(Details::of(record)),
-            usage: Arc::new(UsageCell::default()),
-        }
-    }
+    /// What verify returns, with the usage counters.
+    hot: OnceLock<Arc<Details>>,
 }
 
 fn state_of(expires_at: Option<Timestamp>, revoked: bool) -> i64 {
@@ -503,7 +499,7 @@ impl Entry {
             expires_at: record.expires_at,
             revoked: record.revoked_at.is_some(),
         });
-        let _ = entry.hot.set(Hot::of(record));
+        let _ = entry.hot.set(Arc::new(Details::of(record)));
         entry
     }
 
@@ -830,10 +826,10 @@ impl KeyStore {
                         _ => Presented::Accepted,
                     };
                     if inner.track_usage && hot.usage.record(outcome, now) {
-                        inner.dirty.push(hot.details.id.clone(), hot.usage.clone());
+                        inner.dirty.push(hot.id.clone(), hot.clone());
                     }
                     let verified = VerifiedKey {
-                        details: hot.details.clone(),
+                        details: hot.clone(),
                         expires_at: (expires != NEVER).then(|| Timestamp::from_unix(expires)),
                     };
                     Some((verified, outcome))
@@ -846,7 +842,7 @@ impl KeyStore {
                         let record = inner.storage.by_digest(&digest)?.ok_or_else(|| {
                             Error::Corrupted("an indexed key has no record".into())
                         })?;
-                        let hot = Hot::of(&record);
+                        let hot = Arc::new(Details::of(&record));
                         index
                             .with(&digest, |entry| {
                                 let _ = entry.hot.set(hot);
@@ -1246,7 +1242,7 @@ impl Inner {
         let result = self.storage.add_usage(&deltas, self.clock.now());
         if result.is_err() {
             for (id, cell, pending) in &drained {
-                if cell.restore(pending) {
+                if cell.usage_cell().restore(pending) {
                     self.dirty.push(id.clone(), cell.clone());
                 }
             }

@@ -124,14 +124,36 @@ impl UsageCell {
     }
 }
 
+/// What holds a key's [`UsageCell`]: the cell alone, or a larger shared
+/// value that embeds it (the exclusive index keeps it beside the key's
+/// details, so that a verify touches one allocation).
+pub(crate) trait HasUsage: Send + Sync {
+    fn usage_cell(&self) -> &UsageCell;
+}
+
+impl HasUsage for UsageCell {
+    fn usage_cell(&self) -> &UsageCell {
+        self
+    }
+}
+
+/// A dirty key's cell, kept alive by its holder.
+pub(crate) type CellHandle = Arc<dyn HasUsage>;
+
 /// The keys with usage not yet flushed, by id.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct DirtyList {
-    cells: Mutex<Vec<(Arc<str>, Arc<UsageCell>)>>,
+    cells: Mutex<Vec<(Arc<str>, CellHandle)>>,
+}
+
+impl core::fmt::Debug for DirtyList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirtyList").finish_non_exhaustive()
+    }
 }
 
 impl DirtyList {
-    pub(crate) fn push(&self, id: Arc<str>, cell: Arc<UsageCell>) {
+    pub(crate) fn push(&self, id: Arc<str>, cell: CellHandle) {
         self.cells
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -140,13 +162,13 @@ impl DirtyList {
 
     /// Takes every dirty key with its pending usage. Cells whose counts are
     /// empty (a race with an earlier take) are dropped.
-    pub(crate) fn drain(&self) -> Vec<(Arc<str>, Arc<UsageCell>, PendingUsage)> {
+    pub(crate) fn drain(&self) -> Vec<(Arc<str>, CellHandle, PendingUsage)> {
         let cells =
             core::mem::take(&mut *self.cells.lock().unwrap_or_else(PoisonError::into_inner));
         cells
             .into_iter()
             .map(|(id, cell)| {
-                let pending = cell.take();
+                let pending = cell.usage_cell().take();
                 (id, cell, pending)
             })
             .filter(|(_, _, pending)| !pending.is_empty())
