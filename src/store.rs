@@ -361,6 +361,21 @@ impl Details {
     }
 }
 
+impl Details {
+    /// Like [`Details::of`], moving the strings out of a record read for
+    /// this verify only (shared mode) instead of copying them.
+    fn from_record(record: KeyRecord) -> Self {
+        Details {
+            id: Arc::from(record.id),
+            name: record.name,
+            env: record.env,
+            owner: record.owner,
+            scopes: record.scopes,
+            usage: UsageCell::default(),
+        }
+    }
+}
+
 impl HasUsage for Details {
     fn usage_cell(&self) -> &UsageCell {
         &self.usage
@@ -868,8 +883,8 @@ impl KeyStore {
                     inner.count_shared(&record.id, outcome, now);
                 }
                 let verified = VerifiedKey {
-                    details: Arc::new(Details::of(&record)),
                     expires_at: record.expires_at,
+                    details: Arc::new(Details::from_record(record)),
                 };
                 (verified, outcome)
             }

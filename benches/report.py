@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Prints the ratio table of one benchmark run, in Markdown.
+
+Reads criterion's medians (target/criterion/**/new/{benchmark,estimates}.json),
+the open-store figures (target/bench-results/open.json) and the host scripts'
+results (target/bench-results/host-*.json), all written by scripts/bench.sh.
+Every ratio compares figures of the same run. Writes the table to
+target/bench-results/table.md as well as stdout.
+
+usage: benches/report.py [target dir]
+"""
+
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+
+target = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "target")
+results_dir = os.path.join(target, "bench-results")
+
+
+def load_criterion():
+    """full_id -> median ns per iteration."""
+    medians = {}
+    pattern = os.path.join(target, "criterion", "**", "new", "benchmark.json")
+    for bench_file in glob.glob(pattern, recursive=True):
+        new_dir = os.path.dirname(bench_file)
+        with open(bench_file) as f:
+            bench = json.load(f)
+        with open(os.path.join(new_dir, "estimates.json")) as f:
+            estimates = json.load(f)
+        medians[bench["full_id"]] = estimates["median"]["point_estimate"]
+    return medians
+
+
+def load_json(name):
+    path = os.path.join(results_dir, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "—"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def fmt_ratio(r):
+    return "—" if r is None else f"{r:.2f}x"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+crit = load_criterion()
+open_figures = load_json("open.json")
+hosts = {h: load_json(f"host-{h}.json") for h in ("php", "ruby", "python")}
+
+
+def c(full_id):
+    return crit.get(full_id)
+
+
+lines = []
+out = lines.append
+
+
+def machine():
+    model, cores = platform.processor() or "?", os.cpu_count()
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in text.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{model}, {cores} cores, {platform.system()} {platform.release()}"
+
+
+out(f"Machine: {machine()}")
+out("")
+
+# ---- Targets -------------------------------------------------------------
+rows = []
+
+
+def target_row(what, goal, measured, met):
+    status = "—" if met is None else ("met" if met else "**missed**")
+    rows.append((what, goal, measured, status))
+
+
+ex1m = c("verify_1M/apikeys_exclusive_valid")
+floor1m = c("verify_1M/floor_valid")
+sq1m = c("verify_1M/sqlite_sanctum_valid")
+r = ratio(ex1m, floor1m)
+target_row("verify valid, 1M, exclusive vs floor", "≤ 1.30x",
+           f"{fmt_ratio(r)} ({fmt_ns(ex1m)} vs {fmt_ns(floor1m)})", None if r is None else r <= 1.3)
+r = ratio(sq1m, ex1m)
+target_row("verify valid, 1M, exclusive vs SQLite Sanctum-style", "≥ 20x faster",
+           f"{fmt_ratio(r)} faster ({fmt_ns(sq1m)})", None if r is None else r >= 20)
+for n in ("100k", "1M"):
+    sh, raw = c(f"verify_{n}/apikeys_shared_valid"), c(f"verify_{n}/raw_redb_multiwriter_valid")
+    r = ratio(sh, raw)
+    target_row(f"verify valid, {n}, shared vs raw redb (same multi-process mode)", "≤ 1.20x",
+               f"{fmt_ratio(r)} ({fmt_ns(sh)} vs {fmt_ns(raw)})", None if r is None else r <= 1.2)
+worst = None
+for mode in ("exclusive", "shared"):
+    for kind in ("malformed", "bad_checksum"):
+        for n in ("100k", "1M"):
+            v = c(f"verify_{n}/apikeys_{mode}_{kind}")
+            if v is not None and (worst is None or v > worst[0]):
+                worst = (v, f"{mode} {kind} {n}")
+target_row("malformed or bad-checksum key (worst case)", "≤ 60 ns",
+           "—" if worst is None else f"{fmt_ns(worst[0])} ({worst[1]})",
+           None if worst is None else worst[0] <= 60)
+for mode in ("exclusive", "shared"):
+    on, off = c(f"verify_1M/apikeys_{mode}_valid"), c(f"verify_1M/apikeys_{mode}_untracked_valid")
+    r = ratio(on, off)
+    target_row(f"usage tracking on vs off, 1M, {mode}", "≤ +10%",
+               "—" if r is None else f"{(r - 1) * 100:+.1f}% ({fmt_ns(on)} vs {fmt_ns(off)})",
+               None if r is None else r <= 1.10)
+commit = c("writes/redb_durable_commit")
+for op in ("generate", "revoke"):
+    v = c(f"writes/apikeys_{op}")
+    r = ratio(v, commit)
+    target_row(f"{op} vs one durable redb commit", "≤ 1.30x",
+               f"{fmt_ratio(r)} ({fmt_ns(v)} vs {fmt_ns(commit)})", None if r is None else r <= 1.3)
+batch = c("writes/apikeys_generate_batch_1000")
+kps = None if batch is None else 1000 / (batch / 1e9)
+target_row("batch generate (1000 per call)", "≥ 50,000 keys/s",
+           "—" if kps is None else f"{kps:,.0f} keys/s", None if kps is None else kps >= 50_000)
+if open_figures:
+    s, b = open_figures["open_seconds_median"], open_figures["bytes_per_key_median"]
+    target_row("open a 1M-key store", "≤ 1 s", f"{s:.3f} s", s <= 1.0)
+    target_row("memory of an open 1M-key store", "≤ 150 B/key", f"{b:.0f} B/key", b <= 150)
+else:
+    target_row("open a 1M-key store", "≤ 1 s", "—", None)
+t1 = c("threads_1M/apikeys_exclusive_valid/1")
+t2 = c("threads_1M/apikeys_exclusive_valid/2")
+r = ratio(t1, t2)
+target_row("verifies/s, 2 threads vs 1 (1M, exclusive)", "≥ 1.70x", fmt_ratio(r),
+           None if r is None else r >= 1.7)
+for host, floor_goal, sqlite_goal in (("php", None, 10), ("ruby", None, 10), ("python", 1.5, 5)):
+    h = hosts[host]
+    if not h:
+        target_row(f"{host}: apikeys vs its floor", "—", "not run", None)
+        continue
+    f = h["ns_per_verify"]
+    ak, fl, sq = f.get("apikeys_exclusive_valid"), f.get("floor_valid"), f.get("sqlite_valid")
+    r = ratio(ak, fl)
+    if floor_goal is None:
+        target_row(f"{host}: apikeys (FFI) vs {host}'s in-memory floor", "faster (< 1.00x)",
+                   f"{fmt_ratio(r)} ({fmt_ns(ak)} vs {fmt_ns(fl)})", None if r is None else r < 1.0)
+    else:
+        target_row(f"{host}: apikeys (ctypes) vs dict floor", f"≤ {floor_goal:.2f}x",
+                   f"{fmt_ratio(r)} ({fmt_ns(ak)} vs {fmt_ns(fl)})", None if r is None else r <= floor_goal)
+    r = ratio(sq, ak)
+    target_row(f"{host}: apikeys vs {host}'s SQLite approach", f"≥ {sqlite_goal}x faster",
+               f"{fmt_ratio(r)} faster ({fmt_ns(sq)})", None if r is None else r >= sqlite_goal)
+
+out("### Targets")
+out("")
+out("| what | target | measured | |")
+out("|---|---|---|---|")
+for what, goal, measured, status in rows:
+    out(f"| {what} | {goal} | {measured} | {status} |")
+out("")
+
+# ---- Verify, every peer --------------------------------------------------
+names = [
+    ("floor_valid", "floor: BLAKE3 + hash map, valid"),
+    ("floor_unknown", "floor: BLAKE3 + hash map, unknown"),
+    ("apikeys_exclusive_valid", "apikeys exclusive, valid"),
+    ("apikeys_exclusive_untracked_valid", "apikeys exclusive, valid, no usage tracking"),
+    ("apikeys_exclusive_unknown", "apikeys exclusive, unknown"),
+    ("apikeys_exclusive_malformed", "apikeys exclusive, malformed"),
+    ("apikeys_exclusive_bad_checksum", "apikeys exclusive, bad checksum"),
+    ("raw_redb_valid", "raw redb (default mode): read txn + get, valid"),
+    ("raw_redb_multiwriter_valid", "raw redb (multi-process mode): read txn + get, valid"),
+    ("raw_redb_multiwriter_unknown", "raw redb (multi-process mode), unknown"),
+    ("apikeys_shared_valid", "apikeys shared, valid"),
+    ("apikeys_shared_untracked_valid", "apikeys shared, valid, no usage tracking"),
+    ("apikeys_shared_unknown", "apikeys shared, unknown"),
+    ("apikeys_shared_malformed", "apikeys shared, malformed"),
+    ("apikeys_shared_bad_checksum", "apikeys shared, bad checksum"),
+    ("sqlite_sanctum_valid", "SQLite Sanctum-style: SHA-256 hex + SELECT, valid"),
+    ("sqlite_sanctum_unknown", "SQLite Sanctum-style, unknown"),
+    ("sqlite_sanctum_touch_valid", "SQLite Sanctum-style + UPDATE last_used_at, valid"),
+]
+sizes = [n for n in ("100k", "1M") if any(k.startswith(f"verify_{n}/") for k in crit)]
+out("### Verify (median per call; ratio to the floor of the same N)")
+out("")
+out("| peer | " + " | ".join(f"N = {n} | × floor" for n in sizes) + " |")
+out("|---|" + "---|---|" * len(sizes))
+for key, title in names:
+    cells = []
+    for n in sizes:
+        v = c(f"verify_{n}/{key}")
+        cells += [fmt_ns(v), fmt_ratio(ratio(v, c(f"verify_{n}/floor_valid")))]
+    out(f"| {title} | " + " | ".join(cells) + " |")
+pb = c("pbkdf2/pbkdf2_sha256_1500k_valid")
+if pb is not None:
+    cells = []
+    for n in sizes:
+        cells += [fmt_ns(pb), fmt_ratio(ratio(pb, c(f"verify_{n}/floor_valid")))]
+    out("| PBKDF2-SHA256, 1.5M iterations (Django), valid | " + " | ".join(cells) + " |")
+out("")
+
+out("### Writes, listing, threads")
+out("")
+out("| operation | median | note |")
+out("|---|---|---|")
+for key, title, note in (
+    ("writes/redb_durable_commit", "one durable redb commit (one 64-byte row)", "yardstick"),
+    ("writes/apikeys_generate", "generate one key", "durable"),
+    ("writes/apikeys_revoke", "revoke one key", "durable"),
+    ("writes/apikeys_generate_batch_1000", "generate a batch of 1000", "one durable commit"),
+    ("list/apikeys_list_10k", "list 10k keys", "with usage"),
+    ("threads_1M/apikeys_exclusive_valid/1", "verify, 1 thread (wall time per verify)", ""),
+    ("threads_1M/apikeys_exclusive_valid/2", "verify, 2 threads (wall time per verify)", ""),
+):
+    v = c(key)
+    if key.endswith("batch_1000") and v:
+        note = f"{1000 / (v / 1e9):,.0f} keys/s"
+    out(f"| {title} | {fmt_ns(v)} | {note} |")
+if open_figures:
+    out(f"| open a {open_figures['keys']:,}-key store (exclusive: loads the index) | "
+        f"{open_figures['open_seconds_median']:.3f} s | "
+        f"{open_figures['bytes_per_key_median']:.0f} B/key resident, median of "
+        f"{open_figures['runs']} fresh processes |")
+out("")
+
+out("### From each host (N = 100k filler + 256 sample keys; median ns per call)")
+out("")
+columns = ("apikeys_exclusive_valid", "apikeys_exclusive_bad_checksum", "apikeys_shared_valid",
+           "ffi_call_overhead", "floor_valid", "sqlite_valid")
+out("| host | " + " | ".join(columns) + " |")
+out("|---|" + "---|" * len(columns))
+for host, h in hosts.items():
+    if h:
+        f = h["ns_per_verify"]
+        out(f"| {host} {h.get('version', '')} | " + " | ".join(fmt_ns(f.get(k)) for k in columns) + " |")
+    else:
+        out(f"| {host} | not run |" + " |" * (len(columns) - 1))
+
+table = "\n".join(lines)
+print(table)
+os.makedirs(results_dir, exist_ok=True)
+with open(os.path.join(results_dir, "table.md"), "w") as f:
+    f.write(table + "\n")
