@@ -65,6 +65,7 @@ def ratio(a, b):
 crit = load_criterion()
 open_figures = load_json("open.json")
 hosts = {h: load_json(f"host-{h}.json") for h in ("php", "ruby", "python")}
+paired = load_json("paired.json")
 
 
 def c(full_id):
@@ -108,6 +109,14 @@ target_row("verify valid, 1M, exclusive vs floor", "≤ 1.30x",
 r = ratio(sq1m, ex1m)
 target_row("verify valid, 1M, exclusive vs SQLite Sanctum-style", "≥ 20x faster",
            f"{fmt_ratio(r)} faster ({fmt_ns(sq1m)})", None if r is None else r >= 20)
+if paired:
+    r = paired["exclusive_over_floor_median"]
+    target_row("  same, paired rounds (median of per-round ratios)", "≤ 1.30x",
+               f"{r:.2f}x ({fmt_ns(paired['exclusive_ns_median'])} vs "
+               f"{fmt_ns(paired['floor_ns_median'])})", r <= 1.3)
+    r = paired["sqlite_over_exclusive_median"]
+    target_row("  same vs SQLite, paired rounds", "≥ 20x faster",
+               f"{r:.2f}x faster ({fmt_ns(paired['sqlite_ns_median'])})", r >= 20)
 for n in ("100k", "1M"):
     sh, raw = c(f"verify_{n}/apikeys_shared_valid"), c(f"verify_{n}/raw_redb_multiwriter_valid")
     r = ratio(sh, raw)
@@ -129,6 +138,10 @@ for mode in ("exclusive", "shared"):
     target_row(f"usage tracking on vs off, 1M, {mode}", "≤ +10%",
                "—" if r is None else f"{(r - 1) * 100:+.1f}% ({fmt_ns(on)} vs {fmt_ns(off)})",
                None if r is None else r <= 1.10)
+if paired:
+    r = paired["tracking_on_over_off_median"]
+    target_row(f"  usage tracking on vs off, exclusive, paired rounds ({paired['tracking_keys']:,} keys)",
+               "≤ +10%", f"{(r - 1) * 100:+.1f}%", r <= 1.10)
 commit = c("writes/redb_durable_commit")
 for op in ("generate", "revoke"):
     v = c(f"writes/apikeys_{op}")
@@ -148,7 +161,9 @@ else:
 t1 = c("threads_1M/apikeys_exclusive_valid/1")
 t2 = c("threads_1M/apikeys_exclusive_valid/2")
 r = ratio(t1, t2)
-target_row("verifies/s, 2 threads vs 1 (1M, exclusive)", "≥ 1.70x", fmt_ratio(r),
+control = ratio(c("threads_1M/floor_valid/1"), c("threads_1M/floor_valid/2"))
+target_row("verifies/s, 2 threads vs 1 (1M, exclusive)", "≥ 1.70x",
+           f"{fmt_ratio(r)} (control: the floor scales {fmt_ratio(control)} in the same run)",
            None if r is None else r >= 1.7)
 for host, floor_goal, sqlite_goal in (("php", None, 10), ("ruby", None, 10), ("python", 1.5, 5)):
     h = hosts[host]
@@ -228,6 +243,8 @@ for key, title, note in (
     ("list/apikeys_list_10k", "list 10k keys", "with usage"),
     ("threads_1M/apikeys_exclusive_valid/1", "verify, 1 thread (wall time per verify)", ""),
     ("threads_1M/apikeys_exclusive_valid/2", "verify, 2 threads (wall time per verify)", ""),
+    ("threads_1M/floor_valid/1", "floor, 1 thread (control)", ""),
+    ("threads_1M/floor_valid/2", "floor, 2 threads (control)", ""),
 ):
     v = c(key)
     if key.endswith("batch_1000") and v:
@@ -252,6 +269,44 @@ for host, h in hosts.items():
         out(f"| {host} {h.get('version', '')} | " + " | ".join(fmt_ns(f.get(k)) for k in columns) + " |")
     else:
         out(f"| {host} | not run |" + " |" * (len(columns) - 1))
+
+
+
+def chart(n):
+    """A horizontal bar chart (log scale) of verify medians at N = n, as SVG."""
+    bars = [(title, c(f"verify_{n}/{key}")) for key, title in names]
+    bars = [(t, v) for t, v in bars if v]
+    if pb is not None:
+        bars.append(("PBKDF2-SHA256, 1.5M iterations", pb))
+    if not bars:
+        return None
+    import math
+    lo, hi = 1.0, math.log10(max(v for _, v in bars)) + 0.3
+    width, left, row = 900, 380, 22
+    height = row * len(bars) + 40
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<text x="8" y="16" font-weight="bold">verify, N = {n}: median time per call '
+           f'(log scale)</text>']
+    for i, (title, v) in enumerate(bars):
+        y = 28 + i * row
+        length = max(2, (math.log10(v) - lo) / (hi - lo) * (width - left - 90))
+        color = "#2b7bb9" if title.startswith("apikeys") else (
+            "#999999" if title.startswith("floor") else "#d9822b")
+        svg.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{title}</text>')
+        svg.append(f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="{row - 6}" '
+                   f'fill="{color}"/>')
+        svg.append(f'<text x="{left + length + 4:.1f}" y="{y + 14}">{fmt_ns(v)}</text>')
+    svg.append("</svg>")
+    return "\n".join(svg)
+
+
+for n in sizes:
+    drawing = chart(n)
+    if drawing:
+        os.makedirs(results_dir, exist_ok=True)
+        with open(os.path.join(results_dir, f"verify-{n}.svg"), "w") as f:
+            f.write(drawing + "\n")
 
 table = "\n".join(lines)
 print(table)

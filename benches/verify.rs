@@ -416,7 +416,6 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
         let mut cycle = Cycle(0);
         b.iter(|| floor.verify(black_box(&keys.unknown[cycle.next()])))
     });
-    drop(floor);
 
     for (name, mode) in [
         ("raw_redb_valid", ConcurrencyMode::ExclusiveWriter),
@@ -495,13 +494,46 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
     drop(sanctum);
 
     if n == *sizes().last().expect("sizes") {
-        bench_threads(c, &path, &keys, n);
+        bench_threads(c, &path, &keys, &floor, n);
     }
+}
+
+/// Wall time of `iters` calls of `verify` split between `threads` threads,
+/// each presenting different keys.
+fn run_threads(
+    threads: usize,
+    iters: u64,
+    keys: &Keys,
+    verify: &(dyn Fn(&str) + Sync),
+) -> Duration {
+    let per_thread = (iters as usize).div_ceil(threads);
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                let mut cycle = Cycle(t * SAMPLE / 2);
+                barrier.wait();
+                for _ in 0..per_thread {
+                    verify(black_box(keys.valid(cycle.next())));
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let started = Instant::now();
+        barrier.wait();
+        let elapsed = started.elapsed();
+        // Normalize to `iters` verifies.
+        elapsed.mul_f64(iters as f64 / (per_thread * threads) as f64)
+    })
 }
 
 /// Verifies per second on 1 and 2 threads sharing one exclusive store, usage
 /// tracking on. Each reported time is wall time divided by verifies done.
-fn bench_threads(c: &mut Criterion, path: &Path, keys: &Keys, n: usize) {
+/// The floor on 1 and 2 threads is the control: what the machine itself
+/// gives a second thread of pure computation during this run.
+fn bench_threads(c: &mut Criterion, path: &Path, keys: &Keys, floor: &Floor, n: usize) {
     let store = open_store(path, false, true);
     let mut group = c.benchmark_group(format!("threads_{}", label(n)));
     group.throughput(Throughput::Elements(1));
@@ -511,27 +543,19 @@ fn bench_threads(c: &mut Criterion, path: &Path, keys: &Keys, n: usize) {
             &threads,
             |b, &threads| {
                 b.iter_custom(|iters| {
-                    let per_thread = (iters as usize).div_ceil(threads);
-                    let barrier = Barrier::new(threads + 1);
-                    std::thread::scope(|scope| {
-                        for t in 0..threads {
-                            let (store, barrier) = (&store, &barrier);
-                            scope.spawn(move || {
-                                // Different threads present different keys.
-                                let mut cycle = Cycle(t * SAMPLE / 2);
-                                barrier.wait();
-                                for _ in 0..per_thread {
-                                    let _ = black_box(store.verify(keys.valid(cycle.next())));
-                                }
-                                barrier.wait();
-                            });
-                        }
-                        barrier.wait();
-                        let started = Instant::now();
-                        barrier.wait();
-                        let elapsed = started.elapsed();
-                        // Normalize to `iters` verifies.
-                        elapsed.mul_f64(iters as f64 / (per_thread * threads) as f64)
+                    run_threads(threads, iters, keys, &|key| {
+                        let _ = black_box(store.verify(key));
+                    })
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("floor_valid", threads),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|iters| {
+                    run_threads(threads, iters, keys, &|key| {
+                        black_box(floor.verify(key));
                     })
                 })
             },
