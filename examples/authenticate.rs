@@ -7,7 +7,11 @@ use apikeys::http::{bearer_token, Answer};
 use apikeys::{KeyStore, NewKey, StoreOptions, VerifiedKey};
 
 /// What a handler does before serving a request that needs `scope`.
-fn authenticate(store: &KeyStore, authorization: Option<&str>, scope: &str) -> Result<VerifiedKey, Answer> {
+fn authenticate(
+    store: &KeyStore,
+    authorization: Option<&str>,
+    scope: &str,
+) -> Result<VerifiedKey, Answer> {
     let token = bearer_token(authorization.unwrap_or("")).map_err(|_| Answer::UNAUTHORIZED)?;
     store
         .verify_with_scope(token, scope)
@@ -20,19 +24,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let production = store.generate(&NewKey::new("Production").env("prod").scope("*"))?;
     let development = store.generate(&NewKey::new("Dev/Test").env("dev").scope("contacts:read"))?;
-    println!("generated {} and {}", production.info.hint, development.info.hint);
+    println!(
+        "generated {} and {}",
+        production.info.hint, development.info.hint
+    );
 
     let requests = [
         ("no header", None, "contacts:read"),
-        ("basic auth", Some("Basic dXNlcjpwYXNz".to_string()), "contacts:read"),
-        ("production key", Some(format!("Bearer {}", production.secret.expose_secret())), "contacts:write"),
-        ("dev key, read", Some(format!("Bearer {}", development.secret.expose_secret())), "contacts:read"),
-        ("dev key, write", Some(format!("Bearer {}", development.secret.expose_secret())), "contacts:write"),
-        ("typo in key", Some("Bearer flz_sk_dev_0000000000000000000000000000000".to_string()), "contacts:read"),
+        (
+            "basic auth",
+            Some("Basic dXNlcjpwYXNz".to_string()),
+            "contacts:read",
+        ),
+        (
+            "production key",
+            Some(format!("Bearer {}", production.secret.expose_secret())),
+            "contacts:write",
+        ),
+        (
+            "dev key, read",
+            Some(format!("Bearer {}", development.secret.expose_secret())),
+            "contacts:read",
+        ),
+        (
+            "dev key, write",
+            Some(format!("Bearer {}", development.secret.expose_secret())),
+            "contacts:write",
+        ),
+        (
+            "typo in key",
+            Some("Bearer flz_sk_dev_0000000000000000000000000000000".to_string()),
+            "contacts:read",
+        ),
     ];
     for (label, header, scope) in &requests {
         match authenticate(&store, header.as_deref(), scope) {
-            Ok(key) => println!("{label:>16}: 200, served for key {} ({})", key.id(), key.name()),
+            Ok(key) => println!(
+                "{label:>16}: 200, served for key {} ({})",
+                key.id(),
+                key.name()
+            ),
             Err(answer) => println!("{label:>16}: {} {}", answer.status, answer.body),
         }
     }

@@ -960,10 +960,16 @@ impl KeyStore {
         let changed = inner.storage.change(Target::Id(id), now, &mut |old| {
             match Status::of(old.revoked_at.is_some(), old.expires_at, now) {
                 Status::Revoked => {
-                    return Err(Error::InvalidArgument(format!("key {} is revoked", excerpt(id))))
+                    return Err(Error::InvalidArgument(format!(
+                        "key {} is revoked",
+                        excerpt(id)
+                    )))
                 }
                 Status::Expired => {
-                    return Err(Error::InvalidArgument(format!("key {} has expired", excerpt(id))))
+                    return Err(Error::InvalidArgument(format!(
+                        "key {} has expired",
+                        excerpt(id)
+                    )))
                 }
                 Status::Active => {}
             }
@@ -1366,7 +1372,11 @@ mod tests {
         let (store, reads) = counted_shared_store(dir.path());
         let key = store.generate(&NewKey::new("k")).unwrap();
         let secret = key.secret.expose_secret();
-        let mut mutants = vec![String::new(), format!("{secret}x"), secret[..secret.len() - 1].to_string()];
+        let mut mutants = vec![
+            String::new(),
+            format!("{secret}x"),
+            secret[..secret.len() - 1].to_string(),
+        ];
         for (at, original) in secret.char_indices() {
             for replacement in ['a', 'Z', '0', '_'] {
                 if replacement != original {
@@ -1383,8 +1393,16 @@ mod tests {
                 other => panic!("{mutant:?} gave {other:?}"),
             }
         }
-        assert_eq!(reads.load(Ordering::SeqCst), before, "a malformed key reached storage");
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            before,
+            "a malformed key reached storage"
+        );
         assert!(store.verify(secret).is_ok());
-        assert_eq!(reads.load(Ordering::SeqCst), before + 1, "a well-formed key is looked up once");
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            before + 1,
+            "a well-formed key is looked up once"
+        );
     }
 }
