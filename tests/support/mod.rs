@@ -37,7 +37,21 @@ pub fn spawn_role(entry: &str, role: &str, store: &Path, extra: &[(&str, String)
     for (name, value) in extra {
         command.env(name, value);
     }
-    command.spawn().expect("the child test process starts")
+    // Starting a process can fail for a moment on a loaded machine (EAGAIN,
+    // ETXTBSY); that is not what these tests are about, so try again a few
+    // times, saying so, before giving up.
+    let mut attempt = 1;
+    loop {
+        match command.spawn() {
+            Ok(child) => return child,
+            Err(error) if attempt < 5 => {
+                eprintln!("starting the child failed ({error}); trying again");
+                std::thread::sleep(std::time::Duration::from_millis(100 * attempt));
+                attempt += 1;
+            }
+            Err(error) => panic!("the child test process does not start: {error}"),
+        }
+    }
 }
 
 /// The store path a child was given.
