@@ -78,6 +78,8 @@ impl Clock for SystemClock {
             };
             // SAFETY: `now` is a valid, writable timespec.
             if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut now) } == 0 {
+                // time_t is narrower than i64 on some targets.
+                #[allow(clippy::useless_conversion)]
                 return Timestamp(i64::from(now.tv_sec));
             }
         }
