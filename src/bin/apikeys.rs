@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use apikeys::{
     parse_duration, Clock, Error, Event, EventKind, GeneratedKey, KeyInfo, KeyStore, ListFilter,
-    Mode, NewKey, Status, StatusFilter, StoreOptions, SystemClock, Timestamp, VerifyError,
+    Mode, NewKey, Rejection, Status, StatusFilter, StoreOptions, SystemClock, Timestamp,
+    VerifyError,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -165,18 +166,26 @@ fn open(cli: &Cli) -> Result<KeyStore, Error> {
     KeyStore::open(&cli.db, options)
 }
 
-/// Reads one line from standard input, without its line ending.
-fn read_key() -> Result<Zeroizing<String>, Error> {
-    let mut line = Zeroizing::new(String::new());
+/// Reads one line from standard input, without its line ending. `None`
+/// when the line is not UTF-8, which no key is.
+fn read_key() -> Result<Option<Zeroizing<String>>, Error> {
+    let mut line = Zeroizing::new(Vec::new());
     std::io::stdin()
         .lock()
-        .read_line(&mut line)
+        .read_until(b'\n', &mut line)
         .map_err(|error| {
             Error::InvalidArgument(format!("reading the key from standard input: {error}"))
         })?;
-    let end = line.trim_end_matches(['\n', '\r']).len();
-    line.truncate(end);
-    Ok(line)
+    while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+        line.pop();
+    }
+    match String::from_utf8(core::mem::take(&mut *line)) {
+        Ok(text) => Ok(Some(Zeroizing::new(text))),
+        Err(error) => {
+            Zeroizing::new(error.into_bytes());
+            Ok(None)
+        }
+    }
 }
 
 fn run(cli: Cli) -> Result<Outcome, Error> {
@@ -209,10 +218,10 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             Outcome::Done
         }
         Command::Verify { ref scope, json } => {
-            let key = read_key()?;
-            let result = match scope {
-                Some(scope) => store.verify_with_scope(&key, scope),
-                None => store.verify(&key),
+            let result = match (read_key()?, scope) {
+                (None, _) => Err(VerifyError::Rejected(Rejection::Malformed)),
+                (Some(key), Some(scope)) => store.verify_with_scope(&key, scope),
+                (Some(key), None) => store.verify(&key),
             };
             match result {
                 Ok(verified) => {
@@ -256,7 +265,8 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             let (newly, label) = match id {
                 Some(id) if !key_stdin => (store.revoke(id)?, id.clone()),
                 _ => {
-                    let key = read_key()?;
+                    let key = read_key()?
+                        .ok_or_else(|| Error::InvalidArgument("not a well-formed key".into()))?;
                     (store.revoke_key(&key)?, "the key".to_string())
                 }
             };

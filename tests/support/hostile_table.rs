@@ -27,8 +27,8 @@ pub enum Expect {
     /// A header with no usable bearer token (missing, another scheme,
     /// no token, more than one word, characters outside RFC 6750's b64token).
     BadHeader,
-    /// Not UTF-8: interfaces taking bytes refuse it as an invalid argument
-    /// (the command line: an error exit); a Rust `&str` cannot hold it.
+    /// Not UTF-8: not a key. The C ABI and the command line reject it as
+    /// malformed (a header: no token); a Rust `&str` cannot hold it.
     NotUtf8,
 }
 
