@@ -112,7 +112,11 @@ fn load() -> Api {
     let cpath = std::ffi::CString::new(path.to_str().expect("utf-8 path")).expect("no NUL");
     // SAFETY: dlopen of the library this crate builds; kept loaded for the process.
     let library = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    assert!(!library.is_null(), "cannot load {}", path.display());
+    assert!(
+        !library.is_null(),
+        "cannot load {}: build it first with `cargo build -p apikeys-ffi`",
+        path.display()
+    );
     // SAFETY: every signature below is copied from include/apikeys.h.
     unsafe {
         Api {
