@@ -26,26 +26,11 @@ use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest as _, Sha256};
 
-use support::{build_store, store_path, FixtureDir};
+use support::{build_store, store_path, DigestPrefix, FixtureDir};
 
 const SAMPLE: usize = 8192;
 const ROUNDS: usize = 41;
 const BATCH: usize = 20_000;
-
-#[derive(Default)]
-struct DigestPrefix(u64);
-
-impl std::hash::Hasher for DigestPrefix {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        if let Some(first) = bytes.get(..8) {
-            self.0 = u64::from_le_bytes(first.try_into().expect("8 bytes"));
-        }
-    }
-    fn write_usize(&mut self, _length_prefix: usize) {}
-}
 
 /// Nanoseconds per call of `verify` over the sample, once each in a batch.
 fn time_batch(sample: &[&str], calls: usize, mut verify: impl FnMut(&str) -> bool) -> f64 {

@@ -40,7 +40,7 @@ use redb::{ConcurrencyMode, Database, Durability, ReadableDatabase, TableDefinit
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest as _, Sha256};
 
-use support::{build_store, request, store_path, FixtureDir};
+use support::{build_store, request, store_path, DigestPrefix, FixtureDir};
 
 /// How many distinct keys each verify benchmark cycles through. Spread over
 /// the whole store, so that lookups miss the CPU caches as real traffic does.
@@ -147,23 +147,6 @@ impl Cycle {
         self.0 = self.0.wrapping_add(1);
         self.0 % SAMPLE
     }
-}
-
-/// Passes the first 8 bytes of an already uniformly random digest through as
-/// the hash: the cheapest possible map of digests.
-#[derive(Default)]
-struct DigestPrefix(u64);
-
-impl std::hash::Hasher for DigestPrefix {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        if let Some(first) = bytes.get(..8) {
-            self.0 = u64::from_le_bytes(first.try_into().expect("8 bytes"));
-        }
-    }
-    fn write_usize(&mut self, _length_prefix: usize) {}
 }
 
 /// BLAKE3 keyed digest + in-memory hash map: the floor.
