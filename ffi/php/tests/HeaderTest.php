@@ -82,9 +82,10 @@ final class HeaderTest extends ApiKeysTestCase
      * @param list<string> $options
      * @param array<string, string> $environment
      */
-    private function assertARequestRunsThroughTheScope(array $command, array $options, array $environment, string $storeDir): void
+    private function assertARequestRunsThroughTheScope(array $command, array $options, array $environment, string $storeDir, string $packageDir = ''): void
     {
-        $script = 'require ' . var_export(__DIR__ . '/bootstrap.php', true) . ';'
+        $packageDir = $packageDir === '' ? dirname(__DIR__) : $packageDir;
+        $script = 'require ' . var_export($packageDir . '/tests/bootstrap.php', true) . ';'
             . 'putenv("APIKEYS_LIB=/nonexistent/libapikeys.so");'
             . 'FFI::scope("APIKEYS");'
             . '$s = new ApiKeys\KeyStore($argv[1], shared: true);'
@@ -117,6 +118,8 @@ final class HeaderTest extends ApiKeysTestCase
         // which root needs, so as root the php child runs as nobody.
         $command = [PHP_BINARY];
         $storeDir = $this->dir;
+        $packageDir = dirname(__DIR__);
+        $library = self::libraryPath();
         if (function_exists('posix_geteuid') && posix_geteuid() === 0) {
             $setpriv = trim((string) shell_exec('command -v setpriv'));
             if ($setpriv === '') {
@@ -127,22 +130,61 @@ final class HeaderTest extends ApiKeysTestCase
             mkdir($storeDir);
             chmod($this->dir, 0711);
             chmod($storeDir, 0777);
+            // The checkout may sit where nobody cannot read (under /root):
+            // give the child its own readable copy of the package and library.
+            $packageDir = $storeDir . '/package';
+            self::copyReadable(dirname(__DIR__), $packageDir);
+            $library = $storeDir . '/libapikeys.so';
+            copy(self::libraryPath(), $library);
+            chmod($library, 0755);
         }
         try {
             $this->assertARequestRunsThroughTheScope(
                 $command,
-                ['-d', 'opcache.enable=1', '-d', 'opcache.enable_cli=1', '-d', 'opcache.preload=' . dirname(__DIR__) . '/preload.php'],
-                ['APIKEYS_LIB' => self::libraryPath()],
+                ['-d', 'opcache.enable=1', '-d', 'opcache.enable_cli=1', '-d', 'opcache.preload=' . $packageDir . '/preload.php'],
+                ['APIKEYS_LIB' => $library],
                 $storeDir,
+                $packageDir,
             );
         } finally {
-            foreach (glob("$storeDir/*") ?: [] as $file) {
-                unlink($file);
-            }
             if ($storeDir !== $this->dir) {
-                rmdir($storeDir);
+                self::removeTree($storeDir);
+            } else {
+                foreach (glob("$storeDir/*") ?: [] as $file) {
+                    unlink($file);
+                }
             }
         }
+    }
+
+    /** Copies the package's PHP files and header, world-readable. */
+    private static function copyReadable(string $from, string $to): void
+    {
+        mkdir($to, 0755);
+        foreach (scandir($from) ?: [] as $name) {
+            $source = "$from/$name";
+            if ($name === '.' || $name === '..' || $name === 'vendor') {
+                continue;
+            }
+            if (is_dir($source)) {
+                self::copyReadable($source, "$to/$name");
+            } else {
+                copy($source, "$to/$name");
+                chmod("$to/$name", 0644);
+            }
+        }
+    }
+
+    private static function removeTree(string $dir): void
+    {
+        foreach (scandir($dir) ?: [] as $name) {
+            if ($name === '.' || $name === '..') {
+                continue;
+            }
+            $path = "$dir/$name";
+            is_dir($path) && !is_link($path) ? self::removeTree($path) : unlink($path);
+        }
+        rmdir($dir);
     }
 }
 
