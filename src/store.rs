@@ -2,6 +2,7 @@
 //! list) over a [`Storage`], with usage counted off the verify path.
 
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -646,7 +647,8 @@ impl Index {
 
 struct Inner {
     path: PathBuf,
-    storage: Box<dyn Storage>,
+    /// Dropped only in the process that opened it (see `Drop for Inner`).
+    storage: ManuallyDrop<Box<dyn Storage>>,
     hasher: Hasher,
     clock: Arc<dyn Clock>,
     vendor: String,
@@ -743,7 +745,7 @@ impl KeyStore {
         };
         let inner = Inner {
             path,
-            storage,
+            storage: ManuallyDrop::new(storage),
             hasher,
             clock: options.clock,
             vendor: options.vendor,
@@ -1085,44 +1087,12 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if self.fork_generation != FORK_GENERATION.load(Ordering::SeqCst) {
             // The parent owns the file: closing it from the child would write
-            // to it from both sides of the fork. Leak the storage instead.
-            let storage = core::mem::replace(&mut self.storage, Box::new(Forked));
-            core::mem::forget(storage);
+            // to it from both sides of the fork. Leave the storage undropped.
             return;
         }
         let _ = self.flush();
-    }
-}
-
-/// Stands in for the storage of a handle dropped in a forked child.
-struct Forked;
-
-impl Storage for Forked {
-    fn insert(&self, _: &[KeyRecord], _: Timestamp) -> Result<(), Error> {
-        Err(Error::UsedAfterFork)
-    }
-    fn change(
-        &self,
-        _: Target<'_>,
-        _: Timestamp,
-        _: &mut dyn FnMut(&mut KeyRecord) -> Result<Change, Error>,
-    ) -> Result<crate::storage::Changed, Error> {
-        Err(Error::UsedAfterFork)
-    }
-    fn by_digest(&self, _: &Digest) -> Result<Option<KeyRecord>, Error> {
-        Err(Error::UsedAfterFork)
-    }
-    fn by_id(&self, _: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
-        Err(Error::UsedAfterFork)
-    }
-    fn scan(&self, _: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error> {
-        Err(Error::UsedAfterFork)
-    }
-    fn add_usage(&self, _: &[UsageDelta<'_>], _: Timestamp) -> Result<(), Error> {
-        Err(Error::UsedAfterFork)
-    }
-    fn events(&self, _: u64, _: usize) -> Result<Vec<Event>, Error> {
-        Err(Error::UsedAfterFork)
+        // SAFETY: dropped once, here, and `self` is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.storage) }
     }
 }
 
