@@ -7,11 +7,12 @@ use apikeys::http::{bearer_token, Answer};
 use apikeys::{KeyStore, NewKey, StoreOptions, VerifiedKey};
 
 /// What a handler does before serving a request that needs `scope`.
-fn authenticate(
-    store: &KeyStore,
+/// The verified key borrows the store: `into_owned()` detaches it.
+fn authenticate<'store>(
+    store: &'store KeyStore,
     authorization: Option<&str>,
     scope: &str,
-) -> Result<VerifiedKey, Answer> {
+) -> Result<VerifiedKey<'store>, Answer> {
     let token = bearer_token(authorization.unwrap_or("")).map_err(|_| Answer::UNAUTHORIZED)?;
     store
         .verify_with_scope(token, scope)

@@ -144,8 +144,10 @@ pub fn parse(key: &str) -> Option<ParsedKey<'_>> {
     }
     let body = key.get(body_at..)?;
     let (signed, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
-    // Compared as arrays: six bytes inline, not a call to memcmp.
-    if <[u8; CHECKSUM_LEN]>::try_from(checksum.as_bytes()).ok()? != checksum_digits(signed) {
+    // The digits are read as a number and compared with the CRC: six
+    // multiply-adds instead of six divisions. Base62 numbers of six digits
+    // have one spelling each, so equal values mean equal digits.
+    if checksum_value(checksum.as_bytes()) != u64::from(crc32fast::hash(signed.as_bytes())) {
         return None;
     }
     Some(ParsedKey { vendor, env, body })
@@ -182,6 +184,18 @@ fn checksum_digits(signed: &str) -> [u8; CHECKSUM_LEN] {
         value /= 62;
     }
     digits
+}
+
+/// The value of base62 digits already known to be alphanumeric.
+fn checksum_value(digits: &[u8]) -> u64 {
+    digits.iter().fold(0, |value, &digit| {
+        let offset = match digit {
+            b'a'..=b'z' => b'a' - 36,
+            b'A'..=b'Z' => b'A' - 10,
+            _ => b'0',
+        };
+        value * 62 + u64::from(digit.wrapping_sub(offset))
+    })
 }
 
 /// Draws one character uniformly from [`ALPHABET`] out of a stream of random
@@ -368,5 +382,22 @@ mod tests {
     #[test]
     fn checksum_is_left_padded_base62() {
         assert_eq!(&checksum_digits(""), b"000000");
+    }
+
+    #[test]
+    fn checksum_digits_read_back_as_their_value() {
+        for value in [0u32, 1, 61, 62, 3_843, 1 << 31, u32::MAX] {
+            let mut digits = [b'0'; CHECKSUM_LEN];
+            let mut rest = value;
+            for slot in digits.iter_mut().rev() {
+                *slot = ALPHABET[(rest % 62) as usize];
+                rest /= 62;
+            }
+            assert_eq!(checksum_value(&digits), u64::from(value));
+        }
+        assert_eq!(checksum_value(b"zzzzzz"), 62u64.pow(6) - 1);
+        for (at, &digit) in ALPHABET.iter().enumerate() {
+            assert_eq!(checksum_value(&[digit]), at as u64);
+        }
     }
 }

@@ -36,6 +36,7 @@ mod digest;
 mod error;
 mod format;
 pub mod http;
+mod memory;
 mod record;
 mod scope;
 mod storage;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
@@ -18,10 +18,11 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::digest::{Digest, Hasher};
 use crate::error::{excerpt, Error, Rejection, VerifyError};
 use crate::format::{self, SecretKey};
+use crate::memory::IndexMemory;
 use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
 use crate::storage::{Change, PanicGuard, RedbStorage, Storage, Target, UsageDelta};
-use crate::usage::{DirtyList, HasUsage, Presented, UsageCell};
+use crate::usage::{self, DirtyList, PendingUsage, Presented, UsageCell};
 
 /// Longest key name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
@@ -329,35 +330,47 @@ impl KeyInfo {
 }
 
 /// What a successful verify tells about the key.
+///
+/// In exclusive mode it borrows the key's details from the store's index,
+/// so that a verify reads nothing beyond the key's index entry: the details
+/// are read only when asked for. [`VerifiedKey::into_owned`] detaches it
+/// from the store.
 #[derive(Debug, Clone)]
-pub struct VerifiedKey {
-    details: Arc<Details>,
+pub struct VerifiedKey<'store> {
+    details: Held<'store>,
     expires_at: Option<Timestamp>,
 }
 
-/// The parts of a key that verify returns, shared, so that a verify copies
-/// a pointer rather than strings.
-///
-/// Laid out (`repr(C)`, counters first) so that the usage counters sit right
-/// after the `Arc`'s reference counts, on the same or the next cache line: a
-/// verify increments both, and one memory access then mostly serves the two.
+#[derive(Debug, Clone)]
+enum Held<'store> {
+    /// Details held by the exclusive index for as long as the store lives.
+    Indexed(&'store Details),
+    /// Details read for this verify only (shared mode), or detached.
+    Owned(Arc<Details>),
+}
+
+/// The parts of a key that verify returns, made once per key and shared, so
+/// that a verify copies a pointer rather than strings.
 #[derive(Debug)]
-#[repr(C)]
 struct Details {
-    /// Exclusive mode counts the key's uses here: verify then touches one
-    /// allocation, not two (shared mode keeps its cells by id instead).
-    usage: UsageCell,
     id: Arc<str>,
+    /// To find the key's index entry when flushing its usage.
+    digest: Digest,
     name: String,
     env: Option<String>,
     owner: Option<String>,
     scopes: Vec<String>,
+    /// Exclusive mode: uses of the key while revoked or expired (accepted
+    /// uses are counted in its index entry, which a verify touches anyway),
+    /// and counts put back by a failed flush.
+    usage: UsageCell,
 }
 
 impl Details {
     fn of(record: &KeyRecord) -> Self {
         Details {
             id: Arc::from(record.id.as_str()),
+            digest: Digest::from_bytes(record.digest),
             name: record.name.clone(),
             env: record.env.clone(),
             owner: record.owner.clone(),
@@ -365,14 +378,26 @@ impl Details {
             usage: UsageCell::default(),
         }
     }
-}
 
-impl Details {
+    /// A copy for a [`VerifiedKey`] that outlives the store's borrow.
+    fn detached(&self) -> Self {
+        Details {
+            id: self.id.clone(),
+            digest: self.digest,
+            name: self.name.clone(),
+            env: self.env.clone(),
+            owner: self.owner.clone(),
+            scopes: self.scopes.clone(),
+            usage: UsageCell::default(),
+        }
+    }
+
     /// Like [`Details::of`], moving the strings out of a record read for
     /// this verify only (shared mode) instead of copying them.
     fn from_record(record: KeyRecord) -> Self {
         Details {
             id: Arc::from(record.id),
+            digest: Digest::from_bytes(record.digest),
             name: record.name,
             env: record.env,
             owner: record.owner,
@@ -382,32 +407,47 @@ impl Details {
     }
 }
 
-impl HasUsage for Details {
-    fn usage_cell(&self) -> &UsageCell {
-        &self.usage
+impl VerifiedKey<'_> {
+    fn details(&self) -> &Details {
+        match &self.details {
+            Held::Indexed(details) => details,
+            Held::Owned(details) => details,
+        }
+    }
+
+    /// The same key, no longer borrowing the store (a copy of its strings
+    /// when it borrowed them).
+    pub fn into_owned(self) -> VerifiedKey<'static> {
+        VerifiedKey {
+            details: Held::Owned(match self.details {
+                Held::Indexed(details) => Arc::new(details.detached()),
+                Held::Owned(details) => details,
+            }),
+            expires_at: self.expires_at,
+        }
     }
 }
 
-impl VerifiedKey {
+impl VerifiedKey<'_> {
     /// Public id.
     pub fn id(&self) -> &str {
-        &self.details.id
+        &self.details().id
     }
     /// Human name.
     pub fn name(&self) -> &str {
-        &self.details.name
+        &self.details().name
     }
     /// Environment tag.
     pub fn env(&self) -> Option<&str> {
-        self.details.env.as_deref()
+        self.details().env.as_deref()
     }
     /// Owner, if set.
     pub fn owner(&self) -> Option<&str> {
-        self.details.owner.as_deref()
+        self.details().owner.as_deref()
     }
     /// Granted scopes.
     pub fn scopes(&self) -> &[String] {
-        &self.details.scopes
+        &self.details().scopes
     }
     /// Expiry, if any (rotation may have set one).
     pub fn expires_at(&self) -> Option<Timestamp> {
@@ -415,7 +455,7 @@ impl VerifiedKey {
     }
     /// Whether the key grants `scope` (wildcards included).
     pub fn has_scope(&self, scope: &str) -> bool {
-        scopes_cover(&self.details.scopes, scope)
+        scopes_cover(&self.details().scopes, scope)
     }
 }
 
@@ -487,20 +527,29 @@ const REVOKED: i64 = i64::MIN;
 /// An entry's expiry state meaning "never expires".
 const NEVER: i64 = i64::MAX;
 
-/// One key in the exclusive-mode index, stored inline in its shard's table
-/// so that a lookup touches the table and then only what verify returns.
+/// One key in the exclusive-mode index, stored inline in its shard's table,
+/// one cache line each, so that a verify reads that line and nothing else.
 ///
-/// It holds what verify decides on; what verify returns (name, scopes...)
-/// and the usage counters are made when this process writes the key or on
-/// its first verify. A million keys loaded at open then cost about 80 bytes
-/// each, and only keys actually presented cost more.
+/// It holds what verify decides on and counts accepted uses; what verify
+/// returns (name, scopes...) is made when this process writes the key or on
+/// its first verify, and is read only when the caller asks for it. A million
+/// keys loaded at open then cost about 90 bytes each, and only keys
+/// actually presented cost more.
+#[repr(C, align(64))]
 struct Entry {
     digest: Digest,
     /// Unix seconds of expiry, [`NEVER`], or [`REVOKED`]. Only ever lowered.
     state: AtomicI64,
-    /// What verify returns, with the usage counters.
+    /// Accepted uses since the last flush (see [`Entry::count_use`]).
+    uses: AtomicU32,
+    /// Unix seconds of the last accepted use, saturated to 32 bits; 0 = none.
+    last_used: AtomicU32,
+    /// What verify returns. Never replaced once set, and entries are never
+    /// removed: a reference to the details lives as long as the index.
     hot: OnceLock<Arc<Details>>,
 }
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 64);
 
 fn state_of(expires_at: Option<Timestamp>, revoked: bool) -> i64 {
     match expires_at {
@@ -529,6 +578,8 @@ impl Entry {
         Entry {
             digest: Digest::from_bytes(state.digest),
             state: AtomicI64::new(state_of(state.expires_at, state.revoked)),
+            uses: AtomicU32::new(0),
+            last_used: AtomicU32::new(0),
             hot: OnceLock::new(),
         }
     }
@@ -542,11 +593,45 @@ impl Entry {
     fn lower(&self, state: i64) {
         self.state.fetch_min(state, Ordering::SeqCst);
     }
+
+    /// Counts an accepted use; returns true when it is the first since the
+    /// last flush, so that the key must be marked dirty. The count is made
+    /// before the key's flag is read, and a flush clears the flag before
+    /// it takes the count (as [`UsageCell`] does).
+    fn count_use(&self, now: Timestamp) -> bool {
+        let now = u32::try_from(now.unix().max(1)).unwrap_or(u32::MAX);
+        // A load first: the common case (same second) then writes nothing.
+        if self.last_used.load(Ordering::Relaxed) < now {
+            self.last_used.fetch_max(now, Ordering::Relaxed);
+        }
+        usage::count(&self.uses) == 0
+    }
+
+    /// The accepted uses since the last flush, and the last one's time.
+    fn take_uses(&self) -> (u64, Option<Timestamp>) {
+        let uses = self.uses.swap(0, Ordering::SeqCst);
+        (u64::from(uses), self.last_use())
+    }
+
+    fn peek_uses(&self) -> Usage {
+        Usage {
+            use_count: u64::from(self.uses.load(Ordering::Relaxed)),
+            last_used: self.last_use(),
+            ..Usage::default()
+        }
+    }
+
+    fn last_use(&self) -> Option<Timestamp> {
+        match self.last_used.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Timestamp::from_unix(i64::from(at))),
+        }
+    }
 }
 
 #[derive(Default)]
 struct Shard {
-    table: HashTable<Entry>,
+    table: HashTable<Entry, IndexMemory>,
 }
 
 /// Fewest shards: threads verifying different keys rarely share a lock.
@@ -586,7 +671,7 @@ impl Index {
             shards: (0..shards)
                 .map(|_| {
                     RwLock::new(Shard {
-                        table: HashTable::with_capacity(per_shard),
+                        table: HashTable::with_capacity_in(per_shard, IndexMemory),
                     })
                 })
                 .collect(),
@@ -659,7 +744,7 @@ struct Inner {
     index: Option<Index>,
     /// Shared mode: usage cells by key id, made on first use.
     cells: Mutex<HashMap<Arc<str>, Arc<UsageCell>>>,
-    dirty: DirtyList,
+    dirty: DirtyList<Dirty>,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -820,16 +905,20 @@ impl KeyStore {
     /// Malformed keys are rejected before any storage access. A revoked or
     /// expired key is rejected and its use is counted and logged as
     /// suspicious. Never waits on a disk write.
-    pub fn verify(&self, key: &str) -> Result<VerifiedKey, VerifyError> {
+    pub fn verify(&self, key: &str) -> Result<VerifiedKey<'_>, VerifyError> {
         self.verify_inner(key, None)
     }
 
     /// Verifies a presented key and that it grants `scope`.
-    pub fn verify_with_scope(&self, key: &str, scope: &str) -> Result<VerifiedKey, VerifyError> {
+    pub fn verify_with_scope(
+        &self,
+        key: &str,
+        scope: &str,
+    ) -> Result<VerifiedKey<'_>, VerifyError> {
         self.verify_inner(key, Some(scope))
     }
 
-    fn verify_inner(&self, key: &str, scope: Option<&str>) -> Result<VerifiedKey, VerifyError> {
+    fn verify_inner(&self, key: &str, scope: Option<&str>) -> Result<VerifiedKey<'_>, VerifyError> {
         let inner = self.inner()?;
         if format::parse(key).is_none() {
             return Err(Rejection::Malformed.into());
@@ -847,11 +936,25 @@ impl KeyStore {
                         expires if now.unix() >= expires => Presented::Expired,
                         _ => Presented::Accepted,
                     };
-                    if inner.track_usage && hot.usage.record(outcome, now) {
-                        inner.dirty.push(hot.id.clone(), hot.clone());
+                    // An accepted use is counted in the entry: the details
+                    // are touched only by the first use after a flush.
+                    let listed = inner.track_usage
+                        && match outcome {
+                            Presented::Accepted => entry.count_use(now) && hot.usage.mark_dirty(),
+                            rejected => hot.usage.record(rejected, now),
+                        };
+                    if listed {
+                        inner.dirty.push(Dirty::Indexed(hot.clone()));
                     }
+                    // SAFETY: the details are in an Arc that the entry holds
+                    // for as long as the index lives (`Entry::hot` is never
+                    // replaced and entries are never removed). The index
+                    // lives as long as `inner`, which `self` keeps alive for
+                    // the borrow the result carries; a resize of the table
+                    // moves the Arc, not the details it points to.
+                    let details: &Details = unsafe { &*Arc::as_ptr(hot) };
                     let verified = VerifiedKey {
-                        details: hot.clone(),
+                        details: Held::Indexed(details),
                         expires_at: (expires != NEVER).then(|| Timestamp::from_unix(expires)),
                     };
                     Some((verified, outcome))
@@ -891,7 +994,7 @@ impl KeyStore {
                 }
                 let verified = VerifiedKey {
                     expires_at: record.expires_at,
-                    details: Arc::new(Details::from_record(record)),
+                    details: Held::Owned(Arc::new(Details::from_record(record))),
                 };
                 (verified, outcome)
             }
@@ -1183,7 +1286,7 @@ impl Inner {
             }
         };
         if cell.record(presented, now) {
-            self.dirty.push(id, cell);
+            self.dirty.push(Dirty::Shared(id, cell));
         }
     }
 
@@ -1192,9 +1295,12 @@ impl Inner {
         match &self.index {
             Some(index) => index
                 .with(&Digest::from_bytes(record.digest), |entry| {
-                    entry.hot.get().map(|hot| hot.usage.peek())
+                    let mut usage = entry.peek_uses();
+                    if let Some(hot) = entry.hot.get() {
+                        usage.merge(&hot.usage.peek());
+                    }
+                    usage
                 })
-                .flatten()
                 .unwrap_or_default(),
             None => self
                 .cells
@@ -1210,13 +1316,23 @@ impl Inner {
         if self.dirty.is_empty() {
             return Ok(());
         }
-        let drained = self.dirty.drain();
-        if drained.is_empty() {
+        let taken: Vec<(Dirty, PendingUsage)> = self
+            .dirty
+            .drain()
+            .into_iter()
+            .map(|dirty| {
+                let pending = self.take(&dirty);
+                (dirty, pending)
+            })
+            // Empty after a race with an earlier flush.
+            .filter(|(_, pending)| !pending.is_empty())
+            .collect();
+        if taken.is_empty() {
             return Ok(());
         }
-        let deltas: Vec<UsageDelta<'_>> = drained
+        let deltas: Vec<UsageDelta<'_>> = taken
             .iter()
-            .map(|(id, _, pending)| {
+            .map(|(dirty, pending)| {
                 let mut events = Vec::new();
                 if pending.revoked_uses > 0 {
                     events.push(EventKind::RevokedKeyUsed {
@@ -1229,7 +1345,7 @@ impl Inner {
                     });
                 }
                 UsageDelta {
-                    id,
+                    id: dirty.id(),
                     usage: pending.usage,
                     events,
                 }
@@ -1237,13 +1353,53 @@ impl Inner {
             .collect();
         let result = self.storage.add_usage(&deltas, self.clock.now());
         if result.is_err() {
-            for (id, cell, pending) in &drained {
-                if cell.usage_cell().restore(pending) {
-                    self.dirty.push(id.clone(), cell.clone());
+            for (dirty, pending) in taken {
+                // Put back in the key's cell, which sums with its entry.
+                if dirty.cell().restore(&pending) {
+                    self.dirty.push(dirty);
                 }
             }
         }
         result
+    }
+
+    /// Takes a dirty key's counts: its cell's, and in exclusive mode the
+    /// accepted uses counted in its index entry. The cell's flag is cleared
+    /// (by its take) before the entry's count is read.
+    fn take(&self, dirty: &Dirty) -> PendingUsage {
+        let mut pending = dirty.cell().take();
+        if let (Dirty::Indexed(details), Some(index)) = (dirty, &self.index) {
+            if let Some((uses, last_used)) = index.with(&details.digest, Entry::take_uses) {
+                pending.usage.use_count += uses;
+                pending.usage.last_used = pending.usage.last_used.max(last_used);
+            }
+        }
+        pending
+    }
+}
+
+/// A key with usage counted and not yet flushed.
+enum Dirty {
+    /// Exclusive mode: accepted uses in the key's index entry, the rest in
+    /// its details' cell.
+    Indexed(Arc<Details>),
+    /// Shared mode: the key's cell, by id.
+    Shared(Arc<str>, Arc<UsageCell>),
+}
+
+impl Dirty {
+    fn id(&self) -> &str {
+        match self {
+            Dirty::Indexed(details) => &details.id,
+            Dirty::Shared(id, _) => id,
+        }
+    }
+
+    fn cell(&self) -> &UsageCell {
+        match self {
+            Dirty::Indexed(details) => &details.usage,
+            Dirty::Shared(_, cell) => cell,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! waits on the disk.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use crate::clock::Timestamp;
 use crate::record::Usage;
@@ -56,6 +56,15 @@ fn raise(cell: &AtomicI64, now: Timestamp) {
     }
 }
 
+/// Adds one use; returns the count before it. Saturates rather than wraps:
+/// 4 billion uses between two flushes is not a real load, but a wrap would
+/// mark the key clean.
+pub(crate) fn count(counter: &AtomicU32) -> u32 {
+    match counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(1)) {
+        Ok(before) | Err(before) => before,
+    }
+}
+
 fn timestamp(seconds: i64) -> Option<Timestamp> {
     (seconds != 0).then(|| Timestamp::from_unix(seconds))
 }
@@ -70,11 +79,16 @@ impl UsageCell {
             Presented::Expired => (&self.expired_uses, &self.last_rejected),
         };
         raise(last, now);
-        // Saturate rather than wrap: 4 billion uses between two flushes is
-        // not a real load, but a wrap would mark the cell clean.
-        let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(1));
+        count(counter);
         // Counted before the flag is read; take() clears the flag before it
         // reads the counts, so no count is left on a cell that is not listed.
+        self.mark_dirty()
+    }
+
+    /// Marks the cell dirty for counts kept outside it (the exclusive index
+    /// counts accepted uses in the key's entry); true when it just became
+    /// dirty and must be put on the dirty list.
+    pub(crate) fn mark_dirty(&self) -> bool {
         !self.dirty.load(Ordering::SeqCst) && !self.dirty.swap(true, Ordering::SeqCst)
     }
 
@@ -124,60 +138,42 @@ impl UsageCell {
     }
 }
 
-/// What holds a key's [`UsageCell`]: the cell alone, or a larger shared
-/// value that embeds it (the exclusive index keeps it beside the key's
-/// details, so that a verify touches one allocation).
-pub(crate) trait HasUsage: Send + Sync {
-    fn usage_cell(&self) -> &UsageCell;
+/// The keys with usage not yet flushed: each key is pushed when its counts
+/// go from none to some, and the flush takes the counts of what it drains.
+pub(crate) struct DirtyList<T> {
+    keys: Mutex<Vec<T>>,
 }
 
-impl HasUsage for UsageCell {
-    fn usage_cell(&self) -> &UsageCell {
-        self
+impl<T> Default for DirtyList<T> {
+    fn default() -> Self {
+        DirtyList {
+            keys: Mutex::new(Vec::new()),
+        }
     }
 }
 
-/// A dirty key's cell, kept alive by its holder.
-pub(crate) type CellHandle = Arc<dyn HasUsage>;
-
-/// The keys with usage not yet flushed, by id.
-#[derive(Default)]
-pub(crate) struct DirtyList {
-    cells: Mutex<Vec<(Arc<str>, CellHandle)>>,
-}
-
-impl core::fmt::Debug for DirtyList {
+impl<T> core::fmt::Debug for DirtyList<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DirtyList").finish_non_exhaustive()
     }
 }
 
-impl DirtyList {
-    pub(crate) fn push(&self, id: Arc<str>, cell: CellHandle) {
-        self.cells
+impl<T> DirtyList<T> {
+    pub(crate) fn push(&self, key: T) {
+        self.keys
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((id, cell));
+            .push(key);
     }
 
-    /// Takes every dirty key with its pending usage. Cells whose counts are
-    /// empty (a race with an earlier take) are dropped.
-    pub(crate) fn drain(&self) -> Vec<(Arc<str>, CellHandle, PendingUsage)> {
-        let cells =
-            core::mem::take(&mut *self.cells.lock().unwrap_or_else(PoisonError::into_inner));
-        cells
-            .into_iter()
-            .map(|(id, cell)| {
-                let pending = cell.usage_cell().take();
-                (id, cell, pending)
-            })
-            .filter(|(_, _, pending)| !pending.is_empty())
-            .collect()
+    /// Takes every listed key; the caller takes their counts.
+    pub(crate) fn drain(&self) -> Vec<T> {
+        core::mem::take(&mut *self.keys.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Whether anything is waiting to be flushed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.cells
+        self.keys
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_empty()

@@ -203,3 +203,94 @@ fn threads_generating_and_revoking_at_once_lose_nothing_exclusive() {
 fn threads_generating_and_revoking_at_once_lose_nothing_shared() {
     threads_generating_and_revoking_lose_nothing(Mode::Shared);
 }
+
+/// Threads verify a few keys, some of them revoked, while another thread
+/// flushes usage over and over: every use is written exactly once. This is
+/// the race between counting (in the key's index entry in exclusive mode,
+/// in a cell by id in shared mode) and a flush taking the counts.
+fn every_use_is_flushed_once_while_verifies_race_flushes(mode: Mode) {
+    const ROUNDS: usize = 4_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.redb");
+    let options = || {
+        StoreOptions::new()
+            .mode(mode)
+            .flush_interval(std::time::Duration::ZERO)
+    };
+    let store = KeyStore::open(&path, options()).expect("open");
+    let requests: Vec<NewKey> = (0..8).map(|i| NewKey::new(format!("key {i}"))).collect();
+    let keys = store.generate_batch(&requests).expect("generate");
+    for key in &keys[6..] {
+        store.revoke(key.id()).expect("revoke");
+    }
+    let done = AtomicBool::new(false);
+    let mut seeds = support::seeded_rng("usage race");
+    let counts: Vec<Mutex<(u64, u64)>> = keys.iter().map(|_| Mutex::new((0, 0))).collect();
+
+    std::thread::scope(|scope| {
+        let verifiers: Vec<_> = (0..VERIFIERS)
+            .map(|_| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(below(&mut seeds, u64::MAX));
+                let (store, keys, counts) = (&store, &keys, &counts);
+                scope.spawn(move || {
+                    let mut mine = vec![(0u64, 0u64); keys.len()];
+                    for _ in 0..ROUNDS {
+                        let at = below(&mut rng, keys.len() as u64) as usize;
+                        match store.verify(keys[at].secret.expose_secret()) {
+                            Ok(verified) => {
+                                assert_eq!(verified.id(), keys[at].id());
+                                mine[at].0 += 1;
+                            }
+                            Err(VerifyError::Rejected(Rejection::Revoked)) => mine[at].1 += 1,
+                            Err(other) => panic!("key {at}: {other:?}"),
+                        }
+                    }
+                    for (total, (uses, rejected)) in counts.iter().zip(mine) {
+                        let mut total = total.lock().expect("counts");
+                        total.0 += uses;
+                        total.1 += rejected;
+                    }
+                })
+            })
+            .collect();
+        let (store, done) = (&store, &done);
+        scope.spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                store.flush().expect("flush");
+                // Listing reads flushed and pending counts at once.
+                store.list(&ListFilter::default()).expect("list");
+            }
+        });
+        for verifier in verifiers {
+            verifier.join().expect("verifier");
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    store.close().expect("close");
+
+    let store = KeyStore::open(&path, options()).expect("reopen");
+    let mut total = 0;
+    for (key, counted) in keys.iter().zip(&counts) {
+        let (uses, rejected) = *counted.lock().expect("counts");
+        let info = store.get(key.id()).expect("get");
+        assert_eq!(
+            (info.use_count, info.rejected_count),
+            (uses, rejected),
+            "{}",
+            key.id()
+        );
+        assert_eq!(info.last_used.is_some(), uses > 0);
+        total += uses + rejected;
+    }
+    assert_eq!(total, (VERIFIERS * ROUNDS) as u64);
+}
+
+#[test]
+fn every_use_is_flushed_once_while_verifies_race_flushes_exclusive() {
+    every_use_is_flushed_once_while_verifies_race_flushes(Mode::Exclusive);
+}
+
+#[test]
+fn every_use_is_flushed_once_while_verifies_race_flushes_shared() {
+    every_use_is_flushed_once_while_verifies_race_flushes(Mode::Shared);
+}

@@ -498,3 +498,32 @@ fn secrets_are_redacted_when_printed() {
         assert!(!printed.contains(&body[..8]), "{printed}");
     }
 }
+
+#[test]
+fn a_verified_key_outlives_its_store_once_owned() {
+    both_modes(|mode| {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(START);
+        let path = dir.path().join("keys.redb");
+        let owned = {
+            let store = open(&path, mode, &clock);
+            let key = store
+                .generate(&NewKey::new("Production").env("prod").scopes(["contacts:*"]))
+                .unwrap();
+            let verified = store.verify(key.secret.expose_secret()).unwrap();
+            assert_eq!(verified.name(), "Production");
+            let owned = verified.clone().into_owned();
+            drop(verified);
+            store.close().unwrap();
+            (owned, key.id().to_string())
+        };
+        let (verified, id) = owned;
+        assert_eq!(verified.id(), id);
+        assert_eq!(
+            (verified.name(), verified.env(), verified.scopes()),
+            ("Production", Some("prod"), &["contacts:*".to_string()][..])
+        );
+        assert!(verified.has_scope("contacts:read"));
+        assert!(!verified.has_scope("billing:read"));
+    });
+}

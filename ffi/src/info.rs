@@ -141,7 +141,7 @@ pub(crate) struct OwnedVerifiedInfo {
 }
 
 impl OwnedVerifiedInfo {
-    pub(crate) fn new(key: &VerifiedKey) -> Self {
+    pub(crate) fn new(key: &VerifiedKey<'_>) -> Self {
         let mut strings = Strings::default();
         let view = apikeys_verified_info {
             id: strings.text(key.id()),

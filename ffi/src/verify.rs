@@ -109,7 +109,11 @@ fn malformed() -> Failure {
     Failure::new(APIKEYS_MALFORMED, "the key is not well-formed")
 }
 
-fn verify(store: &apikeys_store, key: &str, scope: Option<&str>) -> Result<VerifiedKey, Failure> {
+fn verify<'store>(
+    store: &'store apikeys_store,
+    key: &str,
+    scope: Option<&str>,
+) -> Result<VerifiedKey<'store>, Failure> {
     Ok(match scope {
         Some(scope) => store.store.verify_with_scope(key, scope)?,
         None => store.store.verify(key)?,
@@ -119,7 +123,7 @@ fn verify(store: &apikeys_store, key: &str, scope: Option<&str>) -> Result<Verif
 /// # Safety
 ///
 /// `out` must be NULL or valid for one pointer write.
-unsafe fn hand_out(verified: VerifiedKey, out: *mut *mut apikeys_verified) {
+unsafe fn hand_out(verified: VerifiedKey<'_>, out: *mut *mut apikeys_verified) {
     if out.is_null() {
         return;
     }
