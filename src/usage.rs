@@ -1,10 +1,11 @@
 //! Usage counting off the verify path.
 //!
-//! Each key's uses are counted in a [`UsageCell`] of atomics. The first use
-//! after a flush (the counter going from zero to one) puts the key on the
-//! dirty list; a flush drains that list and writes the deltas in one
-//! transaction. A verify therefore costs a few atomic operations and never
-//! waits on the disk.
+//! Each key's uses are counted in a [`UsageCell`] of atomics (in exclusive
+//! mode, accepted uses are counted in the key's index entry instead, with
+//! [`count`], and the cell keeps the rest). The first use after a flush (the
+//! counter going from zero to one) puts the key on the [`DirtyList`]; a flush
+//! drains that list and writes the deltas in one transaction. A verify
+//! therefore costs a few atomic operations and never waits on the disk.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
