@@ -109,7 +109,12 @@ fn malformed() -> Failure {
     Failure::new(APIKEYS_MALFORMED, "the key is not well-formed")
 }
 
-fn verify(store: &apikeys_store, key: &str, scope: Option<&str>) -> Result<VerifiedKey, Failure> {
+/// The core's verify, with or without a scope; shared with `apikeys_key_check`.
+pub(crate) fn verify(
+    store: &apikeys_store,
+    key: &str,
+    scope: Option<&str>,
+) -> Result<VerifiedKey, Failure> {
     Ok(match scope {
         Some(scope) => store.store.verify_with_scope(key, scope)?,
         None => store.store.verify(key)?,
