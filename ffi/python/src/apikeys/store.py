@@ -359,21 +359,43 @@ class KeyStore:
             buffer = _thread_buffers.id
         except AttributeError:
             buffer = _thread_buffers.id = n.IdBuffer()
-        status = self._check_key(key, scope, buffer)
+        # _fast_check inline: a Python method call costs a tenth of the whole.
+        handle = self._check_handle
+        if scope is None and handle is not None and type(key) is str and "\0" not in key:
+            try:
+                status = self._native_check(handle, key.encode(), None, buffer)
+            except UnicodeEncodeError:
+                status = self._check_key(key, scope, buffer)
+        else:
+            status = self._check_key(key, scope, buffer)
         if status:
             raise error_for(status)
-        return buffer.value.decode("ascii")
+        return buffer.value.decode()
 
     def is_valid(self, key: Text, scope: Optional[Text] = None) -> bool:
         """Whether the key is accepted (holding `scope` if given): False for a
         missing, malformed, unknown, revoked or expired key or a missing
         scope; a store failure still raises. The cheapest check."""
-        status = self._check_key(key, scope, None)
+        status = self._fast_check(key, scope, None)
         if not status:
             return True
         if status in _REFUSED:
             return False
         raise error_for(status)
+
+    def _fast_check(self, key: Text, scope: Optional[Text], buffer: Optional[ctypes.Array]) -> int:
+        """_check_key for the common case, a str key and no scope, with the
+        fewest Python operations: each costs a few percent of the call.
+        Anything else (bytes, a NUL, a lone surrogate, a wrong type) goes
+        through _check_key, which converts, checks and refuses properly."""
+        handle = self._check_handle
+        if scope is None and handle is not None and type(key) is str and "\0" not in key:
+            try:
+                data = key.encode()
+            except UnicodeEncodeError:
+                return self._check_key(key, scope, buffer)
+            return self._native_check(handle, data, None, buffer)
+        return self._check_key(key, scope, buffer)
 
     def _check_key(self, key: Text, scope: Optional[Text], buffer: Optional[ctypes.Array]) -> int:
         """apikeys_key_check, which reads the key and scope up to their NUL.
