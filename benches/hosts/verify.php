@@ -3,6 +3,12 @@
 // Laravel Sanctum's (SHA-256 hex, PDO SQLite, statement prepared per call)
 // and an in-memory floor (SHA-256 + array lookup).
 //
+// Rows: package_* call the package (ffi/php) as an application does
+// (verifyId, isValid, verify); apikeys_* and check_* call the C ABI directly
+// through the package's FFI object (apikeys_key_verify with out = NULL,
+// apikeys_key_check); *_call_overhead are those calls with a one-byte key.
+// The rows of one mode take turns within every round.
+//
 // usage: php verify.php <libapikeys.so> <store.redb> <work dir>
 // Prints one JSON line: median ns per verify for each approach.
 

@@ -2,6 +2,12 @@
 ways: sqlite3 + hashlib (SHA-256 hex, the token row) and an in-memory floor
 (SHA-256 + dict lookup).
 
+Rows: package_* call the package (ffi/python) as an application does
+(verify_id, is_valid, verify); apikeys_* and check_* call the C ABI directly
+through the package's declared prototypes (apikeys_key_verify with out =
+NULL, apikeys_key_check); *_call_overhead are those calls with a one-byte
+key. The rows of one mode take turns within every round.
+
 usage: python3 verify.py <libapikeys.so> <store.redb> <work dir>
 Prints one JSON line: median ns per verify for each approach.
 """

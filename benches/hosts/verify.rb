@@ -2,6 +2,12 @@
 # ways: the sqlite3 gem (SHA-256 hex, the token row, as Sanctum does) and an
 # in-memory floor (SHA-256 + Hash lookup).
 #
+# Rows: package_* call the gem (ffi/ruby) as an application does (verify_id,
+# valid?, verify); apikeys_* and check_* call the C ABI directly
+# (apikeys_key_verify with out = NULL, apikeys_key_check);
+# *_call_overhead are those calls with a one-byte key. The rows of one mode
+# take turns within every round.
+#
 # usage: ruby verify.rb <libapikeys.so> <store.redb> <work dir>
 # Prints one JSON line: median ns per verify for each approach.
 
