@@ -169,6 +169,23 @@ enum apikeys_key_status {
 typedef uint32_t apikeys_key_status;
 
 /**
+ * Sizes C needs to know, as constants (PHP's FFI cannot see `#define`s).
+ */
+enum apikeys_size {
+    /**
+     * Bytes of the `id_out` buffer of `apikeys_key_check`: a key id (16
+     * characters) and its NUL.
+     */
+    APIKEYS_ID_SIZE = 17,
+    /**
+     * `apikeys_key_check` reads at most this many bytes of a key looking
+     * for its NUL (no key is that long).
+     */
+    APIKEYS_KEY_SCAN_MAX = 256,
+};
+typedef uint32_t apikeys_size;
+
+/**
  * A key just generated (or rotated in): its secret, to show once, and its
  * information. Opaque; freed, and its secret wiped, by `apikeys_key_free`.
  */
@@ -309,6 +326,40 @@ const char *apikeys_status_str(uint32_t status);
  * next call on this thread; copy it to keep it. Never contains a key.
  */
 const char *apikeys_last_error(void);
+
+/**
+ * Verifies the NUL-terminated `key` against the store, with the
+ * NUL-terminated `scope` checked too when not NULL (NULL or "" = no scope).
+ *
+ * Returns what `apikeys_key_verify` returns for the same key and scope:
+ * `APIKEYS_OK` when the key is accepted, else `APIKEYS_MALFORMED`,
+ * `APIKEYS_NOT_FOUND`, `APIKEYS_REVOKED`, `APIKEYS_EXPIRED`,
+ * `APIKEYS_INSUFFICIENT_SCOPE`, or a store failure. It counts the use the
+ * same way. A NULL `store` or `key` is `APIKEYS_NULL_ARGUMENT`; a `scope`
+ * that is not UTF-8 is `APIKEYS_INVALID_ARGUMENT`.
+ *
+ * `key` is read up to its NUL and never beyond `APIKEYS_KEY_SCAN_MAX` (256)
+ * bytes: no NUL within them is `APIKEYS_MALFORMED` (no key is that long).
+ * Bytes that are not UTF-8 are `APIKEYS_MALFORMED` too. The key ends at
+ * its first NUL: a host whose strings may hold a NUL (PHP, Python, Ruby)
+ * must refuse such a key before calling, as the packages do, or call
+ * `apikeys_key_verify` with the length.
+ *
+ * `id_out` is optional: when not NULL it must be writable for
+ * `APIKEYS_ID_SIZE` (17) bytes, and receives the accepted key's id,
+ * NUL-terminated, on success only.
+ *
+ * # Safety
+ *
+ * `store` must be NULL (refused) or an open handle; `key` NULL (refused)
+ * or NUL-terminated (or readable for `APIKEYS_KEY_SCAN_MAX` bytes); `scope`
+ * NULL or NUL-terminated; `id_out` NULL or writable for `APIKEYS_ID_SIZE`
+ * bytes.
+ */
+apikeys_status apikeys_key_check(const struct apikeys_store *store,
+                                 const char *key,
+                                 const char *scope,
+                                 char *id_out);
 
 /**
  * Whether `key` (`key_len` bytes) is a well-formed key: syntax and

@@ -3,6 +3,12 @@
 // Laravel Sanctum's (SHA-256 hex, PDO SQLite, statement prepared per call)
 // and an in-memory floor (SHA-256 + array lookup).
 //
+// Rows: package_* call the package (ffi/php) as an application does
+// (verifyId, isValid, verify); apikeys_* and check_* call the C ABI directly
+// through the package's FFI object (apikeys_key_verify with out = NULL,
+// apikeys_key_check); *_call_overhead are those calls with a one-byte key.
+// The rows of one mode take turns within every round.
+//
 // usage: php verify.php <libapikeys.so> <store.redb> <work dir>
 // Prints one JSON line: median ns per verify for each approach.
 
@@ -19,100 +25,60 @@ const CALLS = 20000;
 const SAMPLE = 256;
 const FILLER = 100000;
 
-$ffi = FFI::cdef(<<<'C'
-typedef uint32_t apikeys_status;
-typedef struct apikeys_store apikeys_store;
-typedef struct apikeys_key apikeys_key;
-typedef struct apikeys_verified apikeys_verified;
-apikeys_status apikeys_store_open(const char *path, size_t path_len, const uint8_t *pepper,
-                                  size_t pepper_len, uint32_t flags, apikeys_store **out);
-apikeys_status apikeys_store_close(apikeys_store *store);
-apikeys_status apikeys_key_generate(const apikeys_store *store, const char *name, size_t name_len,
-                                    const char *env, size_t env_len, const char *scopes,
-                                    size_t scopes_len, const char *owner, size_t owner_len,
-                                    int64_t expires_at, apikeys_key **out);
-apikeys_status apikeys_key_secret(const apikeys_key *key, const char **out, size_t *out_len);
-apikeys_status apikeys_key_free(apikeys_key *key);
-apikeys_status apikeys_key_verify(const apikeys_store *store, const char *key, size_t key_len,
-                                  const char *scope, size_t scope_len, apikeys_verified **out);
-const char *apikeys_last_error(void);
-C, $lib);
+// The package (ffi/php), as an application uses it, loading this library.
+require dirname(__DIR__, 2) . '/ffi/php/tests/bootstrap.php';
+putenv("APIKEYS_LIB=$lib");
 
-function open_store(FFI $ffi, string $path, int $flags): FFI\CData
+use ApiKeys\KeyStore;
+use ApiKeys\Library;
+
+/**
+ * Median ns per call of each body over ROUNDS rounds of $calls calls, the
+ * bodies taking turns within every round so that all see the same machine.
+ *
+ * @param array<string, callable(int): void> $bodies
+ * @return array<string, float>
+ */
+function measure_together(array $bodies, int $calls = CALLS): array
 {
-    $store = $ffi->new('apikeys_store*');
-    $status = $ffi->apikeys_store_open($path, strlen($path), null, 0, $flags, FFI::addr($store));
-    if ($status !== 0) {
-        throw new RuntimeException("open: $status " . FFI::string($ffi->apikeys_last_error()));
+    $rounds = [];
+    foreach ($bodies as $name => $body) {
+        $body(200); // warm-up
+        $rounds[$name] = [];
     }
-    return $store;
+    for ($r = 0; $r < ROUNDS; $r++) {
+        foreach ($bodies as $name => $body) {
+            $start = hrtime(true);
+            $body($calls);
+            $rounds[$name][] = (hrtime(true) - $start) / $calls;
+        }
+    }
+    $medians = [];
+    foreach ($rounds as $name => $times) {
+        sort($times);
+        $medians[$name] = $times[intdiv(ROUNDS, 2)];
+    }
+    return $medians;
 }
 
-/** Median ns per call of $body over ROUNDS rounds of $calls calls. */
 function measure(callable $body, int $calls = CALLS): float
 {
-    $body(200); // warm-up
-    $rounds = [];
-    for ($r = 0; $r < ROUNDS; $r++) {
-        $start = hrtime(true);
-        $body($calls);
-        $rounds[] = (hrtime(true) - $start) / $calls;
-    }
-    sort($rounds);
-    return $rounds[intdiv(ROUNDS, 2)];
+    return measure_together(['x' => $body], $calls)['x'];
 }
 
-// Sample keys, generated through the C ABI into the store (one durable commit each).
-$store = open_store($ffi, $storePath, 0);
+/** The store's C handle, for the rows that call the C ABI directly through the package's FFI. */
+function handle_of(KeyStore $store): FFI\CData
+{
+    return (fn () => $this->handle)->call($store);
+}
+
+// Sample keys, generated through the package (one durable commit each).
+$store = new KeyStore($storePath);
 $keys = [];
 for ($i = 0; $i < SAMPLE; $i++) {
-    $key = $ffi->new('apikeys_key*');
-    $name = "php bench $i";
-    $status = $ffi->apikeys_key_generate($store, $name, strlen($name), 'prod', 4, 'contacts:read', 13,
-        null, 0, 0, FFI::addr($key));
-    if ($status !== 0) {
-        throw new RuntimeException("generate: $status");
-    }
-    $ptr = $ffi->new('const char*');
-    $len = $ffi->new('size_t');
-    $ffi->apikeys_key_secret($key, FFI::addr($ptr), FFI::addr($len));
-    $keys[] = FFI::string($ptr, $len->cdata);
-    $ffi->apikeys_key_free($key);
+    $keys[] = $store->generate("php bench $i", env: 'prod', scopes: ['contacts:read'])->secret();
 }
 $badChecksum = array_map(fn ($k) => substr($k, 0, 12) . strrev(substr($k, 12)), $keys);
-
-$results = [];
-foreach (['exclusive' => 0, 'shared' => 1] as $mode => $flags) {
-    if ($mode === 'shared') {
-        $ffi->apikeys_store_close($store);
-        $store = open_store($ffi, $storePath, $flags);
-    }
-    if ($ffi->apikeys_key_verify($store, $keys[0], strlen($keys[0]), null, 0, null) !== 0) {
-        throw new RuntimeException("verify of a valid key failed in $mode mode");
-    }
-    $results["apikeys_{$mode}_valid"] = measure(function (int $calls) use ($ffi, $store, $keys) {
-        for ($i = 0; $i < $calls; $i++) {
-            $key = $keys[$i & (SAMPLE - 1)];
-            $ffi->apikeys_key_verify($store, $key, strlen($key), null, 0, null);
-        }
-    });
-    $results["apikeys_{$mode}_bad_checksum"] = measure(function (int $calls) use ($ffi, $store, $badChecksum) {
-        for ($i = 0; $i < $calls; $i++) {
-            $key = $badChecksum[$i & (SAMPLE - 1)];
-            $ffi->apikeys_key_verify($store, $key, strlen($key), null, 0, null);
-        }
-    });
-    if ($mode === 'exclusive') {
-        // The same call with a one-byte key, rejected by its length before any
-        // work: what the FFI call itself costs.
-        $results['ffi_call_overhead'] = measure(function (int $calls) use ($ffi, $store) {
-            for ($i = 0; $i < $calls; $i++) {
-                $ffi->apikeys_key_verify($store, 'x', 1, null, 0, null);
-            }
-        });
-    }
-}
-$ffi->apikeys_store_close($store);
 
 // The floor: SHA-256 of the key, then an array lookup among FILLER + SAMPLE digests.
 $floor = [];
@@ -122,11 +88,85 @@ for ($i = 0; $i < FILLER; $i++) {
 foreach ($keys as $i => $key) {
     $floor[hash('sha256', $key, true)] = FILLER + $i;
 }
-$results['floor_valid'] = measure(function (int $calls) use ($floor, $keys) {
-    for ($i = 0; $i < $calls; $i++) {
-        $found = $floor[hash('sha256', $keys[$i & (SAMPLE - 1)], true)] ?? null;
+
+$ffi = Library::ffi();
+$results = [];
+foreach (['exclusive' => false, 'shared' => true] as $mode => $shared) {
+    if ($shared) {
+        $store->close();
+        $store = new KeyStore($storePath, shared: true);
     }
-});
+    $handle = handle_of($store);
+    if ($ffi->apikeys_key_verify($handle, $keys[0], strlen($keys[0]), null, 0, null) !== 0
+        || $store->verifyId($keys[0]) !== $store->verify($keys[0])->id
+        || $store->isValid($badChecksum[0])) {
+        throw new RuntimeException("verify answers wrong in $mode mode");
+    }
+    $bodies = [
+        // What an application calls: the package's methods.
+        // verifyId: the key's id (for authorization), Unauthorized otherwise.
+        "package_verify_id_{$mode}_valid" => function (int $calls) use ($store, $keys) {
+            for ($i = 0; $i < $calls; $i++) {
+                $id = $store->verifyId($keys[$i & (SAMPLE - 1)]);
+            }
+        },
+        // The raw C calls, through the package's FFI object: apikeys_key_verify
+        // as before (six arguments, out = NULL) ...
+        "apikeys_{$mode}_valid" => function (int $calls) use ($ffi, $handle, $keys) {
+            for ($i = 0; $i < $calls; $i++) {
+                $key = $keys[$i & (SAMPLE - 1)];
+                $ffi->apikeys_key_verify($handle, $key, strlen($key), null, 0, null);
+            }
+        },
+        "apikeys_{$mode}_bad_checksum" => function (int $calls) use ($ffi, $handle, $badChecksum) {
+            for ($i = 0; $i < $calls; $i++) {
+                $key = $badChecksum[$i & (SAMPLE - 1)];
+                $ffi->apikeys_key_verify($handle, $key, strlen($key), null, 0, null);
+            }
+        },
+    ];
+    if (!$shared) {
+        $bodies += [
+            // isValid: a boolean, no id.
+            'package_is_valid_exclusive_valid' => function (int $calls) use ($store, $keys) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $ok = $store->isValid($keys[$i & (SAMPLE - 1)]);
+                }
+            },
+            // verify: every detail of the key (name, scopes, owner, ...) as an object.
+            'package_verify_exclusive_valid' => function (int $calls) use ($store, $keys) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $verified = $store->verify($keys[$i & (SAMPLE - 1)]);
+                }
+            },
+            // ... and apikeys_key_check (NUL-terminated key, no scope, no id).
+            'check_exclusive_valid' => function (int $calls) use ($ffi, $handle, $keys) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $ffi->apikeys_key_check($handle, $keys[$i & (SAMPLE - 1)], null, null);
+                }
+            },
+            // The same calls with a one-byte key, rejected by its length
+            // before any work: what each FFI call itself costs.
+            'ffi_call_overhead' => function (int $calls) use ($ffi, $handle) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $ffi->apikeys_key_verify($handle, 'x', 1, null, 0, null);
+                }
+            },
+            'check_call_overhead' => function (int $calls) use ($ffi, $handle) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $ffi->apikeys_key_check($handle, 'x', null, null);
+                }
+            },
+            'floor_valid' => function (int $calls) use ($floor, $keys) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $found = $floor[hash('sha256', $keys[$i & (SAMPLE - 1)], true)] ?? null;
+                }
+            },
+        ];
+    }
+    $results += measure_together($bodies);
+}
+$store->close();
 
 // Laravel Sanctum: SHA-256 hex, then the token row, prepared per call.
 $path = "$work/sanctum-php.sqlite";

@@ -2,11 +2,16 @@
 ways: sqlite3 + hashlib (SHA-256 hex, the token row) and an in-memory floor
 (SHA-256 + dict lookup).
 
+Rows: package_* call the package (ffi/python) as an application does
+(verify_id, is_valid, verify); apikeys_* and check_* call the C ABI directly
+through the package's declared prototypes (apikeys_key_verify with out =
+NULL, apikeys_key_check); *_call_overhead are those calls with a one-byte
+key. The rows of one mode take turns within every round.
+
 usage: python3 verify.py <libapikeys.so> <store.redb> <work dir>
 Prints one JSON line: median ns per verify for each approach.
 """
 
-import ctypes
 import hashlib
 import json
 import os
@@ -21,101 +26,47 @@ SAMPLE = 256
 FILLER = 100_000
 
 lib_path, store_path, work = sys.argv[1:4]
-lib = ctypes.CDLL(lib_path)
-c_size = ctypes.c_size_t
-status_t = ctypes.c_uint32
-lib.apikeys_store_open.argtypes = [ctypes.c_char_p, c_size, ctypes.c_char_p, c_size,
-                                   ctypes.c_uint32, ctypes.POINTER(ctypes.c_void_p)]
-lib.apikeys_store_open.restype = status_t
-lib.apikeys_store_close.argtypes = [ctypes.c_void_p]
-lib.apikeys_store_close.restype = status_t
-lib.apikeys_key_generate.argtypes = [ctypes.c_void_p, ctypes.c_char_p, c_size, ctypes.c_char_p,
-                                     c_size, ctypes.c_char_p, c_size, ctypes.c_char_p, c_size,
-                                     ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)]
-lib.apikeys_key_generate.restype = status_t
-lib.apikeys_key_secret.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p),
-                                   ctypes.POINTER(c_size)]
-lib.apikeys_key_secret.restype = status_t
-lib.apikeys_key_free.argtypes = [ctypes.c_void_p]
-lib.apikeys_key_free.restype = status_t
-lib.apikeys_key_verify.argtypes = [ctypes.c_void_p, ctypes.c_char_p, c_size, ctypes.c_char_p,
-                                   c_size, ctypes.c_void_p]
-lib.apikeys_key_verify.restype = status_t
+# The package (ffi/python), as an application uses it, loading this library.
+os.environ["APIKEYS_LIB"] = lib_path
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "ffi", "python", "src"))
+from apikeys import KeyStore  # noqa: E402
+from apikeys import _native  # noqa: E402
+
+lib = _native.lib()  # the package's CDLL, every prototype declared
 
 
-def open_store(flags):
-    store = ctypes.c_void_p()
-    path = store_path.encode()
-    status = lib.apikeys_store_open(path, len(path), None, 0, flags, ctypes.byref(store))
-    if status != 0:
-        raise RuntimeError(f"open: {status}")
-    return store
+def measure_together(bodies, calls=CALLS):
+    """Median ns per call of each body over ROUNDS rounds of `calls` calls,
+    the bodies taking turns within every round so that all see the same
+    machine."""
+    rounds = {}
+    for name, body in bodies.items():
+        body(200)  # warm-up
+        rounds[name] = []
+    for _ in range(ROUNDS):
+        for name, body in bodies.items():
+            start = time.perf_counter_ns()
+            body(calls)
+            rounds[name].append((time.perf_counter_ns() - start) / calls)
+    return {name: sorted(times)[ROUNDS // 2] for name, times in rounds.items()}
 
 
 def measure(body, calls=CALLS):
-    """Median ns per call of body(calls) over ROUNDS rounds."""
-    body(200)
-    rounds = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter_ns()
-        body(calls)
-        rounds.append((time.perf_counter_ns() - start) / calls)
-    rounds.sort()
-    return rounds[ROUNDS // 2]
+    return measure_together({"x": body}, calls)["x"]
 
 
-store = open_store(0)
-keys = []
-for i in range(SAMPLE):
-    key = ctypes.c_void_p()
-    name = f"python bench {i}".encode()
-    status = lib.apikeys_key_generate(store, name, len(name), b"prod", 4, b"contacts:read", 13,
-                                      None, 0, 0, ctypes.byref(key))
-    if status != 0:
-        raise RuntimeError(f"generate: {status}")
-    ptr, length = ctypes.c_char_p(), c_size()
-    lib.apikeys_key_secret(key, ctypes.byref(ptr), ctypes.byref(length))
-    keys.append(ctypes.string_at(ptr, length.value).decode())
-    lib.apikeys_key_free(key)
+# Sample keys, generated through the package (one durable commit each).
+store = KeyStore(store_path)
+keys = [store.generate(f"python bench {i}", env="prod", scopes=["contacts:read"]).secret
+        for i in range(SAMPLE)]
 bad_checksum = [k[:12] + k[12:][::-1] for k in keys]
 mask = SAMPLE - 1
-results = {}
-verify = lib.apikeys_key_verify
-
-for mode, flags in (("exclusive", 0), ("shared", 1)):
-    if mode == "shared":
-        lib.apikeys_store_close(store)
-        store = open_store(flags)
-    if verify(store, keys[0].encode(), len(keys[0]), None, 0, None) != 0:
-        raise RuntimeError(f"verify of a valid key failed in {mode} mode")
-
-    def valid(calls, store=store):
-        for i in range(calls):
-            # A request hands over a str; the C ABI takes UTF-8 bytes.
-            key = keys[i & mask].encode()
-            verify(store, key, len(key), None, 0, None)
-
-    def bad(calls, store=store):
-        for i in range(calls):
-            key = bad_checksum[i & mask].encode()
-            verify(store, key, len(key), None, 0, None)
-
-    results[f"apikeys_{mode}_valid"] = measure(valid)
-    results[f"apikeys_{mode}_bad_checksum"] = measure(bad)
-    if mode == "exclusive":
-        # The same call with a one-byte key, rejected by its length before any
-        # work: what the ctypes call itself costs.
-        def overhead(calls, store=store):
-            for i in range(calls):
-                verify(store, "x".encode(), 1, None, 0, None)
-
-        results["ffi_call_overhead"] = measure(overhead)
-lib.apikeys_store_close(store)
-
-floor = {hashlib.sha256(os.urandom(24)).digest(): i for i in range(FILLER)}
-for i, key in enumerate(keys):
-    floor[hashlib.sha256(key.encode()).digest()] = FILLER + i
 sha256 = hashlib.sha256
+
+# The floor: SHA-256 of the key, then a dict lookup among FILLER + SAMPLE digests.
+floor = {sha256(os.urandom(24)).digest(): i for i in range(FILLER)}
+for i, key in enumerate(keys):
+    floor[sha256(key.encode()).digest()] = FILLER + i
 
 
 def floor_valid(calls):
@@ -123,7 +74,80 @@ def floor_valid(calls):
         floor.get(sha256(keys[i & mask].encode()).digest())
 
 
-results["floor_valid"] = measure(floor_valid)
+verify = lib.apikeys_key_verify
+check = lib.apikeys_key_check
+results = {}
+for mode, shared in (("exclusive", False), ("shared", True)):
+    if shared:
+        store.close()
+        store = KeyStore(store_path, shared=True)
+    handle = store._handle  # for the rows calling the C ABI directly
+    if (verify(handle, keys[0].encode(), len(keys[0]), None, 0, None) != 0
+            or store.verify_id(keys[0]) != store.verify(keys[0]).id
+            or store.is_valid(bad_checksum[0])):
+        raise RuntimeError(f"verify answers wrong in {mode} mode")
+
+    # What an application calls: the package's methods.
+    # verify_id: the key's id (for authorization), Unauthorized otherwise.
+    def package_verify_id(calls, store=store):
+        for i in range(calls):
+            store.verify_id(keys[i & mask])
+
+    # The raw C calls through the package's declared prototypes:
+    # apikeys_key_verify as before (six arguments, out = NULL) ...
+    def valid(calls, handle=handle):
+        for i in range(calls):
+            # A request hands over a str; the C ABI takes UTF-8 bytes.
+            key = keys[i & mask].encode()
+            verify(handle, key, len(key), None, 0, None)
+
+    def bad(calls, handle=handle):
+        for i in range(calls):
+            key = bad_checksum[i & mask].encode()
+            verify(handle, key, len(key), None, 0, None)
+
+    bodies = {
+        f"package_verify_id_{mode}_valid": package_verify_id,
+        f"apikeys_{mode}_valid": valid,
+        f"apikeys_{mode}_bad_checksum": bad,
+    }
+    if not shared:
+        # is_valid: a boolean, no id.
+        def package_is_valid(calls, store=store):
+            for i in range(calls):
+                store.is_valid(keys[i & mask])
+
+        # verify: every detail of the key (name, scopes, owner, ...) as an object.
+        def package_verify(calls, store=store):
+            for i in range(calls):
+                store.verify(keys[i & mask])
+
+        # ... and apikeys_key_check (NUL-terminated key, no scope, no id),
+        # declared, releasing the GIL: the plain ctypes way.
+        def check_valid(calls, handle=handle):
+            for i in range(calls):
+                check(handle, keys[i & mask].encode(), None, None)
+
+        # The same calls with a one-byte key, rejected by its length before
+        # any work: what each ctypes call itself costs.
+        def overhead(calls, handle=handle):
+            for i in range(calls):
+                verify(handle, "x".encode(), 1, None, 0, None)
+
+        def check_overhead(calls, handle=handle):
+            for i in range(calls):
+                check(handle, "x".encode(), None, None)
+
+        bodies.update({
+            "package_is_valid_exclusive_valid": package_is_valid,
+            "package_verify_exclusive_valid": package_verify,
+            "check_exclusive_valid": check_valid,
+            "ffi_call_overhead": overhead,
+            "check_call_overhead": check_overhead,
+            "floor_valid": floor_valid,
+        })
+    results.update(measure_together(bodies))
+store.close()
 
 path = os.path.join(work, "sanctum-python.sqlite")
 if os.path.exists(path):

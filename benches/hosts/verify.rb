@@ -2,6 +2,12 @@
 # ways: the sqlite3 gem (SHA-256 hex, the token row, as Sanctum does) and an
 # in-memory floor (SHA-256 + Hash lookup).
 #
+# Rows: package_* call the gem (ffi/ruby) as an application does (verify_id,
+# valid?, verify); apikeys_* and check_* call the C ABI directly
+# (apikeys_key_verify with out = NULL, apikeys_key_check);
+# *_call_overhead are those calls with a one-byte key. The rows of one mode
+# take turns within every round.
+#
 # usage: ruby verify.rb <libapikeys.so> <store.redb> <work dir>
 # Prints one JSON line: median ns per verify for each approach.
 
@@ -20,87 +26,100 @@ MASK = SAMPLE - 1
 lib_path, store_path, work = ARGV
 abort "usage: ruby verify.rb <libapikeys.so> <store.redb> <work dir>" unless work
 
+# The package (ffi/ruby), as an application uses it, loading this library.
+ENV["APIKEYS_LIB"] = lib_path
+$LOAD_PATH.unshift File.expand_path("../../ffi/ruby/lib", __dir__)
+require "apikeys"
+
+# The raw C calls, attached here holding the GVL (as the rows measured before).
 module Lib
   extend FFI::Library
   ffi_lib ARGV[0]
-  attach_function :apikeys_store_open, %i[string size_t pointer size_t uint32 pointer], :uint32
-  attach_function :apikeys_store_close, %i[pointer], :uint32
-  attach_function :apikeys_key_generate,
-                  %i[pointer string size_t string size_t string size_t pointer size_t int64 pointer], :uint32
-  attach_function :apikeys_key_secret, %i[pointer pointer pointer], :uint32
-  attach_function :apikeys_key_free, %i[pointer], :uint32
   attach_function :apikeys_key_verify, %i[pointer string size_t pointer size_t pointer], :uint32
+  attach_function :apikeys_key_check, %i[pointer string pointer pointer], :uint32
 end
 
-def open_store(path, flags)
-  out = FFI::MemoryPointer.new(:pointer)
-  status = Lib.apikeys_store_open(path, path.bytesize, nil, 0, flags, out)
-  raise "open: #{status}" unless status.zero?
-  out.read_pointer
-end
-
-# Median ns per call of the block over ROUNDS rounds of CALLS calls.
-def measure(calls = CALLS)
-  yield 200
-  rounds = Array.new(ROUNDS) do
-    start = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
-    yield calls
-    (Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) - start).fdiv(calls)
+# Median ns per call of each body over ROUNDS rounds of `calls` calls, the
+# bodies taking turns within every round so that all see the same machine.
+def measure_together(bodies, calls = CALLS)
+  rounds = bodies.transform_values do |body|
+    body.call(200) # warm-up
+    []
   end
-  rounds.sort[ROUNDS / 2]
+  ROUNDS.times do
+    bodies.each do |name, body|
+      start = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+      body.call(calls)
+      rounds[name] << (Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) - start).fdiv(calls)
+    end
+  end
+  rounds.transform_values { |times| times.sort[ROUNDS / 2] }
 end
 
-store = open_store(store_path, 0)
+def measure(calls = CALLS, &body)
+  measure_together({ "x" => body }, calls)["x"]
+end
+
+# Sample keys, generated through the package (one durable commit each).
+store = ApiKeys::KeyStore.new(store_path)
 keys = Array.new(SAMPLE) do |i|
-  out = FFI::MemoryPointer.new(:pointer)
-  name = "ruby bench #{i}"
-  status = Lib.apikeys_key_generate(store, name, name.bytesize, "prod", 4, "contacts:read", 13, nil, 0, 0, out)
-  raise "generate: #{status}" unless status.zero?
-  key = out.read_pointer
-  text = FFI::MemoryPointer.new(:pointer)
-  length = FFI::MemoryPointer.new(:size_t)
-  Lib.apikeys_key_secret(key, text, length)
-  secret = text.read_pointer.read_bytes(length.read(:size_t)).force_encoding(Encoding::UTF_8)
-  Lib.apikeys_key_free(key)
-  secret
+  store.generate("ruby bench #{i}", env: "prod", scopes: ["contacts:read"]).secret
 end
 bad_checksum = keys.map { |k| k[0, 12] + k[12..].reverse }
-results = {}
 
-{ "exclusive" => 0, "shared" => 1 }.each do |mode, flags|
-  if mode == "shared"
-    Lib.apikeys_store_close(store)
-    store = open_store(store_path, flags)
-  end
-  raise "verify failed in #{mode} mode" unless Lib.apikeys_key_verify(store, keys[0], keys[0].bytesize, nil, 0, nil).zero?
-  results["apikeys_#{mode}_valid"] = measure do |calls|
-    calls.times do |i|
-      key = keys[i & MASK]
-      Lib.apikeys_key_verify(store, key, key.bytesize, nil, 0, nil)
-    end
-  end
-  results["apikeys_#{mode}_bad_checksum"] = measure do |calls|
-    calls.times do |i|
-      key = bad_checksum[i & MASK]
-      Lib.apikeys_key_verify(store, key, key.bytesize, nil, 0, nil)
-    end
-  end
-  next unless mode == "exclusive"
-
-  # The same call with a one-byte key, rejected by its length before any
-  # work: what the ffi call itself costs.
-  results["ffi_call_overhead"] = measure do |calls|
-    calls.times { Lib.apikeys_key_verify(store, "x", 1, nil, 0, nil) }
-  end
-end
-Lib.apikeys_store_close(store)
-
+# The floor: SHA-256 of the key, then a Hash lookup among FILLER + SAMPLE digests.
 floor = {}
 FILLER.times { |i| floor[Digest::SHA256.digest(SecureRandom.bytes(24))] = i }
 keys.each_with_index { |k, i| floor[Digest::SHA256.digest(k)] = FILLER + i }
-results["floor_valid"] = measure do |calls|
-  calls.times { |i| floor[Digest::SHA256.digest(keys[i & MASK])] }
+
+results = {}
+{ "exclusive" => false, "shared" => true }.each do |mode, shared|
+  if shared
+    store.close
+    store = ApiKeys::KeyStore.new(store_path, shared: true)
+  end
+  handle = store.instance_variable_get(:@handle) # for the rows calling the C ABI directly
+  unless Lib.apikeys_key_verify(handle, keys[0], keys[0].bytesize, nil, 0, nil).zero? &&
+         store.verify_id(keys[0]) == store.verify(keys[0]).id && !store.valid?(bad_checksum[0])
+    raise "verify answers wrong in #{mode} mode"
+  end
+
+  bodies = {
+    # What an application calls: verify_id, the key's id (for authorization).
+    "package_verify_id_#{mode}_valid" => ->(calls) { calls.times { |i| store.verify_id(keys[i & MASK]) } },
+    # The raw C call as before: apikeys_key_verify (six arguments, out = NULL).
+    "apikeys_#{mode}_valid" => lambda do |calls|
+      calls.times do |i|
+        key = keys[i & MASK]
+        Lib.apikeys_key_verify(handle, key, key.bytesize, nil, 0, nil)
+      end
+    end,
+    "apikeys_#{mode}_bad_checksum" => lambda do |calls|
+      calls.times do |i|
+        key = bad_checksum[i & MASK]
+        Lib.apikeys_key_verify(handle, key, key.bytesize, nil, 0, nil)
+      end
+    end
+  }
+  unless shared
+    bodies.merge!(
+      # valid?: a boolean, no id; verify: every detail of the key as an object.
+      "package_is_valid_exclusive_valid" => ->(calls) { calls.times { |i| store.valid?(keys[i & MASK]) } },
+      "package_verify_exclusive_valid" => ->(calls) { calls.times { |i| store.verify(keys[i & MASK]) } },
+      # apikeys_key_check (NUL-terminated key, no scope, no id).
+      "check_exclusive_valid" => lambda do |calls|
+        calls.times { |i| Lib.apikeys_key_check(handle, keys[i & MASK], nil, nil) }
+      end,
+      # The same calls with a one-byte key, rejected by its length before
+      # any work: what each ffi call itself costs.
+      "ffi_call_overhead" => ->(calls) { calls.times { Lib.apikeys_key_verify(handle, "x", 1, nil, 0, nil) } },
+      "check_call_overhead" => ->(calls) { calls.times { Lib.apikeys_key_check(handle, "x", nil, nil) } },
+      "floor_valid" => ->(calls) { calls.times { |i| floor[Digest::SHA256.digest(keys[i & MASK])] } }
+    )
+  end
+  results.merge!(measure_together(bodies))
 end
+store.close
 
 path = File.join(work, "sanctum-ruby.sqlite")
 File.delete(path) if File.exist?(path)

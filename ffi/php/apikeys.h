@@ -51,6 +51,12 @@ enum apikeys_key_status {
 };
 typedef uint32_t apikeys_key_status;
 
+enum apikeys_size {
+    APIKEYS_ID_SIZE = 17,
+    APIKEYS_KEY_SCAN_MAX = 256,
+};
+typedef uint32_t apikeys_size;
+
 struct apikeys_key;
 
 struct apikeys_list;
@@ -91,6 +97,11 @@ const char *apikeys_version(void);
 const char *apikeys_status_str(uint32_t status);
 
 const char *apikeys_last_error(void);
+
+apikeys_status apikeys_key_check(const struct apikeys_store *store,
+                                 const char *key,
+                                 const char *scope,
+                                 char *id_out);
 
 apikeys_status apikeys_is_well_formed(const char *key, size_t key_len);
 

@@ -15,6 +15,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod boundary;
+mod check;
 mod info;
 mod key;
 mod list;
@@ -30,7 +31,7 @@ pub use crate::info::{apikeys_key_info, apikeys_verified_info};
 pub use crate::key::apikeys_key;
 pub use crate::list::apikeys_list;
 pub use crate::status::{
-    apikeys_key_status, apikeys_list_filter, apikeys_open_flag, apikeys_status,
+    apikeys_key_status, apikeys_list_filter, apikeys_open_flag, apikeys_size, apikeys_status,
 };
 pub use crate::store::apikeys_store;
 pub use crate::verify::apikeys_verified;

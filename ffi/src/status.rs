@@ -165,6 +165,19 @@ pub enum apikeys_key_status {
     APIKEYS_KEY_EXPIRED = 2,
 }
 
+/// Sizes C needs to know, as constants (PHP's FFI cannot see `#define`s).
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum apikeys_size {
+    /// Bytes of the `id_out` buffer of `apikeys_key_check`: a key id (16
+    /// characters) and its NUL.
+    APIKEYS_ID_SIZE = 17,
+    /// `apikeys_key_check` reads at most this many bytes of a key looking
+    /// for its NUL (no key is that long).
+    APIKEYS_KEY_SCAN_MAX = 256,
+}
+
 /// The status for a core error.
 pub(crate) fn status_of_error(error: &Error) -> apikeys_status {
     match error {

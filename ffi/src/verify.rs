@@ -109,7 +109,8 @@ fn malformed() -> Failure {
     Failure::new(APIKEYS_MALFORMED, "the key is not well-formed")
 }
 
-fn verify<'store>(
+/// The core's verify, with or without a scope; shared with `apikeys_key_check`.
+pub(crate) fn verify<'store>(
     store: &'store apikeys_store,
     key: &str,
     scope: Option<&str>,

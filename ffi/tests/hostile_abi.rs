@@ -1,6 +1,6 @@
 //! Hostile input through the C ABI, from Rust: the one table of
 //! `tests/support/hostile_table.rs` fed to `apikeys_key_verify`,
-//! `apikeys_header_verify`, `apikeys_is_well_formed` and
+//! `apikeys_key_check`, `apikeys_header_verify`, `apikeys_is_well_formed` and
 //! `apikeys_key_revoke_secret`; NULL in every pointer slot of every
 //! function; hostile strings where names, ids, scopes and paths go. Every
 //! call returns a documented status; none crashes.
@@ -67,6 +67,7 @@ struct Api {
         usize,
         *mut *mut Verified,
     ) -> u32,
+    key_check: unsafe extern "C" fn(*const Store, *const c_char, *const c_char, *mut c_char) -> u32,
     header_verify: unsafe extern "C" fn(
         *const Store,
         *const c_char,
@@ -131,6 +132,7 @@ fn load() -> Api {
             key_info: symbol(library, "apikeys_key_info"),
             key_free: symbol(library, "apikeys_key_free"),
             key_verify: symbol(library, "apikeys_key_verify"),
+            key_check: symbol(library, "apikeys_key_check"),
             header_verify: symbol(library, "apikeys_header_verify"),
             verified_info: symbol(library, "apikeys_verified_info"),
             verified_free: symbol(library, "apikeys_verified_free"),
@@ -278,6 +280,7 @@ fn hostile_table_through_the_c_abi(flags: u32) -> usize {
             };
             assert_eq!(scoped, expected, "{} (with scope)", case.name);
             if case.kind == Kind::Key {
+                check_as_c_string(&api, store, input, expected, &case.name);
                 let well_formed = (api.is_well_formed)(ptr(input), input.len());
                 let expected = if matches!(case.expect, Expect::Accepted | Expect::NotFound) {
                     OK
@@ -314,6 +317,53 @@ fn hostile_table_through_the_c_abi(flags: u32) -> usize {
         assert_eq!((api.store_close)(store), OK);
     }
     table.len()
+}
+
+/// `apikeys_key_check` on `input` made a C string: the answer of
+/// `apikeys_key_verify` for the same bytes when they hold no NUL; for bytes
+/// that do, C sees the key end at the first NUL, and the answer is that of
+/// those bytes (a host must refuse such keys first: the packages do).
+///
+/// # Safety
+/// `store` is a live handle.
+unsafe fn check_as_c_string(
+    api: &Api,
+    store: *const Store,
+    input: &[u8],
+    expected: u32,
+    name: &str,
+) {
+    let cut = input.iter().position(|&b| b == 0).unwrap_or(input.len());
+    let mut c_key = input[..cut].to_vec();
+    c_key.push(0);
+    let scope = c"contacts:read";
+    let mut id = [b'x' as c_char; 17];
+    // SAFETY: a NUL-terminated key and scope; a 17-byte id buffer.
+    let (status, scoped, bare) = unsafe {
+        (
+            (api.key_check)(store, c_key.as_ptr().cast(), null(), id.as_mut_ptr()),
+            (api.key_check)(store, c_key.as_ptr().cast(), scope.as_ptr(), null_mut()),
+            (api.key_verify)(store, c_key.as_ptr().cast(), cut, null(), 0, null_mut()),
+        )
+    };
+    documented(api, status, name);
+    assert_eq!(status, bare, "{name}: key_check and key_verify disagree");
+    assert_eq!(scoped, status, "{name}: key_check with scope");
+    if cut == input.len() {
+        assert_eq!(status, expected, "{name}: key_check");
+    }
+    if status == OK {
+        assert_eq!(id[16], 0, "{name}: id not NUL-terminated");
+        assert!(
+            id[..16].iter().all(|&c| (c as u8).is_ascii_alphanumeric()),
+            "{name}: id"
+        );
+    } else {
+        assert!(
+            id.iter().all(|&c| c == b'x' as c_char),
+            "{name}: id written on failure"
+        );
+    }
 }
 
 #[test]
@@ -531,6 +581,29 @@ fn null_in_any_pointer_slot_is_refused_without_a_crash() {
             OK,
             "verify: out is optional",
         );
+        let c_key = std::ffi::CString::new(key).expect("a key holds no NUL");
+        let mut id_buffer = [0 as c_char; 17];
+        check(
+            (api.key_check)(null(), c_key.as_ptr(), null(), id_buffer.as_mut_ptr()),
+            NULL_ARGUMENT,
+            "check: NULL store",
+        );
+        check(
+            (api.key_check)(store, null(), null(), id_buffer.as_mut_ptr()),
+            NULL_ARGUMENT,
+            "check: NULL key",
+        );
+        check(
+            (api.key_check)(store, c_key.as_ptr(), null(), null_mut()),
+            OK,
+            "check: NULL scope and id are optional",
+        );
+        check(
+            (api.key_check)(store, c_key.as_ptr(), null(), id_buffer.as_mut_ptr()),
+            OK,
+            "check: the id comes back",
+        );
+        assert_eq!(CStr::from_ptr(id_buffer.as_ptr()).to_bytes(), idb);
         check(
             (api.header_verify)(null(), ptr(key), key.len(), null(), 0, &mut verified),
             NULL_ARGUMENT,
@@ -771,6 +844,13 @@ fn hostile_strings_where_names_ids_scopes_and_paths_go_are_refused() {
                 null_mut(),
             );
             documented(&api, scoped, what);
+            // The same scope as a C string (C sees it end at a NUL).
+            let mut c_scope: Vec<u8> = bytes.iter().copied().take_while(|&b| b != 0).collect();
+            c_scope.push(0);
+            let c_valid = std::ffi::CString::new(valid.as_bytes()).expect("a key holds no NUL");
+            let checked =
+                (api.key_check)(store, c_valid.as_ptr(), c_scope.as_ptr().cast(), null_mut());
+            documented(&api, checked, what);
             // As a file name inside the temporary directory (never the
             // working directory): the bytes follow "<tmp>/".
             let mut path = dir.path().as_os_str().as_encoded_bytes().to_vec();
@@ -786,7 +866,7 @@ fn hostile_strings_where_names_ids_scopes_and_paths_go_are_refused() {
             } else {
                 assert!(opened.is_null(), "open wrote its out parameter on failure");
             }
-            calls += 5;
+            calls += 6;
         }
         // The key is untouched by all of it.
         let mut newly = true;

@@ -7,7 +7,8 @@
 //! one the header documents and never `APIKEYS_PANIC`; out parameters are
 //! written only on success; static strings are never NULL; a key that was
 //! generated verifies until a revoke of it returned OK, and is `REVOKED`
-//! afterwards.
+//! afterwards, through `apikeys_key_verify` and through `apikeys_key_check`
+//! (which also hands back its id).
 #![no_main]
 
 use std::ffi::{c_char, c_void, CStr};
@@ -56,6 +57,12 @@ extern "C" {
         scope: *const c_char,
         scope_len: usize,
         out: *mut *mut c_void,
+    ) -> u32;
+    fn apikeys_key_check(
+        store: *const c_void,
+        key: *const c_char,
+        scope: *const c_char,
+        id_out: *mut c_char,
     ) -> u32;
     fn apikeys_header_verify(
         store: *const c_void,
@@ -174,6 +181,14 @@ enum Call {
         null_key: bool,
         null_text: bool,
         null_len: bool,
+    },
+    // The NUL-terminated verify: the key's bytes up to their first NUL, a
+    // scope the same way (None: NULL), the id buffer or NULL.
+    Check {
+        null_store: bool,
+        key: KeyText,
+        scope: Option<Vec<u8>>,
+        with_id: bool,
     },
 }
 
@@ -659,6 +674,61 @@ fuzz_target!(|input: Input| {
                         assert_eq!(CStr::from_ptr(text).to_bytes().len(), len);
                     }
                     assert_eq!(apikeys_key_free(key), OK);
+                }
+                Call::Check {
+                    null_store,
+                    key,
+                    scope,
+                    with_id,
+                } => {
+                    let (arg, exact) = key_text(key, &known);
+                    let c_string = |bytes: &[u8]| {
+                        let mut c: Vec<u8> =
+                            bytes.iter().copied().take_while(|&b| b != 0).collect();
+                        c.push(0);
+                        c
+                    };
+                    let c_key = c_string(&arg.bytes);
+                    let c_scope = scope.as_deref().map(c_string);
+                    let mut id = [b'x' as c_char; 17];
+                    let status = check(
+                        apikeys_key_check(
+                            if *null_store { null() } else { store },
+                            if arg.null_len.is_some() {
+                                null()
+                            } else {
+                                c_key.as_ptr().cast()
+                            },
+                            c_scope.as_ref().map_or(null(), |c| c.as_ptr().cast()),
+                            if *with_id {
+                                id.as_mut_ptr()
+                            } else {
+                                null_mut()
+                            },
+                        ),
+                        "check",
+                    );
+                    // A known key, whole (no NUL cut it), without a scope.
+                    let whole = c_key.len() == arg.bytes.len() + 1;
+                    let no_scope = c_scope.as_ref().is_none_or(|c| c.len() == 1);
+                    if let (Some(i), false, true, true) = (exact, *null_store, whole, no_scope) {
+                        let expected = if known[i].revoked { REVOKED } else { OK };
+                        let expired = known[i].may_expire && !known[i].revoked && status == EXPIRED;
+                        assert!(
+                            status == expected || expired,
+                            "check: a known key got {status}, not {expected}"
+                        );
+                        if status == OK && *with_id {
+                            let got = CStr::from_ptr(id.as_ptr()).to_bytes();
+                            assert_eq!(got, &known[i].id[..], "check: wrong id");
+                        }
+                    }
+                    if status != OK {
+                        assert!(
+                            id.iter().all(|&c| c == b'x' as c_char),
+                            "check wrote its id on failure"
+                        );
+                    }
                 }
             }
         }

@@ -29,6 +29,9 @@ final class Status
 
     public const OPEN_SHARED = 1;
 
+    /** APIKEYS_ID_SIZE: the id buffer of apikeys_key_check (16 characters and a NUL). */
+    public const ID_SIZE = 17;
+
     /** status_filter of apikeys_key_list, by the names list() takes. */
     public const LIST_FILTERS = ['all' => 0, 'active' => 1, 'revoked' => 2, 'expired' => 3];
     /** status field of apikeys_key_info, by number. */

@@ -46,6 +46,11 @@ $vinfo = $ffi->new('const struct apikeys_verified_info *');
 check($ffi->apikeys_verified_info($verified, FFI::addr($vinfo)) === 0, 'verified_info');
 check(FFI::string($vinfo->id) === FFI::string($info->id), 'verified id');
 $ffi->apikeys_verified_free($verified);
+// The NUL-terminated verify: PHP strings go as they are; the id comes back.
+$id = $ffi->new('char[' . $ffi->APIKEYS_ID_SIZE . ']');
+check($ffi->apikeys_key_check($store, $secret, 'contacts:read', $id) === 0, 'key_check');
+check(FFI::string($id) === FFI::string($info[0]->id), 'key_check id');
+check($ffi->apikeys_key_check($store, $secret, 'contacts:write', null) === 104, 'key_check scope');
 
 $status = $ffi->apikeys_key_verify($store, $secret, strlen($secret), 'contacts:write', 14, null);
 check($status === $ffi->APIKEYS_INSUFFICIENT_SCOPE, 'insufficient scope');

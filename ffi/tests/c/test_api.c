@@ -358,6 +358,90 @@ static void test_verify(apikeys_store *store, char *big) {
     apikeys_key_free(key);
 }
 
+/* apikeys_key_check: NUL-terminated key and scope, status only, the id on request. */
+static void test_key_check(apikeys_store *store, char *big) {
+    char secret[64];
+    apikeys_key *key = generate(store, "Checked", "prod", "contacts:* billing:read", secret);
+    size_t len = strlen(secret);
+    char id[APIKEYS_ID_SIZE];
+
+    memset(id, 'x', sizeof id);
+    CHECK_STATUS(apikeys_key_check(store, secret, NULL, id), APIKEYS_OK);
+    CHECK_STR(id, key_id(key));
+    CHECK(strlen(id) == APIKEYS_ID_SIZE - 1);
+    CHECK_STATUS(apikeys_key_check(store, secret, NULL, NULL), APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_check(store, secret, "", NULL), APIKEYS_OK); /* "" = no scope */
+    CHECK_STATUS(apikeys_key_check(store, secret, "contacts:read", id), APIKEYS_OK);
+    CHECK_STR(id, key_id(key));
+
+    /* Refusals leave the id buffer untouched and set the last error. */
+    memset(id, 'x', sizeof id);
+    CHECK_STATUS(apikeys_key_check(store, secret, "billing:write", id), APIKEYS_INSUFFICIENT_SCOPE);
+    CHECK(id[0] == 'x' && id[APIKEYS_ID_SIZE - 1] == 'x');
+    CHECK_LAST_ERROR_SET();
+    CHECK_STATUS(apikeys_key_check(store, secret, "\xff", id), APIKEYS_INVALID_ARGUMENT);
+    apikeys_store *other = open_store("other-check.redb", NULL, 0);
+    char foreign[64];
+    apikeys_key *foreign_key = generate(other, "Elsewhere", NULL, NULL, foreign);
+    CHECK_STATUS(apikeys_key_check(store, foreign, NULL, id), APIKEYS_NOT_FOUND);
+    CHECK(id[0] == 'x');
+    apikeys_key_free(foreign_key);
+    CHECK_STATUS(apikeys_store_close(other), APIKEYS_OK);
+
+    /* Malformed, whatever the bytes: truncated, not UTF-8, empty, cut by a NUL. */
+    char cut[64];
+    memcpy(cut, secret, len + 1);
+    cut[len - 1] = '\0';
+    CHECK_STATUS(apikeys_key_check(store, cut, NULL, id), APIKEYS_MALFORMED);
+    CHECK_STATUS(apikeys_key_check(store, "flz_sk_\xc3\x28", NULL, NULL), APIKEYS_MALFORMED);
+    CHECK_STATUS(apikeys_key_check(store, "", NULL, NULL), APIKEYS_MALFORMED);
+    CHECK(id[0] == 'x');
+    /* No NUL: read up to APIKEYS_KEY_SCAN_MAX bytes and no further (ASan
+     * checks the heap block ends there), then MALFORMED. */
+    char *unterminated = malloc(APIKEYS_KEY_SCAN_MAX);
+    CHECK(unterminated != NULL);
+    if (unterminated) {
+        memset(unterminated, 'k', APIKEYS_KEY_SCAN_MAX);
+        memcpy(unterminated, secret, len); /* a valid key, then no terminator */
+        CHECK_STATUS(apikeys_key_check(store, unterminated, NULL, NULL), APIKEYS_MALFORMED);
+        free(unterminated);
+    }
+    memset(big, 'v', MIB - 1);
+    big[MIB - 1] = '\0';
+    CHECK_STATUS(apikeys_key_check(store, big, NULL, NULL), APIKEYS_MALFORMED);
+    CHECK_STATUS(apikeys_key_check(store, NULL, NULL, id), APIKEYS_NULL_ARGUMENT);
+    CHECK_STATUS(apikeys_key_check(NULL, secret, NULL, id), APIKEYS_NULL_ARGUMENT);
+    CHECK(id[0] == 'x');
+
+    /* Same answers as apikeys_key_verify, revoked and expired included. */
+    char revoked[64];
+    apikeys_key *revoked_key = generate(store, "Check revoked", NULL, NULL, revoked);
+    const char *revoked_id = key_id(revoked_key);
+    CHECK_STATUS(apikeys_key_revoke(store, revoked_id, strlen(revoked_id), NULL), APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_check(store, revoked, NULL, id), APIKEYS_REVOKED);
+    CHECK_STATUS(apikeys_key_verify(store, revoked, strlen(revoked), NULL, 0, NULL),
+                 APIKEYS_REVOKED);
+    apikeys_key_free(revoked_key);
+
+    /* Counted as verify counts: four accepted, one lacking a scope. */
+    apikeys_list *list = NULL;
+    CHECK_STATUS(apikeys_key_list(store, APIKEYS_LIST_ALL, 0, &list), APIKEYS_OK);
+    size_t count = 0;
+    CHECK_STATUS(apikeys_list_len(list, &count), APIKEYS_OK);
+    int seen = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct apikeys_key_info *listed = NULL;
+        CHECK_STATUS(apikeys_list_get(list, i, &listed), APIKEYS_OK);
+        if (listed && strcmp(listed->id, key_id(key)) == 0) {
+            seen = 1;
+            CHECK(listed->use_count == 5);
+        }
+    }
+    CHECK(seen);
+    apikeys_list_free(list);
+    apikeys_key_free(key);
+}
+
 static void test_header_verify(apikeys_store *store, char *big) {
     char secret[64];
     apikeys_key *key = generate(store, "Header", NULL, "contacts:read", secret);
@@ -650,9 +734,13 @@ static void *verify_many(void *arg) {
     struct thread_job *job = arg;
     /* A fresh thread has no last error, whatever other threads did. */
     job->error_was_private = apikeys_last_error()[0] == '\0';
+    char id[APIKEYS_ID_SIZE]; /* one buffer per thread */
     for (int i = 0; i < 2000; i++) {
-        if (apikeys_key_verify(job->store, job->secret, strlen(job->secret), NULL, 0, NULL) ==
-            APIKEYS_OK) {
+        /* Both verify entry points, alternately. */
+        apikeys_status status =
+            i % 2 ? apikeys_key_check(job->store, job->secret, NULL, id)
+                  : apikeys_key_verify(job->store, job->secret, strlen(job->secret), NULL, 0, NULL);
+        if (status == APIKEYS_OK) {
             job->accepted++;
         }
     }
@@ -696,6 +784,7 @@ int main(int argc, char **argv) {
     apikeys_store *store = open_store("main.redb", "pepper", 0);
     test_generate(store, big);
     test_verify(store, big);
+    test_key_check(store, big);
     test_header_verify(store, big);
     test_revoke(store);
     test_rotate(store);

@@ -11,7 +11,7 @@ import ctypes.util
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 ENV_VAR = "APIKEYS_LIB"
 
@@ -44,6 +44,10 @@ RANDOM = 207
 PANIC = 900
 
 OPEN_SHARED = 1
+
+# APIKEYS_ID_SIZE: the id buffer of apikeys_key_check (16 characters and a NUL).
+ID_SIZE = 17
+IdBuffer = ctypes.c_char * ID_SIZE
 
 LIST_ALL = 0
 LIST_ACTIVE = 1
@@ -116,6 +120,7 @@ _PROTOTYPES = {
     "apikeys_key_info": (_status, [Key_p, _P(_P(KeyInfoStruct))]),
     "apikeys_key_free": (_status, [Key_p]),
     "apikeys_key_verify": (_status, [Store_p, _str, _len, _str, _len, _P(Verified_p)]),
+    "apikeys_key_check": (_status, [Store_p, _str, _str, _P(IdBuffer)]),
     "apikeys_header_verify": (_status, [Store_p, _str, _len, _str, _len, _P(Verified_p)]),
     "apikeys_verified_info": (_status, [Verified_p, _P(_P(VerifiedInfoStruct))]),
     "apikeys_verified_free": (_status, [Verified_p]),
@@ -195,6 +200,29 @@ def _declare(library: ctypes.CDLL) -> None:
             ) from None
         function.restype = restype
         function.argtypes = argtypes
+
+
+def check_function(library: ctypes.CDLL, hold_gil: bool) -> Callable[..., int]:
+    """apikeys_key_check for KeyStore's hot path, without argtypes.
+
+    Measured (ffi/README.md, "Host call cost"): ctypes converts each
+    declared argument through its type's from_param, 20-50 ns apiece, and
+    releasing and retaking the GIL around a call costs about 50 ns more. The
+    callers pass exactly the C types (a c_void_p, bytes, bytes or None, an
+    IdBuffer or None), which ctypes passes as they are without argtypes.
+
+    hold_gil=True (ctypes.PyDLL) keeps the GIL during the call: for
+    exclusive stores, whose verify is an in-memory lookup of well under a
+    microsecond that never waits on a disk write (the first verify of a key
+    in a process reads its record once). Shared stores read the file on
+    every verify (about 10 microseconds) and release the GIL, like every
+    other call of this package.
+    """
+    loader = ctypes.PyDLL if hold_gil else ctypes.CDLL
+    # The same file, already loaded: dlopen hands back the same library.
+    function = loader(library._name).apikeys_key_check
+    function.restype = _status
+    return function
 
 
 _library: Optional[ctypes.CDLL] = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
@@ -173,6 +174,14 @@ def _key_info(raw: n.KeyInfoStruct) -> KeyInfo:
     )
 
 
+# One id buffer per thread for KeyStore.verify_id: written by the call and
+# read right after it on the same thread.
+_thread_buffers = threading.local()
+
+# Statuses of a refused key (is_valid answers False): MALFORMED .. INSUFFICIENT_SCOPE.
+_REFUSED = range(n.MALFORMED, n.INSUFFICIENT_SCOPE + 1)
+
+
 def _check(status: int) -> None:
     if status != n.OK:
         raise error_for(status)
@@ -227,6 +236,7 @@ class KeyStore:
         shared: bool = False,
     ) -> None:
         self._handle: Optional[int] = None
+        self._check_handle = None
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
         path_bytes = _text(path, "path")
@@ -245,6 +255,10 @@ class KeyStore:
             )
         )
         self._handle = handle.value
+        # For the hot path (verify_id, is_valid): the handle as the ctypes
+        # value apikeys_key_check takes, and that function (see _native).
+        self._check_handle: Optional[ctypes.c_void_p] = handle
+        self._native_check = n.check_function(n.lib(), hold_gil=not shared)
         self.path = path_bytes.decode("utf-8", "replace")
         self.shared = shared
 
@@ -279,6 +293,7 @@ class KeyStore:
     def close(self) -> None:
         """Flushes usage counts and releases the file. Closing twice is fine."""
         handle, self._handle = self._handle, None
+        self._check_handle = None
         if handle is not None:
             _check(n.lib().apikeys_store_close(handle))
 
@@ -334,6 +349,71 @@ class KeyStore:
             self._open_handle(), key_b, len(key_b), scope_b, _length(scope_b), ctypes.byref(handle)
         )
         return _take_verified(status, handle)
+
+    def verify_id(self, key: Text, scope: Optional[Text] = None) -> str:
+        """The id of the accepted key (holding `scope` if given), or
+        Unauthorized/Forbidden: the checks of verify(), for the request that
+        needs only to know whose key it is. One native call and no handle to
+        read and free: about half the cost of verify()."""
+        try:
+            buffer = _thread_buffers.id
+        except AttributeError:
+            buffer = _thread_buffers.id = n.IdBuffer()
+        # _fast_check inline: a Python method call costs a tenth of the whole.
+        handle = self._check_handle
+        if scope is None and handle is not None and type(key) is str and "\0" not in key:
+            try:
+                status = self._native_check(handle, key.encode(), None, buffer)
+            except UnicodeEncodeError:
+                status = self._check_key(key, scope, buffer)
+        else:
+            status = self._check_key(key, scope, buffer)
+        if status:
+            raise error_for(status)
+        return buffer.value.decode()
+
+    def is_valid(self, key: Text, scope: Optional[Text] = None) -> bool:
+        """Whether the key is accepted (holding `scope` if given): False for a
+        missing, malformed, unknown, revoked or expired key or a missing
+        scope; a store failure still raises. The cheapest check."""
+        status = self._fast_check(key, scope, None)
+        if not status:
+            return True
+        if status in _REFUSED:
+            return False
+        raise error_for(status)
+
+    def _fast_check(self, key: Text, scope: Optional[Text], buffer: Optional[ctypes.Array]) -> int:
+        """_check_key for the common case, a str key and no scope, with the
+        fewest Python operations: each costs a few percent of the call.
+        Anything else (bytes, a NUL, a lone surrogate, a wrong type) goes
+        through _check_key, which converts, checks and refuses properly."""
+        handle = self._check_handle
+        if scope is None and handle is not None and type(key) is str and "\0" not in key:
+            try:
+                data = key.encode()
+            except UnicodeEncodeError:
+                return self._check_key(key, scope, buffer)
+            return self._native_check(handle, data, None, buffer)
+        return self._check_key(key, scope, buffer)
+
+    def _check_key(self, key: Text, scope: Optional[Text], buffer: Optional[ctypes.Array]) -> int:
+        """apikeys_key_check, which reads the key and scope up to their NUL.
+
+        A str or bytes may hold a NUL, and a key cut there must not be judged:
+        such arguments take the (pointer, length) call, which refuses them
+        with the library's own status and message.
+        """
+        handle = self._check_handle
+        if handle is None:
+            raise StoreClosed("the key store is closed")
+        key_b = key.encode("utf-8", "surrogatepass") if type(key) is str else _text(key, "key")
+        scope_b = None if scope is None else _text(scope, "scope")
+        if b"\0" in key_b or (scope_b is not None and b"\0" in scope_b):
+            return n.lib().apikeys_key_verify(
+                handle, key_b, len(key_b), scope_b, _length(scope_b), None
+            )
+        return self._native_check(handle, key_b, scope_b, buffer)
 
     def verify_header(self, header_value: Optional[Text], scope: Optional[Text] = None) -> VerifiedKey:
         """Verifies the value of an Authorization header ("Bearer flz_sk_...").

@@ -126,6 +126,29 @@ module ApiKeys
       Convert.take_verified(status, out)
     end
 
+    # The id of the accepted key (holding scope if given), or Unauthorized /
+    # Forbidden: the checks of #verify, for the request that needs only to
+    # know whose key it is. One native call, no handle to read and free.
+    def verify_id(key, scope: nil)
+      # One buffer per thread (fiber): written by the call, read right after.
+      buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
+      status = check_key(key, scope, buffer)
+      raise ApiKeys.error_for(status) unless status.zero?
+
+      buffer.read_string
+    end
+
+    # Whether the key is accepted (holding scope if given): false for a
+    # missing, malformed, unknown, revoked or expired key or a missing scope;
+    # a store failure still raises. The cheapest check.
+    def valid?(key, scope: nil)
+      status = check_key(key, scope, nil)
+      return true if status.zero?
+      return false if status.between?(Native::MALFORMED, Native::INSUFFICIENT_SCOPE)
+
+      raise ApiKeys.error_for(status)
+    end
+
     # Verifies an Authorization header value ("Bearer flz_sk_..."). A
     # missing header (nil) is Unauthorized with reason :bad_header, so a
     # handler can pass request.get_header("HTTP_AUTHORIZATION") as is.
@@ -200,6 +223,24 @@ module ApiKeys
     end
 
     private
+
+    # apikeys_key_check reads the key and scope up to their NUL; a String
+    # holding a NUL takes the (pointer, length) call, which refuses it with
+    # the library's own status and message.
+    def check_key(key, scope, buffer)
+      handle = open_handle
+      key = Convert.text(key, "key")
+      scope = Convert.optional_text(scope, "scope")
+      if key.include?("\0") || scope&.include?("\0")
+        return Native.apikeys_key_verify(handle, key, key.bytesize, scope, Convert.size(scope), nil)
+      end
+
+      if @shared
+        Native.apikeys_key_check_blocking(handle, key, scope, buffer)
+      else
+        Native.apikeys_key_check(handle, key, scope, buffer)
+      end
+    end
 
     def open_handle
       @handle or raise StoreClosed, "the key store is closed"

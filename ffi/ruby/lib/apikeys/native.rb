@@ -32,6 +32,8 @@ module ApiKeys
     PANIC = 900
 
     OPEN_SHARED = 1
+    # APIKEYS_ID_SIZE: the id buffer of apikeys_key_check (16 characters and a NUL).
+    ID_SIZE = 17
     LIST_FILTERS = { all: 0, active: 1, revoked: 2, expired: 3 }.freeze
     KEY_STATUSES = { 0 => :active, 1 => :revoked, 2 => :expired }.freeze
 
@@ -133,6 +135,13 @@ module ApiKeys
     attach_function :apikeys_key_info, %i[pointer pointer], :status
     attach_function :apikeys_key_free, [:pointer], :status
     attach_function :apikeys_key_verify, %i[pointer text size_t text size_t pointer], :status, blocking: true
+    # The NUL-terminated verify (ffi/README.md): :string refuses a String
+    # holding a NUL (ArgumentError), the package routes those to
+    # apikeys_key_verify first. Held GVL for exclusive stores (an in-memory
+    # lookup); released for shared ones, which read the file on every verify.
+    attach_function :apikeys_key_check, %i[pointer string string pointer], :status
+    attach_function :apikeys_key_check_blocking, :apikeys_key_check, %i[pointer string string pointer], :status,
+                    blocking: true
     attach_function :apikeys_header_verify, %i[pointer text size_t text size_t pointer], :status, blocking: true
     attach_function :apikeys_verified_info, %i[pointer pointer], :status
     attach_function :apikeys_verified_free, [:pointer], :status

@@ -1,0 +1,126 @@
+//! The cheapest verify for hosts: `apikeys_key_check`, a NUL-terminated key
+//! in, the status out, and the key's id when asked for.
+//!
+//! Why it exists: from PHP FFI and Python ctypes every argument of a call
+//! costs about 30-40 ns of conversion (measured; ffi/README.md "Host call
+//! cost"), so the six-argument `apikeys_key_verify` plus the
+//! `apikeys_verified_info` / `apikeys_verified_free` calls that read its
+//! handle cost more than the verify itself. Hosts' strings are
+//! NUL-terminated in memory, so a key needs one argument instead of two; the
+//! id, which is what a request handler needs to authorize, comes back in a
+//! caller-owned buffer instead of a handle that must be read and freed.
+
+use core::ffi::{c_char, CStr};
+
+use apikeys_core::{ID_LEN, MAX_KEY_LEN};
+
+use crate::boundary::{ffi_boundary, try_ref, utf8_arg, Failure};
+use crate::status::apikeys_size::{APIKEYS_ID_SIZE, APIKEYS_KEY_SCAN_MAX};
+use crate::status::apikeys_status::{self, APIKEYS_CORRUPTED, APIKEYS_MALFORMED};
+use crate::store::apikeys_store;
+use crate::verify::verify;
+
+// The buffer holds any id and its NUL; the scan bound exceeds any key, so
+// hitting it always means "not a key".
+const _: () = assert!(APIKEYS_ID_SIZE as usize == ID_LEN + 1);
+const _: () = assert!((APIKEYS_KEY_SCAN_MAX as usize) > MAX_KEY_LEN);
+
+extern "C" {
+    /// POSIX (and the Windows CRT): the length of `s`, reading at most
+    /// `max_len` bytes. libc's version compares many bytes at a time
+    /// without reading past the page that holds the terminator.
+    fn strnlen(s: *const c_char, max_len: usize) -> usize;
+}
+
+/// Verifies the NUL-terminated `key` against the store, with the
+/// NUL-terminated `scope` checked too when not NULL (NULL or "" = no scope).
+///
+/// Returns what `apikeys_key_verify` returns for the same key and scope:
+/// `APIKEYS_OK` when the key is accepted, else `APIKEYS_MALFORMED`,
+/// `APIKEYS_NOT_FOUND`, `APIKEYS_REVOKED`, `APIKEYS_EXPIRED`,
+/// `APIKEYS_INSUFFICIENT_SCOPE`, or a store failure. It counts the use the
+/// same way. A NULL `store` or `key` is `APIKEYS_NULL_ARGUMENT`; a `scope`
+/// that is not UTF-8 is `APIKEYS_INVALID_ARGUMENT`.
+///
+/// `key` is read up to its NUL and never beyond `APIKEYS_KEY_SCAN_MAX` (256)
+/// bytes: no NUL within them is `APIKEYS_MALFORMED` (no key is that long).
+/// Bytes that are not UTF-8 are `APIKEYS_MALFORMED` too. The key ends at
+/// its first NUL: a host whose strings may hold a NUL (PHP, Python, Ruby)
+/// must refuse such a key before calling, as the packages do, or call
+/// `apikeys_key_verify` with the length.
+///
+/// `id_out` is optional: when not NULL it must be writable for
+/// `APIKEYS_ID_SIZE` (17) bytes, and receives the accepted key's id,
+/// NUL-terminated, on success only.
+///
+/// # Safety
+///
+/// `store` must be NULL (refused) or an open handle; `key` NULL (refused)
+/// or NUL-terminated (or readable for `APIKEYS_KEY_SCAN_MAX` bytes); `scope`
+/// NULL or NUL-terminated; `id_out` NULL or writable for `APIKEYS_ID_SIZE`
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn apikeys_key_check(
+    store: *const apikeys_store,
+    key: *const c_char,
+    scope: *const c_char,
+    id_out: *mut c_char,
+) -> apikeys_status {
+    ffi_boundary! {
+        let store = try_ref!(store);
+        if key.is_null() {
+            return Err(Failure::null_argument("key"));
+        }
+        // SAFETY: not NULL; NUL-terminated or readable for the bound (contract).
+        let key_len = unsafe { strnlen(key, APIKEYS_KEY_SCAN_MAX as usize) };
+        let scope = if scope.is_null() {
+            None
+        } else {
+            // SAFETY: not NULL; NUL-terminated per the contract.
+            match utf8_arg(unsafe { CStr::from_ptr(scope) }.to_bytes(), "scope")? {
+                "" => None,
+                scope => Some(scope),
+            }
+        };
+        if key_len == APIKEYS_KEY_SCAN_MAX as usize {
+            return Err(malformed());
+        }
+        // SAFETY: strnlen found a NUL after key_len readable bytes.
+        let key = unsafe { core::slice::from_raw_parts(key.cast::<u8>(), key_len) };
+        let Ok(key) = core::str::from_utf8(key) else {
+            return Err(malformed());
+        };
+        let verified = verify(store, key, scope)?;
+        if !id_out.is_null() {
+            // SAFETY: not NULL; writable for APIKEYS_ID_SIZE bytes per the contract.
+            unsafe { write_id(verified.id(), id_out)? };
+        }
+        Ok(())
+    }
+}
+
+fn malformed() -> Failure {
+    Failure::new(APIKEYS_MALFORMED, "the key is not well-formed")
+}
+
+/// # Safety
+///
+/// `out` must be writable for `APIKEYS_ID_SIZE` bytes.
+unsafe fn write_id(id: &str, out: *mut c_char) -> Result<(), Failure> {
+    // Ids are made by this library (ID_LEN base62 characters); anything else
+    // came from a damaged or foreign file and is not cut short silently.
+    if id.len() >= APIKEYS_ID_SIZE as usize || id.bytes().any(|b| b == 0) {
+        return Err(Failure::new(
+            APIKEYS_CORRUPTED,
+            "a stored key id does not fit the APIKEYS_ID_SIZE buffer",
+        ));
+    }
+    let out = out.cast::<u8>();
+    // SAFETY: id.len() + 1 <= APIKEYS_ID_SIZE bytes, writable per the contract;
+    // the id is a separate allocation, so the two do not overlap.
+    unsafe {
+        core::ptr::copy_nonoverlapping(id.as_ptr(), out, id.len());
+        out.add(id.len()).write(0);
+    }
+    Ok(())
+}
