@@ -9,7 +9,7 @@
 use core::ffi::c_char;
 use std::any::Any;
 use std::cell::RefCell;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::status::apikeys_status;
@@ -19,14 +19,29 @@ use crate::status::apikeys_status;
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) status: apikeys_status,
-    pub(crate) message: String,
+    pub(crate) message: Message,
+}
+
+/// The text of a failure: a fixed sentence costs no allocation, which keeps
+/// a rejected key (the common failure, on the request path) cheap.
+#[derive(Debug)]
+pub(crate) enum Message {
+    Fixed(&'static CStr),
+    Text(String),
 }
 
 impl Failure {
     pub(crate) fn new(status: apikeys_status, message: impl Into<String>) -> Self {
         Failure {
             status,
-            message: message.into(),
+            message: Message::Text(message.into()),
+        }
+    }
+
+    pub(crate) fn fixed(status: apikeys_status, message: &'static CStr) -> Self {
+        Failure {
+            status,
+            message: Message::Fixed(message),
         }
     }
 
@@ -92,10 +107,10 @@ pub(crate) fn catch<R: FfiReturn>(body: impl FnOnce() -> R) -> R::C {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => value.into_c(),
         Err(payload) => {
-            set_last_error(&format!(
+            set_last_error(&Message::Text(format!(
                 "apikeys panicked (a bug, please report it): {}",
                 panic_message(payload.as_ref())
-            ));
+            )));
             R::on_panic()
         }
     }
@@ -119,21 +134,32 @@ macro_rules! ffi_boundary {
 }
 pub(crate) use ffi_boundary;
 
+/// This thread's last error as C reads it.
+enum LastError {
+    Fixed(&'static CStr),
+    Text(CString),
+}
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<LastError> = const { RefCell::new(LastError::Fixed(c"")) };
 }
 
 /// Records `message` as this thread's last error.
-pub(crate) fn set_last_error(message: &str) {
-    // A message never carries a NUL on purpose; replace any rather than lose it.
-    let bytes: Vec<u8> = message
-        .bytes()
-        .map(|b| if b == 0 { b'?' } else { b })
-        .collect();
-    let message = CString::new(bytes).unwrap_or_default();
+pub(crate) fn set_last_error(message: &Message) {
+    let last = match message {
+        Message::Fixed(text) => LastError::Fixed(text),
+        Message::Text(text) => {
+            // A message never carries a NUL on purpose; replace any rather than lose it.
+            let bytes: Vec<u8> = text
+                .bytes()
+                .map(|b| if b == 0 { b'?' } else { b })
+                .collect();
+            LastError::Text(CString::new(bytes).unwrap_or_default())
+        }
+    };
     let _ = LAST_ERROR.try_with(|cell| {
-        if let Ok(mut last) = cell.try_borrow_mut() {
-            *last = message;
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = last;
         }
     });
 }
@@ -142,7 +168,10 @@ pub(crate) fn set_last_error(message: &str) {
 pub(crate) fn last_error() -> *const c_char {
     LAST_ERROR
         .try_with(|cell| match cell.try_borrow() {
-            Ok(last) => last.as_ptr(),
+            Ok(last) => match &*last {
+                LastError::Fixed(text) => text.as_ptr(),
+                LastError::Text(text) => text.as_ptr(),
+            },
             Err(_) => c"".as_ptr(),
         })
         .unwrap_or(c"".as_ptr())

@@ -16,9 +16,9 @@ use apikeys_core::{ID_LEN, MAX_KEY_LEN};
 
 use crate::boundary::{ffi_boundary, try_ref, utf8_arg, Failure};
 use crate::status::apikeys_size::{APIKEYS_ID_SIZE, APIKEYS_KEY_SCAN_MAX};
-use crate::status::apikeys_status::{self, APIKEYS_CORRUPTED, APIKEYS_MALFORMED};
+use crate::status::apikeys_status::{self, APIKEYS_CORRUPTED};
 use crate::store::apikeys_store;
-use crate::verify::verify;
+use crate::verify::{malformed, verify};
 
 // The buffer holds any id and its NUL; the scan bound exceeds any key, so
 // hitting it always means "not a key".
@@ -97,10 +97,6 @@ pub unsafe extern "C" fn apikeys_key_check(
         }
         Ok(())
     }
-}
-
-fn malformed() -> Failure {
-    Failure::new(APIKEYS_MALFORMED, "the key is not well-formed")
 }
 
 /// # Safety

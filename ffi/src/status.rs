@@ -211,6 +211,19 @@ pub(crate) fn status_of_rejection(rejection: Rejection) -> apikeys_status {
     }
 }
 
+/// The core's sentence for a rejection, as a static C string: a rejected
+/// key, the common failure, then records its message without allocating.
+pub(crate) fn rejection_message(rejection: Rejection) -> &'static CStr {
+    match rejection {
+        Rejection::Malformed => c"the key is not well-formed",
+        Rejection::NotFound => c"no such key",
+        Rejection::Revoked => c"the key was revoked",
+        Rejection::Expired => c"the key has expired",
+        Rejection::InsufficientScope => c"the key lacks the required scope",
+        _ => c"the key was refused",
+    }
+}
+
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure::new(status_of_error(&error), error.to_string())
@@ -221,7 +234,7 @@ impl From<VerifyError> for Failure {
     fn from(error: VerifyError) -> Self {
         match error {
             VerifyError::Rejected(rejection) => {
-                Failure::new(status_of_rejection(rejection), rejection.to_string())
+                Failure::fixed(status_of_rejection(rejection), rejection_message(rejection))
             }
             VerifyError::Failed(error) => error.into(),
         }
@@ -233,5 +246,26 @@ pub(crate) fn status_str(number: u32) -> *const c_char {
     match apikeys_status::from_number(number) {
         Some(status) => status.description().as_ptr(),
         None => c"unknown status".as_ptr(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_messages_are_the_core_sentences() {
+        for rejection in [
+            Rejection::Malformed,
+            Rejection::NotFound,
+            Rejection::Revoked,
+            Rejection::Expired,
+            Rejection::InsufficientScope,
+        ] {
+            assert_eq!(
+                rejection_message(rejection).to_str().ok(),
+                Some(rejection.to_string().as_str())
+            );
+        }
     }
 }

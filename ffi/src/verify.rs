@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use apikeys_core::http::{
     bearer_token, FORBIDDEN_SCOPE_BODY, INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY,
 };
-use apikeys_core::VerifiedKey;
+use apikeys_core::{Rejection, VerifiedKey, VerifyError};
 
 use crate::boundary::{ffi_boundary, try_bytes, try_optional_str, try_out, try_ref, Failure};
 use crate::info::{apikeys_verified_info, OwnedVerifiedInfo};
@@ -105,8 +105,9 @@ pub unsafe extern "C" fn apikeys_header_verify(
     }
 }
 
-fn malformed() -> Failure {
-    Failure::new(APIKEYS_MALFORMED, "the key is not well-formed")
+/// The failure for a key that is not well-formed (no storage touched).
+pub(crate) fn malformed() -> Failure {
+    Failure::from(VerifyError::Rejected(Rejection::Malformed))
 }
 
 /// The core's verify, with or without a scope; shared with `apikeys_key_check`.
