@@ -35,6 +35,14 @@ impl Digest {
         first.copy_from_slice(&self.0[..8]);
         u64::from_le_bytes(first)
     }
+
+    /// Another well-mixed 64-bit value, independent of [`Digest::table_hash`]:
+    /// to pick the index shard.
+    pub(crate) fn shard_hash(&self) -> u64 {
+        let mut second = [0u8; 8];
+        second.copy_from_slice(&self.0[8..16]);
+        u64::from_le_bytes(second)
+    }
 }
 
 impl ConstantTimeEq for Digest {

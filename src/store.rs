@@ -629,9 +629,13 @@ impl Entry {
     }
 }
 
+/// One shard's table, alone on its cache lines: a read lock writes the lock
+/// word, and two threads verifying keys of neighbouring shards must not
+/// bounce one line between their cores.
 #[derive(Default)]
+#[repr(align(128))]
 struct Shard {
-    table: HashTable<Entry, IndexMemory>,
+    table: RwLock<HashTable<Entry, IndexMemory>>,
 }
 
 /// Fewest shards: threads verifying different keys rarely share a lock.
@@ -659,7 +663,7 @@ fn shard_count(keys: u64) -> u64 {
 /// Digest -> key, for exclusive mode. Sharded so that threads verifying
 /// different keys do not contend on one lock.
 struct Index {
-    shards: Box<[RwLock<Shard>]>,
+    shards: Box<[Shard]>,
 }
 
 impl Index {
@@ -669,61 +673,53 @@ impl Index {
         let per_shard = usize::try_from(keys.div_ceil(shards)).unwrap_or(0);
         Index {
             shards: (0..shards)
-                .map(|_| {
-                    RwLock::new(Shard {
-                        table: HashTable::with_capacity_in(per_shard, IndexMemory),
-                    })
+                .map(|_| Shard {
+                    table: RwLock::new(HashTable::with_capacity_in(per_shard, IndexMemory)),
                 })
                 .collect(),
         }
     }
 
-    fn shard(&self, digest: &Digest) -> &RwLock<Shard> {
-        // Bits other than those of table_hash(), which the table uses.
-        let spread = digest.table_hash().rotate_right(32) as usize;
-        &self.shards[spread % self.shards.len()]
+    fn shard(&self, digest: &Digest) -> &RwLock<HashTable<Entry, IndexMemory>> {
+        // Other digest bits than table_hash(), which the table uses, scaled
+        // to the shard count by a multiplication rather than a division.
+        let at = (u128::from(digest.shard_hash()) * self.shards.len() as u128) >> 64;
+        &self.shards[at as usize].table
     }
 
     fn insert(&self, entry: Entry) {
-        let mut shard = self
+        let mut table = self
             .shard(&entry.digest)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let hash = entry.digest.table_hash();
-        if let Some(found) = shard
-            .table
-            .find(hash, |other| other.digest.ct_eq(&entry.digest).into())
-        {
+        if let Some(found) = table.find(hash, |other| other.digest.ct_eq(&entry.digest).into()) {
             found.lower(entry.state.load(Ordering::SeqCst));
             if let Some(hot) = entry.hot.into_inner() {
                 let _ = found.hot.set(hot);
             }
             return;
         }
-        shard
-            .table
-            .insert_unique(hash, entry, |other| other.digest.table_hash());
+        table.insert_unique(hash, entry, |other| other.digest.table_hash());
     }
 
     /// Adds a key loaded at open. Storage holds one record per digest, so
     /// there is no entry to merge with.
     fn load(&self, entry: Entry) {
-        let mut shard = self
+        let mut table = self
             .shard(&entry.digest)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let hash = entry.digest.table_hash();
-        shard
-            .table
-            .insert_unique(hash, entry, |other| other.digest.table_hash());
+        table.insert_unique(hash, entry, |other| other.digest.table_hash());
     }
 
     fn with<T>(&self, digest: &Digest, found: impl FnOnce(&Entry) -> T) -> Option<T> {
-        let shard = self
+        let table = self
             .shard(digest)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = shard.table.find(digest.table_hash(), |entry| {
+        let entry = table.find(digest.table_hash(), |entry| {
             entry.digest.ct_eq(digest).into()
         })?;
         Some(found(entry))
