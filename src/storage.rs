@@ -11,7 +11,7 @@
 //! |-----------|------------------------------|------------------------------------|
 //! | `meta`    | name                         | format version, pepper fingerprint |
 //! | `records` | key number (`u32`)           | encoded [`KeyRecord`]              |
-//! | `digests` | first 8 bytes of the digest  | key number                         |
+//! | `digests` | first 4 bytes of the digest, key number (`u64`) | none    |
 //! | `usage`   | key number                   | encoded [`Usage`]                  |
 //! | `events`  | sequence number              | encoded [`Event`]                  |
 //!
@@ -21,16 +21,15 @@
 //! tables (records by digest, ~170-byte rows; the id index) and wrote about
 //! 8 MB per batch of 1000 keys into a 100k-key store. Now records are keyed
 //! by a number the store hands out in order, so new records are appended;
-//! the only table keyed by random values is `digests`, whose rows are 12
-//! bytes, so that a batch rewrites about 1.7 MB of it.
+//! the only table keyed by random values is `digests`, whose rows are 8
+//! bytes, so that a batch rewrites about 1 MB of it.
 //!
 //! A key's number is the first [`NUMBER_CHARS`] characters of its public id
 //! (base62, so ids sort by creation), followed by random characters: `by_id`
-//! needs no index either. The `digests` key is a prefix of the digest: two
-//! stored keys sharing one would take 2^32 keys of luck (a collision is
-//! refused like a repeated digest, never overwritten); a presented key that
-//! shares a stored key's prefix is told apart by the full digest, compared
-//! in constant time, in the record.
+//! needs no index either. A `digests` row is the digest's first 4 bytes
+//! followed by the key number: keys sharing a prefix (one pair per 2^32
+//! pairs) are all found by one range read, and each candidate's full digest,
+//! in its record, is compared in constant time.
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
@@ -52,7 +51,7 @@ use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const RECORDS: TableDefinition<u32, &[u8]> = TableDefinition::new("records");
-const DIGESTS: TableDefinition<u64, u32> = TableDefinition::new("digests");
+const DIGESTS: TableDefinition<u64, ()> = TableDefinition::new("digests");
 const USAGE: TableDefinition<u32, &[u8]> = TableDefinition::new("usage");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
@@ -404,11 +403,15 @@ fn decode_usage(bytes: Option<redb::AccessGuard<'_, &'static [u8]>>) -> Result<U
     }
 }
 
-/// The key of the `digests` table for a digest: its first 8 bytes.
-fn digest_prefix(digest: &[u8; 32]) -> u64 {
-    let mut prefix = [0u8; 8];
-    prefix.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(prefix)
+/// The `digests` rows of the keys whose digest starts like this one.
+fn digest_rows(digest: &[u8; 32]) -> core::ops::RangeInclusive<u64> {
+    let prefix = u64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]));
+    (prefix << 32)..=(prefix << 32 | u64::from(u32::MAX))
+}
+
+/// The `digests` row of a key.
+fn digest_row(digest: &[u8; 32], number: u32) -> u64 {
+    digest_rows(digest).start() | u64::from(number)
 }
 
 /// Writes `number` in base62 over the first [`NUMBER_CHARS`] characters of
@@ -453,27 +456,27 @@ fn has_id(record: &KeyRecord, id: &str) -> bool {
 
 /// The record with this digest, if any, in the tables of one transaction.
 fn find_by_digest(
-    digests: &impl ReadableTable<u64, u32>,
+    digests: &impl ReadableTable<u64, ()>,
     records: &impl ReadableTable<u32, &'static [u8]>,
     digest: &Digest,
 ) -> Result<Option<(u32, KeyRecord)>, Error> {
-    let number = match digests.get(digest_prefix(&digest.to_bytes()))? {
-        Some(number) => number.value(),
-        None => return Ok(None),
-    };
-    let record = match records.get(number)? {
-        Some(bytes) => KeyRecord::decode(bytes.value())?,
-        None => {
-            return Err(Error::Corrupted(format!(
-                "digest index points to missing key {number}"
-            )))
+    for row in digests.range(digest_rows(&digest.to_bytes()))? {
+        // The low 32 bits of a row are the key number.
+        let number = row?.0.value() as u32;
+        let record = match records.get(number)? {
+            Some(bytes) => KeyRecord::decode(bytes.value())?,
+            None => {
+                return Err(Error::Corrupted(format!(
+                    "digest index points to missing key {number}"
+                )))
+            }
+        };
+        // Otherwise another key with the same prefix: try the next.
+        if Digest::from_bytes(record.digest) == *digest {
+            return Ok(Some((number, record)));
         }
-    };
-    // Another key with the same prefix: the presented key is not stored.
-    if Digest::from_bytes(record.digest) != *digest {
-        return Ok(None);
     }
-    Ok(Some((number, record)))
+    Ok(None)
 }
 
 /// The record with this id, if any.
@@ -550,16 +553,15 @@ fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), E
     for record in records {
         let number = id_number(&record.id)
             .ok_or_else(|| Error::Storage("a new key was not numbered".into()))?;
-        // A repeated digest prefix is 2^32 keys of luck, or a broken
-        // generator: refuse rather than overwrite (the transaction aborts).
-        if digests
-            .insert(digest_prefix(&record.digest), number)?
-            .is_some()
-        {
+        // 154 random bits make a repeated digest a broken generator, not
+        // bad luck: refuse (the transaction aborts). Looking costs nothing
+        // more than reading the leaf the insert below rewrites.
+        if find_by_digest(&digests, &table, &Digest::from_bytes(record.digest))?.is_some() {
             return Err(Error::Storage(
                 "generated key collides with a stored one".into(),
             ));
         }
+        digests.insert(digest_row(&record.digest, number), ())?;
         if table.insert(number, record.encode().as_slice())?.is_some() {
             return Err(Error::Corrupted(format!("key number {number} is taken")));
         }
@@ -763,5 +765,67 @@ mod tests {
         assert_eq!(id_number("0000000000000-00"), None);
         assert_eq!(id_number("zzzzzz0000000000"), None);
         assert!(stamp_number("short", 1).is_err());
+    }
+
+    fn record(id: &str, digest: [u8; 32]) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            digest,
+            hint: "flz_sk_Ab3x…".into(),
+            name: "n".into(),
+            env: None,
+            scopes: Vec::new(),
+            owner: None,
+            metadata: None,
+            created_at: Timestamp::from_unix(1),
+            expires_at: None,
+            revoked_at: None,
+            rotated_from: None,
+            rotated_to: None,
+        }
+    }
+
+    #[test]
+    fn keys_sharing_a_digest_prefix_are_told_apart_by_the_full_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = RedbStorage::open(&dir.path().join("s.redb"), false, &[1; 32]).unwrap();
+        let mut first = [0xAB; 32];
+        let mut second = [0xAB; 32];
+        let mut absent = [0xAB; 32];
+        first[31] = 1;
+        second[31] = 2;
+        absent[31] = 3;
+        let mut records = vec![
+            record("aaaaaaaaaaaaaaaa", first),
+            record("bbbbbbbbbbbbbbbb", second),
+        ];
+        storage.insert(&mut records, Timestamp::from_unix(1)).unwrap();
+        assert_eq!(id_number(&records[0].id), Some(1));
+        assert_eq!(id_number(&records[1].id), Some(2));
+        for (digest, want) in [(first, &records[0]), (second, &records[1])] {
+            let found = storage.by_digest(&Digest::from_bytes(digest)).unwrap();
+            assert_eq!(found.as_ref(), Some(want));
+            assert_eq!(storage.by_id(&want.id).unwrap().unwrap().0, *want);
+        }
+        assert!(storage
+            .by_digest(&Digest::from_bytes(absent))
+            .unwrap()
+            .is_none());
+        // A repeated digest is refused, and nothing of its batch is kept.
+        let mut again = vec![
+            record("cccccccccccccccc", absent),
+            record("dddddddddddddddd", second),
+        ];
+        assert!(storage.insert(&mut again, Timestamp::from_unix(2)).is_err());
+        assert!(storage
+            .by_digest(&Digest::from_bytes(absent))
+            .unwrap()
+            .is_none());
+        assert_eq!(storage.key_count().unwrap(), 2);
+        // An id whose number exists but whose random part differs is unknown.
+        let mut forged = records[0].id.clone().into_bytes();
+        forged[15] = if forged[15] == b'x' { b'y' } else { b'x' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(storage.by_id(&forged).unwrap().is_none());
     }
 }

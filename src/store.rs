@@ -1305,14 +1305,14 @@ mod tests {
     }
 
     impl Storage for CountingStorage {
-        fn insert(&self, records: &[KeyRecord], at: Timestamp) -> Result<(), Error> {
+        fn insert(&self, records: &mut [KeyRecord], at: Timestamp) -> Result<(), Error> {
             self.real.insert(records, at)
         }
         fn change(
             &self,
             target: Target<'_>,
             at: Timestamp,
-            change: &mut dyn FnMut(&mut KeyRecord) -> Result<Change, Error>,
+            change: &mut crate::storage::ChangeFn<'_>,
         ) -> Result<Changed, Error> {
             self.real.change(target, at, change)
         }
