@@ -405,7 +405,9 @@ fn decode_usage(bytes: Option<redb::AccessGuard<'_, &'static [u8]>>) -> Result<U
 
 /// The `digests` rows of the keys whose digest starts like this one.
 fn digest_rows(digest: &[u8; 32]) -> core::ops::RangeInclusive<u64> {
-    let prefix = u64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]));
+    let prefix = u64::from(u32::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3],
+    ]));
     (prefix << 32)..=(prefix << 32 | u64::from(u32::MAX))
 }
 
@@ -545,26 +547,31 @@ fn append_events(
     Ok(())
 }
 
-/// Files numbered records: appended to `records`, their digest prefixes
-/// into `digests`.
+/// Files numbered records: appended to `records`, then their rows into
+/// `digests`, sorted, so that the batch walks that table's leaves in order.
 fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), Error> {
     let mut table = txn.open_table(RECORDS)?;
-    let mut digests = txn.open_table(DIGESTS)?;
+    let mut rows = Vec::with_capacity(records.len());
     for record in records {
         let number = id_number(&record.id)
             .ok_or_else(|| Error::Storage("a new key was not numbered".into()))?;
+        if table.insert(number, record.encode().as_slice())?.is_some() {
+            return Err(Error::Corrupted(format!("key number {number} is taken")));
+        }
+        rows.push((digest_row(&record.digest, number), record.digest));
+    }
+    rows.sort_unstable_by_key(|&(row, _)| row);
+    let mut digests = txn.open_table(DIGESTS)?;
+    for (row, digest) in rows {
         // 154 random bits make a repeated digest a broken generator, not
-        // bad luck: refuse (the transaction aborts). Looking costs nothing
-        // more than reading the leaf the insert below rewrites.
-        if find_by_digest(&digests, &table, &Digest::from_bytes(record.digest))?.is_some() {
+        // bad luck: refuse (the transaction aborts). The records of this
+        // batch are already in `table`, so a repeat within it is found too.
+        if find_by_digest(&digests, &table, &Digest::from_bytes(digest))?.is_some() {
             return Err(Error::Storage(
                 "generated key collides with a stored one".into(),
             ));
         }
-        digests.insert(digest_row(&record.digest, number), ())?;
-        if table.insert(number, record.encode().as_slice())?.is_some() {
-            return Err(Error::Corrupted(format!("key number {number} is taken")));
-        }
+        digests.insert(row, ())?;
     }
     Ok(())
 }
@@ -621,11 +628,7 @@ impl Storage for RedbStorage {
 
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         let txn = self.db.begin_read()?;
-        let found = find_by_digest(
-            &txn.open_table(DIGESTS)?,
-            &txn.open_table(RECORDS)?,
-            digest,
-        )?;
+        let found = find_by_digest(&txn.open_table(DIGESTS)?, &txn.open_table(RECORDS)?, digest)?;
         Ok(found.map(|(_, record)| record))
     }
 
@@ -799,7 +802,9 @@ mod tests {
             record("aaaaaaaaaaaaaaaa", first),
             record("bbbbbbbbbbbbbbbb", second),
         ];
-        storage.insert(&mut records, Timestamp::from_unix(1)).unwrap();
+        storage
+            .insert(&mut records, Timestamp::from_unix(1))
+            .unwrap();
         assert_eq!(id_number(&records[0].id), Some(1));
         assert_eq!(id_number(&records[1].id), Some(2));
         for (digest, want) in [(first, &records[0]), (second, &records[1])] {

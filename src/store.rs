@@ -966,7 +966,7 @@ impl KeyStore {
         let inner = self.inner()?;
         let now = inner.clock.now();
         let mut secret = None;
-        let changed = inner.storage.change(Target::Id(id), now, &mut |old, number| {
+        let changed = inner.storage.change(Target::Id(id), now, &mut |old, ids| {
             match Status::of(old.revoked_at.is_some(), old.expires_at, now) {
                 Status::Revoked => {
                     return Err(Error::InvalidArgument(format!(
@@ -989,7 +989,8 @@ impl KeyStore {
             request.expiry = old.expires_at.map(Expiry::At);
             let (new_secret, mut successor) =
                 inner.make_key(&request, now, &mut rand_core::OsRng)?;
-            number(&mut successor)?;
+            // Numbered by the storage: its id is final from here on.
+            ids(&mut successor)?;
             successor.rotated_from = Some(old.id.clone());
             let grace_end = now.after(grace);
             old.expires_at = Some(old.expires_at.map_or(grace_end, |at| at.min(grace_end)));
