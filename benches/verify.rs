@@ -14,8 +14,9 @@
 //! - `apikeys`: `KeyStore::verify` in exclusive and shared mode, usage
 //!   tracking on and off, with valid, unknown, malformed and bad-checksum keys.
 //!
-//! Then: generate (one, a batch of 1000), revoke, one durable redb commit as
-//! their yardstick, list 10k keys, verify throughput on 1 and 2 threads, and
+//! Then: generate (one, a batch of 1000, a batch of `MAX_BATCH`), revoke, one
+//! durable redb commit as their yardstick (in a small file, and in a table
+//! the size of the store), list 10k keys, verify throughput on 1 and 2 threads, and
 //! PBKDF2-SHA256 at Django's 1.5M iterations for contrast.
 //!
 //! `cargo test --benches` runs every benchmark once on small stores (criterion's
@@ -551,7 +552,8 @@ fn bench_threads(c: &mut Criterion, path: &Path, keys: &Keys, floor: &Floor, n: 
 const COMMIT_TABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("rows");
 
 /// generate, revoke, and one durable redb commit as their yardstick, on the
-/// smallest real store; a batch of 1000; a list of 10k keys.
+/// smallest real store; a batch of 1000 and one of `MAX_BATCH`; a list of
+/// 10k keys.
 fn bench_writes(c: &mut Criterion, dir: &Path) {
     let n = sizes()[0];
     let path = store_path(dir, n);
@@ -581,6 +583,43 @@ fn bench_writes(c: &mut Criterion, dir: &Path) {
     });
     drop(commit_db);
 
+    // The same commit into a table as large as the store (its N rows at
+    // random keys, the new row too): what a commit costs when its B-tree is
+    // three levels deep and mostly out of the cache, as the store's are.
+    let sized_path = dir.join("commit-sized.redb");
+    let _ = std::fs::remove_file(&sized_path);
+    let mut builder = Database::builder();
+    builder.set_cache_size(16 * 1024 * 1024); // as the store's, exclusive mode
+    let sized_db = builder.create(&sized_path).expect("create sized commit db");
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    {
+        let txn = sized_db.begin_write().expect("write txn");
+        {
+            let mut table = txn.open_table(COMMIT_TABLE).expect("table");
+            for _ in 0..n {
+                table
+                    .insert(rng.next_u64(), [7u8; 64].as_slice())
+                    .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+    group.bench_function("redb_durable_commit_store_sized", |b| {
+        b.iter(|| {
+            let mut txn = sized_db.begin_write().expect("write txn");
+            txn.set_durability(Durability::Immediate)
+                .expect("durability");
+            {
+                let mut table = txn.open_table(COMMIT_TABLE).expect("table");
+                table
+                    .insert(rng.next_u64(), [7u8; 64].as_slice())
+                    .expect("insert");
+            }
+            txn.commit().expect("commit")
+        })
+    });
+    drop(sized_db);
+
     let mut i = 0usize;
     group.bench_function("apikeys_generate", |b| {
         b.iter(|| {
@@ -607,6 +646,12 @@ fn bench_writes(c: &mut Criterion, dir: &Path) {
     group.throughput(Throughput::Elements(1000));
     group.bench_function("apikeys_generate_batch_1000", |b| {
         let requests: Vec<_> = (0..1000).map(request).collect();
+        b.iter(|| store.generate_batch(&requests).expect("generate batch"))
+    });
+    // The largest batch a call accepts, beside the 1000 the target names.
+    group.throughput(Throughput::Elements(MAX_BATCH as u64));
+    group.bench_function(format!("apikeys_generate_batch_{MAX_BATCH}"), |b| {
+        let requests: Vec<_> = (0..MAX_BATCH).map(request).collect();
         b.iter(|| store.generate_batch(&requests).expect("generate batch"))
     });
     group.finish();

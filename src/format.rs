@@ -232,6 +232,60 @@ pub fn fill_random_chars(rng: &mut impl RngCore, out: &mut [u8]) -> Result<(), r
     Ok(())
 }
 
+/// Random bytes from the operating system's generator, fetched in blocks:
+/// a batch of keys costs a few `getrandom` calls instead of two per key.
+/// Every byte handed out still comes from the OS (no user-space generator);
+/// bytes are wiped as they are handed out and when the pool is dropped.
+pub(crate) struct OsRandomPool {
+    buffer: zeroize::Zeroizing<Vec<u8>>,
+    used: usize,
+}
+
+impl OsRandomPool {
+    /// A pool that fetches `block` bytes at a time.
+    pub(crate) fn new(block: usize) -> OsRandomPool {
+        let block = block.clamp(64, 1 << 20);
+        OsRandomPool {
+            buffer: zeroize::Zeroizing::new(vec![0; block]),
+            used: block,
+        }
+    }
+}
+
+impl RngCore for OsRandomPool {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        // As `OsRng::fill_bytes` does: no value can stand for failed randomness.
+        if let Err(error) = self.try_fill_bytes(dest) {
+            panic!("the operating system's random generator failed: {error}");
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        let mut filled = 0;
+        while filled < dest.len() {
+            if self.used == self.buffer.len() {
+                rand_core::OsRng.try_fill_bytes(&mut self.buffer)?;
+                self.used = 0;
+            }
+            let take = (dest.len() - filled).min(self.buffer.len() - self.used);
+            let source = &mut self.buffer[self.used..self.used + take];
+            dest[filled..filled + take].copy_from_slice(source);
+            source.zeroize();
+            self.used += take;
+            filled += take;
+        }
+        Ok(())
+    }
+}
+
 /// Builds a new key `vendor_sk_[env_]` + 26 random characters + checksum.
 ///
 /// `vendor` and `env` must already be valid (see [`is_vendor`], [`is_env_tag`]).
@@ -260,6 +314,7 @@ pub fn generate_with(
 }
 
 /// Builds a new key with the operating system's random generator.
+#[cfg(test)]
 pub fn generate(vendor: &str, env: Option<&str>) -> Result<SecretKey, rand_core::Error> {
     generate_with(&mut rand_core::OsRng, vendor, env)
 }

@@ -75,12 +75,9 @@ pub(crate) fn decode_versioned<T: for<'de> Deserialize<'de>>(
 
 /// Encodes `value` behind a version byte.
 pub(crate) fn encode<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
-    let mut bytes = vec![version];
-    // Serializing plain structs into a Vec cannot fail.
-    if let Ok(body) = postcard::to_allocvec(value) {
-        bytes.extend_from_slice(&body);
-    }
-    bytes
+    // Serializing plain structs into a Vec cannot fail. Written behind the
+    // version byte directly: one allocation, no copy.
+    postcard::to_extend(value, vec![version]).unwrap_or_else(|_| vec![version])
 }
 
 impl KeyRecord {

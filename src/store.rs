@@ -783,10 +783,13 @@ fn check_text(what: &str, text: &str, max: usize, allow_empty: bool) -> Result<(
     Ok(())
 }
 
-/// A new random key id: 16 base62 characters (95 bits).
-fn new_id() -> Result<String, Error> {
+/// A new key id: 16 random base62 characters, the first six of which the
+/// storage replaces with the key's number when it files it (ids sort by
+/// creation and find their record without an index); 10 random characters,
+/// 59 bits, remain.
+fn new_id(rng: &mut impl rand_core::RngCore) -> Result<String, Error> {
     let mut id = [0u8; ID_LEN];
-    format::fill_random_chars(&mut rand_core::OsRng, &mut id)?;
+    format::fill_random_chars(rng, &mut id)?;
     Ok(id.iter().map(|&b| b as char).collect())
 }
 
@@ -875,14 +878,18 @@ impl KeyStore {
             )));
         }
         let now = inner.clock.now();
+        // About 64 bytes for a key and 64 for an id, fetched from the OS in
+        // a few calls for the whole batch.
+        let mut random = format::OsRandomPool::new(new.len() * 160);
         let mut secrets = Vec::with_capacity(new.len());
         let mut records = Vec::with_capacity(new.len());
         for request in new {
-            let (secret, record) = inner.make_key(request, now)?;
+            let (secret, record) = inner.make_key(request, now, &mut random)?;
             secrets.push(secret);
             records.push(record);
         }
-        inner.storage.insert(&records, now)?;
+        drop(random);
+        inner.storage.insert(&mut records, now)?;
         Ok(secrets
             .into_iter()
             .zip(records)
@@ -1030,7 +1037,7 @@ impl KeyStore {
     fn revoke_target(&self, target: Target<'_>) -> Result<bool, Error> {
         let inner = self.inner()?;
         let now = inner.clock.now();
-        let changed = inner.storage.change(target, now, &mut |record| {
+        let changed = inner.storage.change(target, now, &mut |record, _| {
             if record.revoked_at.is_some() {
                 return Ok(Change {
                     write: false,
@@ -1058,7 +1065,7 @@ impl KeyStore {
         let inner = self.inner()?;
         let now = inner.clock.now();
         let mut secret = None;
-        let changed = inner.storage.change(Target::Id(id), now, &mut |old| {
+        let changed = inner.storage.change(Target::Id(id), now, &mut |old, ids| {
             match Status::of(old.revoked_at.is_some(), old.expires_at, now) {
                 Status::Revoked => {
                     return Err(Error::InvalidArgument(format!(
@@ -1079,7 +1086,10 @@ impl KeyStore {
             request.owner = old.owner.clone();
             request.metadata = old.metadata.clone();
             request.expiry = old.expires_at.map(Expiry::At);
-            let (new_secret, mut successor) = inner.make_key(&request, now)?;
+            let (new_secret, mut successor) =
+                inner.make_key(&request, now, &mut rand_core::OsRng)?;
+            // Numbered by the storage: its id is final from here on.
+            ids(&mut successor)?;
             successor.rotated_from = Some(old.id.clone());
             let grace_end = now.after(grace);
             old.expires_at = Some(old.expires_at.map_or(grace_end, |at| at.min(grace_end)));
@@ -1197,7 +1207,12 @@ impl Drop for Inner {
 
 impl Inner {
     /// Validates a request and builds the key and its record.
-    fn make_key(&self, request: &NewKey, now: Timestamp) -> Result<(SecretKey, KeyRecord), Error> {
+    fn make_key(
+        &self,
+        request: &NewKey,
+        now: Timestamp,
+        random: &mut impl rand_core::RngCore,
+    ) -> Result<(SecretKey, KeyRecord), Error> {
         check_text("name", &request.name, MAX_NAME_LEN, false)?;
         if let Some(env) = &request.env {
             if !format::is_env_tag(env) {
@@ -1239,9 +1254,9 @@ impl Inner {
                 "expiry must be in the future".into(),
             ));
         }
-        let secret = format::generate(&self.vendor, request.env.as_deref())?;
+        let secret = format::generate_with(random, &self.vendor, request.env.as_deref())?;
         let record = KeyRecord {
-            id: new_id()?,
+            id: new_id(random)?,
             digest: self.hasher.digest(secret.expose_secret()).to_bytes(),
             hint: secret.hint(),
             name: request.name.trim().to_string(),
@@ -1443,14 +1458,14 @@ mod tests {
     }
 
     impl Storage for CountingStorage {
-        fn insert(&self, records: &[KeyRecord], at: Timestamp) -> Result<(), Error> {
+        fn insert(&self, records: &mut [KeyRecord], at: Timestamp) -> Result<(), Error> {
             self.real.insert(records, at)
         }
         fn change(
             &self,
             target: Target<'_>,
             at: Timestamp,
-            change: &mut dyn FnMut(&mut KeyRecord) -> Result<Change, Error>,
+            change: &mut crate::storage::ChangeFn<'_>,
         ) -> Result<Changed, Error> {
             self.real.change(target, at, change)
         }
