@@ -127,6 +127,15 @@ pub(crate) trait Storage: Send + Sync {
     ) -> Result<Changed, Error>;
     /// The record with this digest, read from the latest commit.
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error>;
+    /// The state of the key with this digest (expiry, revoked), decoding
+    /// nothing else: what shared-mode verify reads on every call.
+    fn state_by_digest(&self, digest: &Digest) -> Result<Option<KeyState>, Error> {
+        Ok(self.by_digest(digest)?.map(|record| KeyState {
+            digest: record.digest,
+            expires_at: record.expires_at,
+            revoked: record.revoked_at.is_some(),
+        }))
+    }
     /// The record and usage of one key.
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error>;
     /// Every record with its usage, in no particular order.
@@ -187,6 +196,9 @@ impl<S: Storage> Storage for PanicGuard<S> {
     }
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         no_panic(|| self.0.by_digest(digest))
+    }
+    fn state_by_digest(&self, digest: &Digest) -> Result<Option<KeyState>, Error> {
+        no_panic(|| self.0.state_by_digest(digest))
     }
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
         no_panic(|| self.0.by_id(id))
@@ -462,11 +474,25 @@ fn find_by_digest(
     records: &impl ReadableTable<u32, &'static [u8]>,
     digest: &Digest,
 ) -> Result<Option<(u32, KeyRecord)>, Error> {
+    find_decoded(digests, records, digest, KeyRecord::decode, |record| {
+        record.digest
+    })
+}
+
+/// The key with this digest, decoded by `decode` (the whole record, or
+/// only its state), with its number.
+fn find_decoded<T>(
+    digests: &impl ReadableTable<u64, ()>,
+    records: &impl ReadableTable<u32, &'static [u8]>,
+    digest: &Digest,
+    decode: impl Fn(&[u8]) -> Result<T, Error>,
+    digest_of: impl Fn(&T) -> [u8; 32],
+) -> Result<Option<(u32, T)>, Error> {
     for row in digests.range(digest_rows(&digest.to_bytes()))? {
         // The low 32 bits of a row are the key number.
         let number = row?.0.value() as u32;
-        let record = match records.get(number)? {
-            Some(bytes) => KeyRecord::decode(bytes.value())?,
+        let decoded = match records.get(number)? {
+            Some(bytes) => decode(bytes.value())?,
             None => {
                 return Err(Error::Corrupted(format!(
                     "digest index points to missing key {number}"
@@ -474,8 +500,8 @@ fn find_by_digest(
             }
         };
         // Otherwise another key with the same prefix: try the next.
-        if Digest::from_bytes(record.digest) == *digest {
-            return Ok(Some((number, record)));
+        if Digest::from_bytes(digest_of(&decoded)) == *digest {
+            return Ok(Some((number, decoded)));
         }
     }
     Ok(None)
@@ -630,6 +656,15 @@ impl Storage for RedbStorage {
         let txn = self.db.begin_read()?;
         let found = find_by_digest(&txn.open_table(DIGESTS)?, &txn.open_table(RECORDS)?, digest)?;
         Ok(found.map(|(_, record)| record))
+    }
+
+    fn state_by_digest(&self, digest: &Digest) -> Result<Option<KeyState>, Error> {
+        let txn = self.db.begin_read()?;
+        let (digests, records) = (txn.open_table(DIGESTS)?, txn.open_table(RECORDS)?);
+        let found = find_decoded(&digests, &records, digest, KeyState::decode, |state| {
+            state.digest
+        })?;
+        Ok(found.map(|(_, state)| state))
     }
 
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {

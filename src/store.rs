@@ -1,12 +1,11 @@
 //! [`KeyStore`]: the lifecycle of API keys (generate, verify, revoke, rotate,
 //! list) over a [`Storage`], with usage counted off the verify path.
 
-use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Once, OnceLock, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -34,6 +33,9 @@ pub const MAX_METADATA_LEN: usize = 4096;
 pub const MAX_BATCH: usize = 10_000;
 /// Length of a key id.
 pub const ID_LEN: usize = 16;
+/// Most keys whose details a shared-mode process keeps (about 200 bytes
+/// each); past it the cache starts over.
+const SHARED_DETAILS_MAX: usize = 65_536;
 
 /// How the store file is shared between processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -738,9 +740,11 @@ struct Inner {
     fork_generation: u64,
     /// Exclusive mode only.
     index: Option<Index>,
-    /// Shared mode: usage cells by key id, made on first use.
-    cells: Mutex<HashMap<Arc<str>, Arc<UsageCell>>>,
-    dirty: DirtyList<Dirty>,
+    /// Shared mode: the details of keys this process verified, by digest,
+    /// with their usage counters (see [`Inner::shared_details`]).
+    shared: RwLock<HashTable<Arc<Details>>>,
+    /// Keys with usage counted and not yet flushed.
+    dirty: DirtyList<Arc<Details>>,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -837,7 +841,7 @@ impl KeyStore {
             track_usage: options.track_usage,
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
             index,
-            cells: Mutex::new(HashMap::new()),
+            shared: RwLock::new(HashTable::new()),
             dirty: DirtyList::default(),
         };
         if let Some(index) = &inner.index {
@@ -947,7 +951,7 @@ impl KeyStore {
                             rejected => hot.usage.record(rejected, now),
                         };
                     if listed {
-                        inner.dirty.push(Dirty::Indexed(hot.clone()));
+                        inner.dirty.push(hot.clone());
                     }
                     // SAFETY: the details are in an Arc that the entry holds
                     // for as long as the index lives (`Entry::hot` is never
@@ -982,22 +986,24 @@ impl KeyStore {
                 }
             }
             None => {
-                let record = inner
+                // The state is read from the latest commit on every call;
+                // the details never change, and are read once per process.
+                let state = inner
                     .storage
-                    .by_digest(&digest)?
+                    .state_by_digest(&digest)?
                     .ok_or(Rejection::NotFound)?;
-                let outcome = match Status::of(record.revoked_at.is_some(), record.expires_at, now)
-                {
+                let details = inner.shared_details(&digest)?;
+                let outcome = match Status::of(state.revoked, state.expires_at, now) {
                     Status::Revoked => Presented::Revoked,
                     Status::Expired => Presented::Expired,
                     Status::Active => Presented::Accepted,
                 };
-                if inner.track_usage {
-                    inner.count_shared(&record.id, outcome, now);
+                if inner.track_usage && details.usage.record(outcome, now) {
+                    inner.dirty.push(details.clone());
                 }
                 let verified = VerifiedKey {
-                    expires_at: record.expires_at,
-                    details: Held::Owned(Arc::new(Details::from_record(record))),
+                    expires_at: state.expires_at,
+                    details: Held::Owned(details),
                 };
                 (verified, outcome)
             }
@@ -1283,22 +1289,33 @@ impl Inner {
         }
     }
 
-    fn count_shared(&self, id: &str, presented: Presented, now: Timestamp) {
-        let (id, cell) = {
-            let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
-            match cells.get_key_value(id) {
-                Some((id, cell)) => (id.clone(), cell.clone()),
-                None => {
-                    let id: Arc<str> = Arc::from(id);
-                    let cell = Arc::new(UsageCell::default());
-                    cells.insert(id.clone(), cell.clone());
-                    (id, cell)
-                }
-            }
-        };
-        if cell.record(presented, now) {
-            self.dirty.push(Dirty::Shared(id, cell));
+    /// Shared mode: the details of the key with this digest, from this
+    /// process's cache or read once. A key's name, env, owner and scopes
+    /// never change, so only its state is read on every verify.
+    fn shared_details(&self, digest: &Digest) -> Result<Arc<Details>, VerifyError> {
+        let hash = digest.table_hash();
+        let same = |details: &Arc<Details>| bool::from(details.digest.ct_eq(digest));
+        if let Some(found) = self
+            .shared
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .find(hash, same)
+        {
+            return Ok(found.clone());
         }
+        let record = self.storage.by_digest(digest)?.ok_or(Rejection::NotFound)?;
+        let details = Arc::new(Details::from_record(record));
+        let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = cache.find(hash, same) {
+            return Ok(found.clone());
+        }
+        // Bounded: a process that sees very many keys starts over. Counts
+        // in dropped details stay on the dirty list until flushed.
+        if cache.len() >= SHARED_DETAILS_MAX {
+            cache.clear();
+        }
+        cache.insert_unique(hash, details.clone(), |details| details.digest.table_hash());
+        Ok(details)
     }
 
     /// Usage counted in this process and not yet flushed.
@@ -1313,13 +1330,17 @@ impl Inner {
                     usage
                 })
                 .unwrap_or_default(),
-            None => self
-                .cells
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(record.id.as_str())
-                .map(|cell| cell.peek())
-                .unwrap_or_default(),
+            None => {
+                let digest = Digest::from_bytes(record.digest);
+                self.shared
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .find(digest.table_hash(), |details| {
+                        details.digest.ct_eq(&digest).into()
+                    })
+                    .map(|details| details.usage.peek())
+                    .unwrap_or_default()
+            }
         }
     }
 
@@ -1327,7 +1348,7 @@ impl Inner {
         if self.dirty.is_empty() {
             return Ok(());
         }
-        let taken: Vec<(Dirty, PendingUsage)> = self
+        let taken: Vec<(Arc<Details>, PendingUsage)> = self
             .dirty
             .drain()
             .into_iter()
@@ -1356,7 +1377,7 @@ impl Inner {
                     });
                 }
                 UsageDelta {
-                    id: dirty.id(),
+                    id: &dirty.id,
                     usage: pending.usage,
                     events,
                 }
@@ -1366,7 +1387,7 @@ impl Inner {
         if result.is_err() {
             for (dirty, pending) in taken {
                 // Put back in the key's cell, which sums with its entry.
-                if dirty.cell().restore(&pending) {
+                if dirty.usage.restore(&pending) {
                     self.dirty.push(dirty);
                 }
             }
@@ -1377,40 +1398,15 @@ impl Inner {
     /// Takes a dirty key's counts: its cell's, and in exclusive mode the
     /// accepted uses counted in its index entry. The cell's flag is cleared
     /// (by its take) before the entry's count is read.
-    fn take(&self, dirty: &Dirty) -> PendingUsage {
-        let mut pending = dirty.cell().take();
-        if let (Dirty::Indexed(details), Some(index)) = (dirty, &self.index) {
+    fn take(&self, details: &Details) -> PendingUsage {
+        let mut pending = details.usage.take();
+        if let Some(index) = &self.index {
             if let Some((uses, last_used)) = index.with(&details.digest, Entry::take_uses) {
                 pending.usage.use_count += uses;
                 pending.usage.last_used = pending.usage.last_used.max(last_used);
             }
         }
         pending
-    }
-}
-
-/// A key with usage counted and not yet flushed.
-enum Dirty {
-    /// Exclusive mode: accepted uses in the key's index entry, the rest in
-    /// its details' cell.
-    Indexed(Arc<Details>),
-    /// Shared mode: the key's cell, by id.
-    Shared(Arc<str>, Arc<UsageCell>),
-}
-
-impl Dirty {
-    fn id(&self) -> &str {
-        match self {
-            Dirty::Indexed(details) => &details.id,
-            Dirty::Shared(id, _) => id,
-        }
-    }
-
-    fn cell(&self) -> &UsageCell {
-        match self {
-            Dirty::Indexed(details) => &details.usage,
-            Dirty::Shared(_, cell) => cell,
-        }
     }
 }
 
@@ -1538,8 +1534,14 @@ mod tests {
         assert!(store.verify(secret).is_ok());
         assert_eq!(
             reads.load(Ordering::SeqCst),
-            before + 1,
-            "a well-formed key is looked up once"
+            before + 2,
+            "a key's first verify reads its state and, once, its details"
+        );
+        assert!(store.verify(secret).is_ok());
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            before + 3,
+            "later verifies read only the key's state"
         );
     }
 }
