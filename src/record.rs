@@ -251,6 +251,32 @@ struct RecordState {
     rotated_to: Option<Skipped>,
 }
 
+/// A key's state as one word, in the exclusive index and in the `digests`
+/// rows: unix seconds of expiry, [`NEVER`], or [`REVOKED`]. Revocation is
+/// below every expiry, so that a minimum keeps the strictest state
+/// (revocation is forever, rotation only shortens).
+pub(crate) const REVOKED: i64 = i64::MIN;
+/// The state word of a key that never expires.
+pub(crate) const NEVER: i64 = i64::MAX;
+
+/// The state word of a key with this expiry and revocation.
+pub(crate) fn state_word(expires_at: Option<Timestamp>, revoked: bool) -> i64 {
+    match expires_at {
+        _ if revoked => REVOKED,
+        // An expiry at REVOKED would read as a revocation: one second later
+        // is the same instant for any clock (the key expired long ago).
+        Some(at) => at.unix().max(REVOKED + 1),
+        None => NEVER,
+    }
+}
+
+impl KeyRecord {
+    /// This record's state word.
+    pub(crate) fn state_word(&self) -> i64 {
+        state_word(self.expires_at, self.revoked_at.is_some())
+    }
+}
+
 impl KeyState {
     /// Decodes the state of a stored record; bad bytes are [`Error::Corrupted`]
     /// exactly when [`KeyRecord::decode`] would fail on them.

@@ -5,13 +5,13 @@
 //! add usage, read events) so that a server-backed store such as PostgreSQL
 //! can implement it for fleets of machines.
 //!
-//! redb layout (format version 2):
+//! redb layout (format version 3):
 //!
 //! | table     | key                          | value                              |
 //! |-----------|------------------------------|------------------------------------|
 //! | `meta`    | name                         | format version, pepper fingerprint |
 //! | `records` | key number (`u32`)           | encoded [`KeyRecord`]              |
-//! | `digests` | first 4 bytes of the digest, key number (`u64`) | none    |
+//! | `digests` | first 4 bytes of the digest, key number (`u64`) | the key's state word (`i64`) |
 //! | `usage`   | key number                   | encoded [`Usage`]                  |
 //! | `events`  | sequence number              | encoded [`Event`]                  |
 //!
@@ -51,7 +51,7 @@ use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const RECORDS: TableDefinition<u32, &[u8]> = TableDefinition::new("records");
-const DIGESTS: TableDefinition<u64, ()> = TableDefinition::new("digests");
+const DIGESTS: TableDefinition<u64, i64> = TableDefinition::new("digests");
 const USAGE: TableDefinition<u32, &[u8]> = TableDefinition::new("usage");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
@@ -64,7 +64,7 @@ const EXCLUSIVE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Version of the table layout; a store with another one is refused (no
 /// file of version 1, the layout keyed by digest, was ever released).
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 const META_FORMAT: &str = "format_version";
 const META_FINGERPRINT: &str = "pepper_fingerprint";
 
@@ -127,14 +127,15 @@ pub(crate) trait Storage: Send + Sync {
     ) -> Result<Changed, Error>;
     /// The record with this digest, read from the latest commit.
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error>;
-    /// The state of the key with this digest (expiry, revoked), decoding
-    /// nothing else: what shared-mode verify reads on every call.
-    fn state_by_digest(&self, digest: &Digest) -> Result<Option<KeyState>, Error> {
-        Ok(self.by_digest(digest)?.map(|record| KeyState {
-            digest: record.digest,
-            expires_at: record.expires_at,
-            revoked: record.revoked_at.is_some(),
-        }))
+    /// The state word ([`state_word`](crate::record::state_word)) of key number `number`, whose digest
+    /// is `digest`, as of the latest commit: what a shared-mode verify reads
+    /// for a key whose details it already holds. `None` if there is no such
+    /// key.
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+        Ok(self
+            .by_digest(digest)?
+            .filter(|record| id_number(&record.id) == Some(number))
+            .map(|record| record.state_word()))
     }
     /// The record and usage of one key.
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error>;
@@ -197,8 +198,8 @@ impl<S: Storage> Storage for PanicGuard<S> {
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         no_panic(|| self.0.by_digest(digest))
     }
-    fn state_by_digest(&self, digest: &Digest) -> Result<Option<KeyState>, Error> {
-        no_panic(|| self.0.state_by_digest(digest))
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+        no_panic(|| self.0.key_state(digest, number))
     }
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
         no_panic(|| self.0.by_id(id))
@@ -445,7 +446,7 @@ fn stamp_number(id: &str, number: u32) -> Result<String, Error> {
 }
 
 /// The number in an id, or `None` when the id cannot be one of this store's.
-fn id_number(id: &str) -> Option<u32> {
+pub(crate) fn id_number(id: &str) -> Option<u32> {
     let bytes = id.as_bytes();
     if bytes.len() != crate::store::ID_LEN || !bytes.iter().all(|b| ALPHABET.contains(b)) {
         return None;
@@ -470,29 +471,15 @@ fn has_id(record: &KeyRecord, id: &str) -> bool {
 
 /// The record with this digest, if any, in the tables of one transaction.
 fn find_by_digest(
-    digests: &impl ReadableTable<u64, ()>,
+    digests: &impl ReadableTable<u64, i64>,
     records: &impl ReadableTable<u32, &'static [u8]>,
     digest: &Digest,
 ) -> Result<Option<(u32, KeyRecord)>, Error> {
-    find_decoded(digests, records, digest, KeyRecord::decode, |record| {
-        record.digest
-    })
-}
-
-/// The key with this digest, decoded by `decode` (the whole record, or
-/// only its state), with its number.
-fn find_decoded<T>(
-    digests: &impl ReadableTable<u64, ()>,
-    records: &impl ReadableTable<u32, &'static [u8]>,
-    digest: &Digest,
-    decode: impl Fn(&[u8]) -> Result<T, Error>,
-    digest_of: impl Fn(&T) -> [u8; 32],
-) -> Result<Option<(u32, T)>, Error> {
     for row in digests.range(digest_rows(&digest.to_bytes()))? {
         // The low 32 bits of a row are the key number.
         let number = row?.0.value() as u32;
-        let decoded = match records.get(number)? {
-            Some(bytes) => decode(bytes.value())?,
+        let record = match records.get(number)? {
+            Some(bytes) => KeyRecord::decode(bytes.value())?,
             None => {
                 return Err(Error::Corrupted(format!(
                     "digest index points to missing key {number}"
@@ -500,8 +487,8 @@ fn find_decoded<T>(
             }
         };
         // Otherwise another key with the same prefix: try the next.
-        if Digest::from_bytes(digest_of(&decoded)) == *digest {
-            return Ok(Some((number, decoded)));
+        if Digest::from_bytes(record.digest) == *digest {
+            return Ok(Some((number, record)));
         }
     }
     Ok(None)
@@ -584,11 +571,15 @@ fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), E
         if table.insert(number, record.encode().as_slice())?.is_some() {
             return Err(Error::Corrupted(format!("key number {number} is taken")));
         }
-        rows.push((digest_row(&record.digest, number), record.digest));
+        rows.push((
+            digest_row(&record.digest, number),
+            record.digest,
+            record.state_word(),
+        ));
     }
-    rows.sort_unstable_by_key(|&(row, _)| row);
+    rows.sort_unstable_by_key(|&(row, _, _)| row);
     let mut digests = txn.open_table(DIGESTS)?;
-    for (row, digest) in rows {
+    for (row, digest, state) in rows {
         // 154 random bits make a repeated digest a broken generator, not
         // bad luck: refuse (the transaction aborts). The records of this
         // batch are already in `table`, so a repeat within it is found too.
@@ -597,7 +588,7 @@ fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), E
                 "generated key collides with a stored one".into(),
             ));
         }
-        digests.insert(row, ())?;
+        digests.insert(row, state)?;
     }
     Ok(())
 }
@@ -641,6 +632,9 @@ impl Storage for RedbStorage {
             if outcome.write {
                 txn.open_table(RECORDS)?
                     .insert(number, record.encode().as_slice())?;
+                // The state read by shared-mode verify, in the same commit.
+                txn.open_table(DIGESTS)?
+                    .insert(digest_row(&record.digest, number), record.state_word())?;
                 insert_records(txn, &outcome.created)?;
                 append_events(txn, at, outcome.events)?;
             }
@@ -658,13 +652,13 @@ impl Storage for RedbStorage {
         Ok(found.map(|(_, record)| record))
     }
 
-    fn state_by_digest(&self, digest: &Digest) -> Result<Option<KeyState>, Error> {
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+        // One get, as in any key-value lookup: the row's key is known.
         let txn = self.db.begin_read()?;
-        let (digests, records) = (txn.open_table(DIGESTS)?, txn.open_table(RECORDS)?);
-        let found = find_decoded(&digests, &records, digest, KeyState::decode, |state| {
-            state.digest
-        })?;
-        Ok(found.map(|(_, state)| state))
+        let state = txn
+            .open_table(DIGESTS)?
+            .get(digest_row(&digest.to_bytes(), number))?;
+        Ok(state.map(|state| state.value()))
     }
 
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {

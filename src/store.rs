@@ -18,9 +18,9 @@ use crate::digest::{Digest, Hasher};
 use crate::error::{excerpt, Error, Rejection, VerifyError};
 use crate::format::{self, SecretKey};
 use crate::memory::IndexMemory;
-use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
+use crate::record::{state_word, Event, EventKind, KeyRecord, KeyState, Usage, NEVER, REVOKED};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
-use crate::storage::{Change, PanicGuard, RedbStorage, Storage, Target, UsageDelta};
+use crate::storage::{id_number, Change, PanicGuard, RedbStorage, Storage, Target, UsageDelta};
 use crate::usage::{self, DirtyList, PendingUsage, Presented, UsageCell};
 
 /// Longest key name, in bytes.
@@ -358,6 +358,9 @@ struct Details {
     id: Arc<str>,
     /// To find the key's index entry when flushing its usage.
     digest: Digest,
+    /// The key's number in the store (from its id), for shared-mode lookups;
+    /// 0 if the id carries none, which no stored key has.
+    number: u32,
     name: String,
     env: Option<String>,
     owner: Option<String>,
@@ -373,6 +376,7 @@ impl Details {
         Details {
             id: Arc::from(record.id.as_str()),
             digest: Digest::from_bytes(record.digest),
+            number: id_number(&record.id).unwrap_or(0),
             name: record.name.clone(),
             env: record.env.clone(),
             owner: record.owner.clone(),
@@ -386,6 +390,7 @@ impl Details {
         Details {
             id: self.id.clone(),
             digest: self.digest,
+            number: self.number,
             name: self.name.clone(),
             env: self.env.clone(),
             owner: self.owner.clone(),
@@ -398,6 +403,7 @@ impl Details {
     /// this verify only (shared mode) instead of copying them.
     fn from_record(record: KeyRecord) -> Self {
         Details {
+            number: id_number(&record.id).unwrap_or(0),
             id: Arc::from(record.id),
             digest: Digest::from_bytes(record.digest),
             name: record.name,
@@ -522,13 +528,6 @@ fn watch_forks() {
     });
 }
 
-/// An entry's expiry state meaning "revoked": below every expiry, so that
-/// `fetch_min` applies revocations and shortened expiries in any order and
-/// keeps the strictest (revocation is forever, rotation only shortens).
-const REVOKED: i64 = i64::MIN;
-/// An entry's expiry state meaning "never expires".
-const NEVER: i64 = i64::MAX;
-
 /// One key in the exclusive-mode index, stored inline in its shard's table,
 /// one cache line each, so that a verify reads that line and nothing else.
 ///
@@ -540,7 +539,8 @@ const NEVER: i64 = i64::MAX;
 #[repr(C, align(64))]
 struct Entry {
     digest: Digest,
-    /// Unix seconds of expiry, [`NEVER`], or [`REVOKED`]. Only ever lowered.
+    /// The key's state word ([`state_word`]). Only ever lowered
+    /// (`fetch_min`), so that commits applied in any order keep the strictest.
     state: AtomicI64,
     /// Accepted uses since the last flush (see [`Entry::count_use`]).
     uses: AtomicU32,
@@ -552,16 +552,6 @@ struct Entry {
 }
 
 const _: () = assert!(core::mem::size_of::<Entry>() == 64);
-
-fn state_of(expires_at: Option<Timestamp>, revoked: bool) -> i64 {
-    match expires_at {
-        _ if revoked => REVOKED,
-        // An expiry at REVOKED would read as a revocation: one second later
-        // is the same instant for any clock (the key expired long ago).
-        Some(at) => at.unix().max(REVOKED + 1),
-        None => NEVER,
-    }
-}
 
 impl Entry {
     /// The entry of a record this process holds in full (it just wrote it).
@@ -579,7 +569,7 @@ impl Entry {
     fn cold(state: &KeyState) -> Self {
         Entry {
             digest: Digest::from_bytes(state.digest),
-            state: AtomicI64::new(state_of(state.expires_at, state.revoked)),
+            state: AtomicI64::new(state_word(state.expires_at, state.revoked)),
             uses: AtomicU32::new(0),
             last_used: AtomicU32::new(0),
             hot: OnceLock::new(),
@@ -589,7 +579,7 @@ impl Entry {
     /// Applies a committed record: one-way, so that two threads applying
     /// their commits in the opposite order still leave the strictest state.
     fn update(&self, record: &KeyRecord) {
-        self.lower(state_of(record.expires_at, record.revoked_at.is_some()));
+        self.lower(state_word(record.expires_at, record.revoked_at.is_some()));
     }
 
     fn lower(&self, state: i64) {
@@ -986,23 +976,17 @@ impl KeyStore {
                 }
             }
             None => {
-                // The state is read from the latest commit on every call;
-                // the details never change, and are read once per process.
-                let state = inner
-                    .storage
-                    .state_by_digest(&digest)?
-                    .ok_or(Rejection::NotFound)?;
-                let details = inner.shared_details(&digest)?;
-                let outcome = match Status::of(state.revoked, state.expires_at, now) {
-                    Status::Revoked => Presented::Revoked,
-                    Status::Expired => Presented::Expired,
-                    Status::Active => Presented::Accepted,
+                let (details, state) = inner.shared_lookup(&digest)?;
+                let outcome = match state {
+                    REVOKED => Presented::Revoked,
+                    expires if now.unix() >= expires => Presented::Expired,
+                    _ => Presented::Accepted,
                 };
                 if inner.track_usage && details.usage.record(outcome, now) {
                     inner.dirty.push(details.clone());
                 }
                 let verified = VerifiedKey {
-                    expires_at: state.expires_at,
+                    expires_at: (state != NEVER).then(|| Timestamp::from_unix(state)),
                     details: Held::Owned(details),
                 };
                 (verified, outcome)
@@ -1289,33 +1273,41 @@ impl Inner {
         }
     }
 
-    /// Shared mode: the details of the key with this digest, from this
-    /// process's cache or read once. A key's name, env, owner and scopes
-    /// never change, so only its state is read on every verify.
-    fn shared_details(&self, digest: &Digest) -> Result<Arc<Details>, VerifyError> {
+    /// Shared mode: the key with this digest and its state word as of the
+    /// latest commit. A key's name, env, owner, scopes and number never
+    /// change, so a process keeps them once read; its state (expiry,
+    /// revocation) is read on every call, by one get of its `digests` row.
+    fn shared_lookup(&self, digest: &Digest) -> Result<(Arc<Details>, i64), VerifyError> {
         let hash = digest.table_hash();
         let same = |details: &Arc<Details>| bool::from(details.digest.ct_eq(digest));
-        if let Some(found) = self
+        let known = self
             .shared
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .find(hash, same)
-        {
-            return Ok(found.clone());
+            .cloned();
+        if let Some(details) = known {
+            let state = self
+                .storage
+                .key_state(digest, details.number)?
+                .ok_or_else(|| Error::Corrupted("a stored key has no digest row".into()))?;
+            return Ok((details, state));
         }
+        // First use here (or not a key): the record, whose state is as
+        // fresh as the row's.
         let record = self.storage.by_digest(digest)?.ok_or(Rejection::NotFound)?;
+        let state = record.state_word();
         let details = Arc::new(Details::from_record(record));
         let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = cache.find(hash, same) {
-            return Ok(found.clone());
-        }
         // Bounded: a process that sees very many keys starts over. Counts
         // in dropped details stay on the dirty list until flushed.
         if cache.len() >= SHARED_DETAILS_MAX {
             cache.clear();
         }
-        cache.insert_unique(hash, details.clone(), |details| details.digest.table_hash());
-        Ok(details)
+        if cache.find(hash, same).is_none() {
+            cache.insert_unique(hash, details.clone(), |details| details.digest.table_hash());
+        }
+        Ok((details, state))
     }
 
     /// Usage counted in this process and not yet flushed.
@@ -1534,14 +1526,14 @@ mod tests {
         assert!(store.verify(secret).is_ok());
         assert_eq!(
             reads.load(Ordering::SeqCst),
-            before + 2,
-            "a key's first verify reads its state and, once, its details"
+            before + 1,
+            "a key's first verify reads its record once"
         );
         assert!(store.verify(secret).is_ok());
         assert_eq!(
             reads.load(Ordering::SeqCst),
-            before + 3,
-            "later verifies read only the key's state"
+            before + 2,
+            "a later verify reads the key's state once"
         );
     }
 }
