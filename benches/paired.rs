@@ -10,7 +10,9 @@
 //! Pairs: at 1M keys, apikeys exclusive (usage tracking on, the default)
 //! against the floor (BLAKE3 + hash map) and against SQLite Sanctum-style;
 //! at 100k keys, usage tracking on against off (two stores: one file cannot
-//! be open twice in exclusive mode).
+//! be open twice in exclusive mode), and in shared mode apikeys against raw
+//! redb in the same multi-process mode, and tracking on against off (two
+//! handles on one file, as two worker processes would hold).
 
 mod support;
 
@@ -26,7 +28,8 @@ use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest as _, Sha256};
 
-use support::{build_store, store_path, DigestPrefix, FixtureDir};
+use redb::ConcurrencyMode;
+use support::{build_store, store_path, DigestPrefix, FixtureDir, RawRedb};
 
 const SAMPLE: usize = 8192;
 const ROUNDS: usize = 41;
@@ -159,6 +162,29 @@ fn main() {
     on.close().expect("close");
     off.close().expect("close");
 
+    // 100k, shared mode: apikeys (tracking on and off) and raw redb.
+    let raw_path = dir.path().join(format!("paired-raw-{small}.redb"));
+    RawRedb::build(&raw_path, &on_secrets);
+    let raw = RawRedb::open(&raw_path, ConcurrencyMode::MultiWriter);
+    let shared = KeyStore::open(&on_path, StoreOptions::new().shared()).expect("open shared");
+    let shared_off = KeyStore::open(&on_path, StoreOptions::new().shared().track_usage(false))
+        .expect("open shared, untracked");
+    let (mut shared_vs_raw, mut shared_tracking) = (Vec::new(), Vec::new());
+    let (mut shared_ns, mut raw_ns) = (Vec::new(), Vec::new());
+    for round in 0..=rounds {
+        let a = time_batch(&on_sample, BATCH / 10, |key| shared.verify(key).is_ok());
+        let r = time_batch(&on_sample, BATCH / 10, |key| raw.verify(key).is_some());
+        let u = time_batch(&on_sample, BATCH / 10, |key| shared_off.verify(key).is_ok());
+        if round > 0 {
+            shared_vs_raw.push(a / r);
+            shared_tracking.push(a / u);
+            shared_ns.push(a);
+            raw_ns.push(r);
+        }
+    }
+    shared.close().expect("close");
+    shared_off.close().expect("close");
+
     let result = serde_json::json!({
         "rounds": rounds,
         "keys": big,
@@ -169,6 +195,10 @@ fn main() {
         "sqlite_ns_median": median(&mut sqlite_ns),
         "tracking_keys": small,
         "tracking_on_over_off_median": median(&mut tracking),
+        "shared_over_raw_redb_median": median(&mut shared_vs_raw),
+        "shared_ns_median": median(&mut shared_ns),
+        "raw_redb_multiwriter_ns_median": median(&mut raw_ns),
+        "shared_tracking_on_over_off_median": median(&mut shared_tracking),
     });
     println!("{result}");
     if measuring {

@@ -122,6 +122,11 @@ for n in ("100k", "1M"):
     r = ratio(sh, raw)
     target_row(f"verify valid, {n}, shared vs raw redb (same multi-process mode)", "≤ 1.20x",
                f"{fmt_ratio(r)} ({fmt_ns(sh)} vs {fmt_ns(raw)})", None if r is None else r <= 1.2)
+if paired and "shared_over_raw_redb_median" in paired:
+    r = paired["shared_over_raw_redb_median"]
+    target_row(f"  same, paired rounds ({paired['tracking_keys']:,} keys)", "≤ 1.20x",
+               f"{r:.2f}x ({fmt_ns(paired['shared_ns_median'])} vs "
+               f"{fmt_ns(paired['raw_redb_multiwriter_ns_median'])})", r <= 1.2)
 worst = None
 for mode in ("exclusive", "shared"):
     for kind in ("malformed", "bad_checksum"):
@@ -142,6 +147,10 @@ if paired:
     r = paired["tracking_on_over_off_median"]
     target_row(f"  usage tracking on vs off, exclusive, paired rounds ({paired['tracking_keys']:,} keys)",
                "≤ +10%", f"{(r - 1) * 100:+.1f}%", r <= 1.10)
+    if "shared_tracking_on_over_off_median" in paired:
+        r = paired["shared_tracking_on_over_off_median"]
+        target_row(f"  usage tracking on vs off, shared, paired rounds ({paired['tracking_keys']:,} keys)",
+                   "≤ +10%", f"{(r - 1) * 100:+.1f}%", r <= 1.10)
 commit = c("writes/redb_durable_commit")
 sized = c("writes/redb_durable_commit_store_sized")
 for op in ("generate", "revoke"):

@@ -31,17 +31,16 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apikeys::{
-    generate_with, KeyRecord, KeyStore, ListFilter, Rejection, SecretKey, StoreOptions, Timestamp,
-    VerifyError, MAX_BATCH,
+    generate_with, KeyStore, ListFilter, Rejection, SecretKey, StoreOptions, VerifyError, MAX_BATCH,
 };
 use criterion::{black_box, BenchmarkId, Criterion, SamplingMode, Throughput};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use redb::{ConcurrencyMode, Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{ConcurrencyMode, Database, Durability, TableDefinition};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest as _, Sha256};
 
-use support::{build_store, request, store_path, DigestPrefix, FixtureDir};
+use support::{build_store, request, store_path, DigestPrefix, FixtureDir, RawRedb};
 
 /// How many distinct keys each verify benchmark cycles through. Spread over
 /// the whole store, so that lookups miss the CPU caches as real traffic does.
@@ -170,75 +169,6 @@ impl Floor {
     fn verify(&self, key: &str) -> Option<u32> {
         let digest = blake3::keyed_hash(&self.key, key.as_bytes());
         self.map.get(digest.as_bytes()).copied()
-    }
-}
-
-const RAW_KEYS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("keys");
-
-/// A redb file laid out like the store: digest -> encoded record.
-struct RawRedb {
-    key: [u8; 32],
-    db: Database,
-}
-
-impl RawRedb {
-    fn build(path: &Path, keys: &Keys) {
-        let _ = std::fs::remove_file(path);
-        let key = blake3::derive_key("apikeys bench raw redb", b"");
-        let db = Database::create(path).expect("create raw redb");
-        let txn = db.begin_write().expect("write txn");
-        {
-            let mut table = txn.open_table(RAW_KEYS).expect("table");
-            for (i, secret) in keys.all.iter().enumerate() {
-                let digest =
-                    *blake3::keyed_hash(&key, secret.expose_secret().as_bytes()).as_bytes();
-                let record = record_like(i, secret, digest);
-                table
-                    .insert(&digest, record.encode().as_slice())
-                    .expect("insert");
-            }
-        }
-        txn.commit().expect("commit");
-    }
-
-    fn open(path: &Path, mode: ConcurrencyMode) -> RawRedb {
-        let db = Database::builder()
-            .set_concurrency_mode(mode)
-            .open(path)
-            .expect("open raw redb");
-        RawRedb {
-            key: blake3::derive_key("apikeys bench raw redb", b""),
-            db,
-        }
-    }
-
-    /// Digest, fresh read transaction, one `get`: the length of the record found.
-    fn verify(&self, key: &str) -> Option<usize> {
-        let digest = blake3::keyed_hash(&self.key, key.as_bytes());
-        let txn = self.db.begin_read().expect("read txn");
-        let table = txn.open_table(RAW_KEYS).expect("table");
-        let found = table.get(digest.as_bytes()).expect("get");
-        found.map(|bytes| bytes.value().len())
-    }
-}
-
-/// A record shaped like the ones the store writes for the same request.
-fn record_like(i: usize, secret: &SecretKey, digest: [u8; 32]) -> KeyRecord {
-    let request_name = format!("Service key {i}");
-    KeyRecord {
-        id: format!("{i:016}"),
-        digest,
-        hint: secret.hint(),
-        name: request_name,
-        env: Some("prod".into()),
-        scopes: vec!["contacts:read".into(), "contacts:write".into()],
-        owner: Some(format!("account-{}", i % 5000)),
-        metadata: None,
-        created_at: Timestamp::from_unix(1_790_000_000),
-        expires_at: None,
-        revoked_at: None,
-        rotated_from: None,
-        rotated_to: None,
     }
 }
 
@@ -385,7 +315,7 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
         assert!(floor.verify(&keys.unknown[i]).is_none());
     }
     let raw_path = dir.join(format!("raw-{n}.redb"));
-    RawRedb::build(&raw_path, &keys);
+    RawRedb::build(&raw_path, &keys.all);
     let sqlite_path = dir.join(format!("sanctum-{n}.sqlite"));
     let sanctum = Sanctum::build(&sqlite_path, &keys);
 

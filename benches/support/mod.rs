@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use apikeys::{KeyStore, NewKey, SecretKey, StoreOptions, MAX_BATCH};
+use apikeys::{KeyRecord, KeyStore, NewKey, SecretKey, StoreOptions, Timestamp, MAX_BATCH};
+use redb::{ConcurrencyMode, Database, ReadableDatabase, TableDefinition};
 
 /// Where fixtures go: `$APIKEYS_BENCH_DIR` when the driver script sets it
 /// (so that later programs of the same run reuse them), else a temporary
@@ -121,4 +122,74 @@ impl std::hash::Hasher for DigestPrefix {
         }
     }
     fn write_usize(&mut self, _length_prefix: usize) {}
+}
+
+const RAW_KEYS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("keys");
+
+/// The plainest redb lookup: a file of digest -> encoded record (a record
+/// shaped like the store's), one `get` per verify.
+pub struct RawRedb {
+    key: [u8; 32],
+    db: Database,
+}
+
+impl RawRedb {
+    pub fn build(path: &Path, secrets: &[SecretKey]) {
+        let _ = std::fs::remove_file(path);
+        let key = blake3::derive_key("apikeys bench raw redb", b"");
+        let db = Database::create(path).expect("create raw redb");
+        let txn = db.begin_write().expect("write txn");
+        {
+            let mut table = txn.open_table(RAW_KEYS).expect("table");
+            for (i, secret) in secrets.iter().enumerate() {
+                let digest =
+                    *blake3::keyed_hash(&key, secret.expose_secret().as_bytes()).as_bytes();
+                let record = record_like(i, secret, digest);
+                table
+                    .insert(&digest, record.encode().as_slice())
+                    .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+
+    pub fn open(path: &Path, mode: ConcurrencyMode) -> RawRedb {
+        let db = Database::builder()
+            .set_concurrency_mode(mode)
+            .open(path)
+            .expect("open raw redb");
+        RawRedb {
+            key: blake3::derive_key("apikeys bench raw redb", b""),
+            db,
+        }
+    }
+
+    /// Digest, fresh read transaction, one `get`: the length of the record found.
+    pub fn verify(&self, key: &str) -> Option<usize> {
+        let digest = blake3::keyed_hash(&self.key, key.as_bytes());
+        let txn = self.db.begin_read().expect("read txn");
+        let table = txn.open_table(RAW_KEYS).expect("table");
+        let found = table.get(digest.as_bytes()).expect("get");
+        found.map(|bytes| bytes.value().len())
+    }
+}
+
+/// A record shaped like the ones the store writes for the same request.
+fn record_like(i: usize, secret: &SecretKey, digest: [u8; 32]) -> KeyRecord {
+    let request_name = format!("Service key {i}");
+    KeyRecord {
+        id: format!("{i:016}"),
+        digest,
+        hint: secret.hint(),
+        name: request_name,
+        env: Some("prod".into()),
+        scopes: vec!["contacts:read".into(), "contacts:write".into()],
+        owner: Some(format!("account-{}", i % 5000)),
+        metadata: None,
+        created_at: Timestamp::from_unix(1_790_000_000),
+        expires_at: None,
+        revoked_at: None,
+        rotated_from: None,
+        rotated_to: None,
+    }
 }
