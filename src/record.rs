@@ -291,7 +291,7 @@ impl KeyState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -334,7 +334,8 @@ mod tests {
         ));
     }
 
-    fn sample() -> KeyRecord {
+    /// A record for unit tests here and in `storage`.
+    pub(crate) fn sample() -> KeyRecord {
         KeyRecord {
             id: "abc".into(),
             digest: [7; 32],

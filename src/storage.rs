@@ -808,17 +808,7 @@ mod tests {
         KeyRecord {
             id: id.into(),
             digest,
-            hint: "flz_sk_Ab3x…".into(),
-            name: "n".into(),
-            env: None,
-            scopes: Vec::new(),
-            owner: None,
-            metadata: None,
-            created_at: Timestamp::from_unix(1),
-            expires_at: None,
-            revoked_at: None,
-            rotated_from: None,
-            rotated_to: None,
+            ..crate::record::tests::sample()
         }
     }
 

@@ -57,6 +57,34 @@ static const char *key_id(const apikeys_key *key) {
     return info ? info->id : "";
 }
 
+/* A key's usage as `apikeys_key_list` shows it. */
+struct listed_usage {
+    int seen;
+    uint64_t use_count;
+    int64_t last_used;
+    int64_t created_at;
+};
+
+static struct listed_usage listed_usage(apikeys_store *store, const apikeys_key *key) {
+    struct listed_usage found = {0, 0, 0, 0};
+    apikeys_list *list = NULL;
+    CHECK_STATUS(apikeys_key_list(store, APIKEYS_LIST_ALL, 0, &list), APIKEYS_OK);
+    size_t count = 0;
+    CHECK_STATUS(apikeys_list_len(list, &count), APIKEYS_OK);
+    for (size_t i = 0; i < count; i++) {
+        const struct apikeys_key_info *listed = NULL;
+        CHECK_STATUS(apikeys_list_get(list, i, &listed), APIKEYS_OK);
+        if (listed && strcmp(listed->id, key_id(key)) == 0) {
+            found.seen = 1;
+            found.use_count = listed->use_count;
+            found.last_used = listed->last_used;
+            found.created_at = listed->created_at;
+        }
+    }
+    apikeys_list_free(list);
+    return found;
+}
+
 static void test_static_strings(void) {
     CHECK_STR(apikeys_last_error(), "");  /* nothing has failed on this thread yet */
     const char *version = apikeys_version();
@@ -337,24 +365,12 @@ static void test_verify(apikeys_store *store, char *big) {
 
     /* Usage is counted and visible in the list before any flush. */
     CHECK_STATUS(apikeys_store_flush(store), APIKEYS_OK);
-    apikeys_list *list = NULL;
-    CHECK_STATUS(apikeys_key_list(store, APIKEYS_LIST_ALL, 0, &list), APIKEYS_OK);
-    size_t count = 0;
-    CHECK_STATUS(apikeys_list_len(list, &count), APIKEYS_OK);
-    int seen = 0;
-    for (size_t i = 0; i < count; i++) {
-        const struct apikeys_key_info *listed = NULL;
-        CHECK_STATUS(apikeys_list_get(list, i, &listed), APIKEYS_OK);
-        if (listed && strcmp(listed->id, key_id(key)) == 0) {
-            seen = 1;
-            /* Four presentations of a valid key above: the one lacking a scope
-             * is still a use of the key (the core counts it). */
-            CHECK(listed->use_count == 4);
-            CHECK(listed->last_used >= listed->created_at);
-        }
-    }
-    CHECK(seen);
-    apikeys_list_free(list);
+    struct listed_usage usage = listed_usage(store, key);
+    CHECK(usage.seen);
+    /* Four presentations of a valid key above: the one lacking a scope is
+     * still a use of the key (the core counts it). */
+    CHECK(usage.use_count == 4);
+    CHECK(usage.last_used >= usage.created_at);
     apikeys_key_free(key);
 }
 
@@ -424,21 +440,9 @@ static void test_key_check(apikeys_store *store, char *big) {
     apikeys_key_free(revoked_key);
 
     /* Counted as verify counts: four accepted, one lacking a scope. */
-    apikeys_list *list = NULL;
-    CHECK_STATUS(apikeys_key_list(store, APIKEYS_LIST_ALL, 0, &list), APIKEYS_OK);
-    size_t count = 0;
-    CHECK_STATUS(apikeys_list_len(list, &count), APIKEYS_OK);
-    int seen = 0;
-    for (size_t i = 0; i < count; i++) {
-        const struct apikeys_key_info *listed = NULL;
-        CHECK_STATUS(apikeys_list_get(list, i, &listed), APIKEYS_OK);
-        if (listed && strcmp(listed->id, key_id(key)) == 0) {
-            seen = 1;
-            CHECK(listed->use_count == 5);
-        }
-    }
-    CHECK(seen);
-    apikeys_list_free(list);
+    struct listed_usage usage = listed_usage(store, key);
+    CHECK(usage.seen);
+    CHECK(usage.use_count == 5);
     apikeys_key_free(key);
 }
 
