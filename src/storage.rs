@@ -22,7 +22,10 @@
 //! 8 MB per batch of 1000 keys into a 100k-key store. Now records are keyed
 //! by a number the store hands out in order, so new records are appended;
 //! the only table keyed by random values is `digests`, whose rows are 8
-//! bytes, so that a batch rewrites about 1 MB of it.
+//! bytes, so that a batch rewrites about 1 MB of it. Format 3 adds the key's
+//! state word to its `digests` row (written with the record, in the same
+//! commit), so that a shared-mode verify of a key whose details the process
+//! holds is one `get` of that row.
 //!
 //! A key's number is the first [`NUMBER_CHARS`] characters of its public id
 //! (base62, so ids sort by creation), followed by random characters: `by_id`
