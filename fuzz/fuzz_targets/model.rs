@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use apikeys::{
     EventKind, KeyInfo, KeyStore, ListFilter, ManualClock, Mode, NewKey, Rejection, Status,
-    StatusFilter, StoreOptions, Timestamp, VerifyError,
+    StatusFilter, StoreOptions, Timestamp, VerifiedKey, VerifyError,
 };
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
@@ -317,10 +317,13 @@ impl Harness {
     fn verify(&mut self, pick: u8, scope: Option<&str>, handle: u8) {
         let handle = self.handle(handle);
         let (index, secret) = self.pick(pick);
+        // Owned: the model's own counts are updated before the answer is
+        // checked, and a verified key borrows its store.
         let got = match scope {
             Some(scope) => self.handles[handle].store.verify_with_scope(&secret, scope),
             None => self.handles[handle].store.verify(&secret),
-        };
+        }
+        .map(VerifiedKey::into_owned);
         let Some(index) = index else {
             let expected = if apikeys::is_well_formed(&secret) {
                 Rejection::NotFound
