@@ -399,8 +399,8 @@ impl Details {
         }
     }
 
-    /// Like [`Details::of`], moving the strings out of a record read for
-    /// this verify only (shared mode) instead of copying them.
+    /// Like [`Details::of`], moving the strings out of a record read only
+    /// to make the details (a key's first verify) instead of copying them.
     fn from_record(record: KeyRecord) -> Self {
         Details {
             number: id_number(&record.id).unwrap_or(0),
@@ -964,7 +964,7 @@ impl KeyStore {
                         let record = inner.storage.by_digest(&digest)?.ok_or_else(|| {
                             Error::Corrupted("an indexed key has no record".into())
                         })?;
-                        let hot = Arc::new(Details::of(&record));
+                        let hot = Arc::new(Details::from_record(record));
                         index
                             .with(&digest, |entry| {
                                 let _ = entry.hot.set(hot);
