@@ -40,7 +40,7 @@ use redb::{ConcurrencyMode, Database, Durability, TableDefinition};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest as _, Sha256};
 
-use support::{build_store, request, store_path, DigestPrefix, FixtureDir, RawRedb};
+use support::{build_store, request, store_path, DigestPrefix, FixtureDir, Presented, RawRedb};
 
 /// How many distinct keys each verify benchmark cycles through. Spread over
 /// the whole store, so that lookups miss the CPU caches as real traffic does.
@@ -80,23 +80,23 @@ fn label(n: usize) -> String {
 struct Keys {
     /// Every key of the store, in generation order.
     all: Vec<SecretKey>,
-    /// Indexes into `all` of the valid keys presented, spread at random.
-    sample: Vec<usize>,
+    /// Valid keys, picked from `all` at random.
+    valid: Presented,
     /// Well-formed keys that are in no store.
-    unknown: Vec<String>,
+    unknown: Presented,
     /// Truncated keys, keys with a character out of the alphabet, wrong kind.
-    malformed: Vec<String>,
+    malformed: Presented,
     /// Valid keys with their last checksum character changed.
-    bad_checksum: Vec<String>,
+    bad_checksum: Presented,
 }
 
 impl Keys {
     fn new(all: Vec<SecretKey>) -> Keys {
         let mut rng = ChaCha8Rng::seed_from_u64(all.len() as u64);
-        let sample: Vec<usize> = (0..SAMPLE)
-            .map(|_| (rng.next_u64() % all.len() as u64) as usize)
+        let sample: Vec<&str> = (0..SAMPLE)
+            .map(|_| all[(rng.next_u64() % all.len() as u64) as usize].expose_secret())
             .collect();
-        let unknown = (0..SAMPLE)
+        let unknown: Vec<String> = (0..SAMPLE)
             .map(|_| {
                 generate_with(&mut rng, "flz", Some("prod"))
                     .expect("seeded generator")
@@ -104,38 +104,34 @@ impl Keys {
                     .to_string()
             })
             .collect();
-        let malformed = sample
+        let malformed: Vec<String> = sample
             .iter()
             .enumerate()
-            .map(|(i, &k)| {
-                let key = all[k].expose_secret();
-                match i % 3 {
-                    0 => key[..key.len() - 1].to_string(),
-                    1 => format!("{}-{}", &key[..20], &key[21..]),
-                    _ => key.replacen("_sk_", "_pk_", 1),
-                }
+            .map(|(i, key)| match i % 3 {
+                0 => key[..key.len() - 1].to_string(),
+                1 => format!("{}-{}", &key[..20], &key[21..]),
+                _ => key.replacen("_sk_", "_pk_", 1),
             })
             .collect();
-        let bad_checksum = sample
+        let bad_checksum: Vec<String> = sample
             .iter()
-            .map(|&k| {
-                let key = all[k].expose_secret();
+            .map(|key| {
                 let last = key.as_bytes()[key.len() - 1];
                 let other = if last == b'0' { '1' } else { '0' };
                 format!("{}{other}", &key[..key.len() - 1])
             })
             .collect();
         Keys {
+            valid: Presented::new(sample),
+            unknown: Presented::new(unknown.iter().map(String::as_str)),
+            malformed: Presented::new(malformed.iter().map(String::as_str)),
+            bad_checksum: Presented::new(bad_checksum.iter().map(String::as_str)),
             all,
-            sample,
-            unknown,
-            malformed,
-            bad_checksum,
         }
     }
 
     fn valid(&self, i: usize) -> &str {
-        self.all[self.sample[i % SAMPLE]].expose_secret()
+        self.valid.get(i)
     }
 }
 
@@ -290,15 +286,15 @@ fn check_store(store: &KeyStore, keys: &Keys) {
     for i in 0..16 {
         store.verify(keys.valid(i)).expect("valid key verifies");
         assert!(matches!(
-            store.verify(&keys.unknown[i]),
+            store.verify(keys.unknown.get(i)),
             Err(VerifyError::Rejected(Rejection::NotFound))
         ));
         assert!(matches!(
-            store.verify(&keys.malformed[i]),
+            store.verify(keys.malformed.get(i)),
             Err(VerifyError::Rejected(Rejection::Malformed))
         ));
         assert!(matches!(
-            store.verify(&keys.bad_checksum[i]),
+            store.verify(keys.bad_checksum.get(i)),
             Err(VerifyError::Rejected(Rejection::Malformed))
         ));
     }
@@ -312,7 +308,7 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
     let floor = Floor::new(&keys);
     for i in 0..16 {
         assert!(floor.verify(keys.valid(i)).is_some());
-        assert!(floor.verify(&keys.unknown[i]).is_none());
+        assert!(floor.verify(keys.unknown.get(i)).is_none());
     }
     let raw_path = dir.join(format!("raw-{n}.redb"));
     RawRedb::build(&raw_path, &keys.all);
@@ -328,7 +324,7 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
     });
     group.bench_function("floor_unknown", |b| {
         let mut cycle = Cycle(0);
-        b.iter(|| floor.verify(black_box(&keys.unknown[cycle.next()])))
+        b.iter(|| floor.verify(black_box(keys.unknown.get(cycle.next()))))
     });
 
     for (name, mode) in [
@@ -346,14 +342,14 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
         if mode == ConcurrencyMode::MultiWriter {
             group.bench_function("raw_redb_multiwriter_unknown", |b| {
                 let mut cycle = Cycle(0);
-                b.iter(|| raw.verify(black_box(&keys.unknown[cycle.next()])))
+                b.iter(|| raw.verify(black_box(keys.unknown.get(cycle.next()))))
             });
         }
     }
 
     for i in 0..16 {
         assert!(sanctum.verify(keys.valid(i)).is_some());
-        assert!(sanctum.verify(&keys.unknown[i]).is_none());
+        assert!(sanctum.verify(keys.unknown.get(i)).is_none());
     }
     group.bench_function("sqlite_sanctum_valid", |b| {
         let mut cycle = Cycle(0);
@@ -361,7 +357,7 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
     });
     group.bench_function("sqlite_sanctum_unknown", |b| {
         let mut cycle = Cycle(0);
-        b.iter(|| sanctum.verify(black_box(&keys.unknown[cycle.next()])))
+        b.iter(|| sanctum.verify(black_box(keys.unknown.get(cycle.next()))))
     });
 
     for (shared, mode) in [(false, "exclusive"), (true, "shared")] {
@@ -376,15 +372,15 @@ fn bench_verify(c: &mut Criterion, dir: &Path, n: usize) {
             if track {
                 group.bench_function(format!("apikeys_{mode}_unknown"), |b| {
                     let mut cycle = Cycle(0);
-                    b.iter(|| store.verify(black_box(&keys.unknown[cycle.next()])))
+                    b.iter(|| store.verify(black_box(keys.unknown.get(cycle.next()))))
                 });
                 group.bench_function(format!("apikeys_{mode}_malformed"), |b| {
                     let mut cycle = Cycle(0);
-                    b.iter(|| store.verify(black_box(&keys.malformed[cycle.next()])))
+                    b.iter(|| store.verify(black_box(keys.malformed.get(cycle.next()))))
                 });
                 group.bench_function(format!("apikeys_{mode}_bad_checksum"), |b| {
                     let mut cycle = Cycle(0);
-                    b.iter(|| store.verify(black_box(&keys.bad_checksum[cycle.next()])))
+                    b.iter(|| store.verify(black_box(keys.bad_checksum.get(cycle.next()))))
                 });
             }
             store.close().expect("close store");

@@ -13,6 +13,42 @@ use std::time::Instant;
 use apikeys::{KeyRecord, KeyStore, NewKey, SecretKey, StoreOptions, Timestamp, MAX_BATCH};
 use redb::{ConcurrencyMode, Database, ReadableDatabase, TableDefinition};
 
+/// Keys presented to a verifier, packed back to back in one buffer.
+///
+/// A server verifies a key it has just read out of the request, so the key's
+/// bytes are in cache. Keys kept as separately allocated strings sit wherever
+/// the allocator put them, among the fixture's million others: reading one
+/// missed the cache, and that miss (up to half of a rejection's time, by
+/// `perf annotate`) belonged to the harness, not to any peer. Every peer reads
+/// its input from here.
+pub struct Presented {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Presented {
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>) -> Presented {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for key in keys {
+            text.push_str(key);
+            ends.push(text.len());
+        }
+        Presented { text, ends }
+    }
+
+    /// The `i`-th key, cycling.
+    pub fn get(&self, i: usize) -> &str {
+        let i = i % self.ends.len();
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
 /// Where fixtures go: `$APIKEYS_BENCH_DIR` when the driver script sets it
 /// (so that later programs of the same run reuse them), else a temporary
 /// directory deleted on drop.
