@@ -5,13 +5,14 @@
 //! add usage, read events) so that a server-backed store such as PostgreSQL
 //! can implement it for fleets of machines.
 //!
-//! redb layout (format version 3):
+//! redb layout (format version 4):
 //!
 //! | table     | key                          | value                              |
 //! |-----------|------------------------------|------------------------------------|
 //! | `meta`    | name                         | format version, pepper fingerprint |
 //! | `records` | key number (`u32`)           | encoded [`KeyRecord`]              |
 //! | `digests` | first 4 bytes of the digest, key number (`u64`) | the key's state word (`i64`) |
+//! | `digests_fresh` | the same, for the newest keys | the same                     |
 //! | `usage`   | key number                   | encoded [`Usage`]                  |
 //! | `events`  | sequence number              | encoded [`Event`]                  |
 //!
@@ -21,11 +22,20 @@
 //! tables (records by digest, ~170-byte rows; the id index) and wrote about
 //! 8 MB per batch of 1000 keys into a 100k-key store. Now records are keyed
 //! by a number the store hands out in order, so new records are appended;
-//! the only table keyed by random values is `digests`, whose rows are 8
-//! bytes, so that a batch rewrites about 1 MB of it. Format 3 adds the key's
-//! state word to its `digests` row (written with the record, in the same
-//! commit), so that a shared-mode verify of a key whose details the process
-//! holds is one `get` of that row.
+//! the only tables keyed by random values are the digest index's, whose
+//! rows are 16 bytes. Format 3 put the key's state word in its digest row
+//! (written with the record, in the same commit), so that a shared-mode
+//! verify of a key whose details the process holds is one `get` of that
+//! row.
+//!
+//! Format 4 splits the digest index in two, as a log-structured tree does.
+//! New rows go to `digests_fresh`, which never holds more than
+//! [`FRESH_ROWS_MAX`] rows: a batch rewrites at most its few dozen leaves
+//! instead of most of `digests`' (a batch of 1000 into a 100k-key store
+//! rewrote about 400 of them, into a 1M-key store about 1000). The commit
+//! that passes the limit moves every fresh row into `digests` in key order,
+//! rewriting each of its leaves once for that many keys. A lookup reads
+//! `digests`, then `digests_fresh`.
 //!
 //! A key's number is the first [`NUMBER_CHARS`] characters of its public id
 //! (base62, so ids sort by creation), followed by random characters: `by_id`
@@ -55,6 +65,7 @@ use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const RECORDS: TableDefinition<u32, &[u8]> = TableDefinition::new("records");
 const DIGESTS: TableDefinition<u64, i64> = TableDefinition::new("digests");
+const FRESH: TableDefinition<u64, i64> = TableDefinition::new("digests_fresh");
 const USAGE: TableDefinition<u32, &[u8]> = TableDefinition::new("usage");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
@@ -67,7 +78,17 @@ const EXCLUSIVE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Version of the table layout; a store with another one is refused (no
 /// file of version 1, the layout keyed by digest, was ever released).
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
+
+/// The layout this library still opens, upgrading it in place: format 3
+/// lacks only the empty `digests_fresh` table.
+const FORMAT_UPGRADABLE: u32 = 3;
+
+/// Most rows `digests_fresh` holds: the commit that passes it moves them all
+/// into `digests`. Inserting into a table of this size rewrites at most 66
+/// leaves however large the store; a move rewrites `digests` once per this
+/// many keys.
+const FRESH_ROWS_MAX: u64 = 16_384;
 const META_FORMAT: &str = "format_version";
 const META_FINGERPRINT: &str = "pepper_fingerprint";
 
@@ -278,18 +299,29 @@ impl RedbStorage {
         {
             let txn = self.db.begin_read()?;
             match txn.open_table(META) {
-                Ok(meta) => return check_meta(&meta, fingerprint),
+                Ok(meta) => {
+                    if check_meta(&meta, fingerprint)? == FORMAT_VERSION {
+                        return Ok(());
+                    }
+                }
                 Err(redb::TableError::TableDoesNotExist(_)) => {}
                 Err(error) => return Err(error.into()),
             }
         }
         // A new file: create every table in one commit, so that another
-        // process sees all of them or none. It may have won the race.
+        // process sees all of them or none. It may have won the race. Or a
+        // store of the previous format, upgraded the same way.
         let txn = self.db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             if meta.get(META_FORMAT)?.is_some() {
-                return check_meta(&meta, fingerprint);
+                if check_meta(&meta, fingerprint)? == FORMAT_UPGRADABLE {
+                    txn.open_table(FRESH)?;
+                    meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())?;
+                }
+                drop(meta);
+                txn.commit()?;
+                return Ok(());
             }
             if !table_names(&txn)?.is_empty() {
                 return Err(Error::Corrupted(
@@ -300,6 +332,7 @@ impl RedbStorage {
             meta.insert(META_FINGERPRINT, fingerprint.as_slice())?;
             txn.open_table(RECORDS)?;
             txn.open_table(DIGESTS)?;
+            txn.open_table(FRESH)?;
             txn.open_table(USAGE)?;
             txn.open_table(EVENTS)?;
         }
@@ -343,10 +376,12 @@ fn table_names(txn: &WriteTransaction) -> Result<Vec<String>, Error> {
         .collect())
 }
 
+/// Checks a store's format and pepper; returns its format version, this
+/// library's or the one it upgrades.
 fn check_meta(
     meta: &impl ReadableTable<&'static str, &'static [u8]>,
     fingerprint: &[u8; 32],
-) -> Result<(), Error> {
+) -> Result<u32, Error> {
     let version = meta
         .get(META_FORMAT)?
         .ok_or_else(|| Error::Corrupted("no format version".into()))?;
@@ -356,7 +391,7 @@ fn check_meta(
     if version > FORMAT_VERSION {
         return Err(Error::UnsupportedVersion(version));
     }
-    if version < FORMAT_VERSION {
+    if version < FORMAT_UPGRADABLE {
         return Err(Error::Corrupted(format!(
             "format version {version} is a pre-release layout this library cannot read"
         )));
@@ -367,7 +402,7 @@ fn check_meta(
     if !fingerprints_match(stored.value(), fingerprint) {
         return Err(Error::WrongPepper);
     }
-    Ok(())
+    Ok(version)
 }
 
 fn open_error(error: DatabaseError, path: &Path) -> Error {
@@ -436,7 +471,7 @@ fn digest_row(digest: &[u8; 32], number: u32) -> u64 {
 /// `id`, most significant digit first, so that ids sort by number.
 fn stamp_number(id: &str, number: u32) -> Result<String, Error> {
     let mut bytes = id.as_bytes().to_vec();
-    if bytes.len() <= NUMBER_CHARS || !bytes.iter().all(|b| ALPHABET.contains(b)) {
+    if bytes.len() <= NUMBER_CHARS || !bytes.iter().all(u8::is_ascii_alphanumeric) {
         return Err(Error::Storage("a new key has no valid id".into()));
     }
     let mut value = number;
@@ -451,7 +486,8 @@ fn stamp_number(id: &str, number: u32) -> Result<String, Error> {
 /// The number in an id, or `None` when the id cannot be one of this store's.
 pub(crate) fn id_number(id: &str) -> Option<u32> {
     let bytes = id.as_bytes();
-    if bytes.len() != crate::store::ID_LEN || !bytes.iter().all(|b| ALPHABET.contains(b)) {
+    // The alphabet is exactly the ASCII alphanumerics.
+    if bytes.len() != crate::store::ID_LEN || !bytes.iter().all(u8::is_ascii_alphanumeric) {
         return None;
     }
     let mut value: u64 = 0;
@@ -472,13 +508,16 @@ fn has_id(record: &KeyRecord, id: &str) -> bool {
     record.id.len() == id.len() && bool::from(record.id.as_bytes().ct_eq(id.as_bytes()))
 }
 
-/// The record with this digest, if any, in the tables of one transaction.
-fn find_by_digest(
-    digests: &impl ReadableTable<u64, i64>,
+/// The record with this digest, if any, in the tables of one transaction:
+/// its row is in `digests` or in `digests_fresh`.
+fn find_by_digest<D: ReadableTable<u64, i64>>(
+    digests: &D,
+    fresh: &D,
     records: &impl ReadableTable<u32, &'static [u8]>,
     digest: &Digest,
 ) -> Result<Option<(u32, KeyRecord)>, Error> {
-    for row in digests.range(digest_rows(&digest.to_bytes()))? {
+    let rows = digest_rows(&digest.to_bytes());
+    for row in digests.range(rows.clone())?.chain(fresh.range(rows)?) {
         // The low 32 bits of a row are the key number.
         let number = row?.0.value() as u32;
         let record = match records.get(number)? {
@@ -564,7 +603,9 @@ fn append_events(
 }
 
 /// Files numbered records: appended to `records`, then their rows into
-/// `digests`, sorted, so that the batch walks that table's leaves in order.
+/// `digests_fresh`, sorted, so that the batch walks that table's leaves in
+/// order. When `digests_fresh` passes [`FRESH_ROWS_MAX`] rows, they all
+/// move into `digests`.
 fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), Error> {
     let mut table = txn.open_table(RECORDS)?;
     let mut rows = Vec::with_capacity(records.len());
@@ -581,17 +622,53 @@ fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), E
         ));
     }
     rows.sort_unstable_by_key(|&(row, _, _)| row);
-    let mut digests = txn.open_table(DIGESTS)?;
+    let digests = txn.open_table(DIGESTS)?;
+    let mut fresh = txn.open_table(FRESH)?;
     for (row, digest, state) in rows {
         // 154 random bits make a repeated digest a broken generator, not
         // bad luck: refuse (the transaction aborts). The records of this
         // batch are already in `table`, so a repeat within it is found too.
-        if find_by_digest(&digests, &table, &Digest::from_bytes(digest))?.is_some() {
+        if find_by_digest(&digests, &fresh, &table, &Digest::from_bytes(digest))?.is_some() {
             return Err(Error::Storage(
                 "generated key collides with a stored one".into(),
             ));
         }
+        fresh.insert(row, state)?;
+    }
+    if redb::ReadableTableMetadata::len(&fresh)? > FRESH_ROWS_MAX {
+        drop((digests, fresh));
+        move_fresh_rows(txn)?;
+    }
+    Ok(())
+}
+
+/// Moves every `digests_fresh` row into `digests`, in key order, and
+/// empties `digests_fresh` (deleting a table frees its pages at once).
+fn move_fresh_rows(txn: &WriteTransaction) -> Result<(), Error> {
+    let rows = txn
+        .open_table(FRESH)?
+        .iter()?
+        .map(|row| row.map(|(row, state)| (row.value(), state.value())))
+        .collect::<Result<Vec<_>, _>>()?;
+    txn.delete_table(FRESH)?;
+    txn.open_table(FRESH)?;
+    let mut digests = txn.open_table(DIGESTS)?;
+    for (row, state) in rows {
         digests.insert(row, state)?;
+    }
+    Ok(())
+}
+
+/// Writes a key's new state word into its row, in whichever digest table
+/// holds it.
+fn update_state(txn: &WriteTransaction, row: u64, state: i64) -> Result<(), Error> {
+    let mut digests = txn.open_table(DIGESTS)?;
+    if digests.get(row)?.is_some() {
+        digests.insert(row, state)?;
+        return Ok(());
+    }
+    if txn.open_table(FRESH)?.insert(row, state)?.is_none() {
+        return Err(Error::Corrupted("a stored key has no digest row".into()));
     }
     Ok(())
 }
@@ -624,10 +701,13 @@ impl Storage for RedbStorage {
                 let found = match target {
                     Target::Id(id) => find_by_id(&records, id)?
                         .ok_or_else(|| Error::UnknownKey(id.to_string()))?,
-                    Target::Digest(digest) => {
-                        find_by_digest(&txn.open_table(DIGESTS)?, &records, digest)?
-                            .ok_or_else(|| Error::UnknownKey("(the presented key)".into()))?
-                    }
+                    Target::Digest(digest) => find_by_digest(
+                        &txn.open_table(DIGESTS)?,
+                        &txn.open_table(FRESH)?,
+                        &records,
+                        digest,
+                    )?
+                    .ok_or_else(|| Error::UnknownKey("(the presented key)".into()))?,
                 };
                 (found.0, found.1, Numbers::new(&records)?)
             };
@@ -636,8 +716,7 @@ impl Storage for RedbStorage {
                 txn.open_table(RECORDS)?
                     .insert(number, record.encode().as_slice())?;
                 // The state read by shared-mode verify, in the same commit.
-                txn.open_table(DIGESTS)?
-                    .insert(digest_row(&record.digest, number), record.state_word())?;
+                update_state(txn, digest_row(&record.digest, number), record.state_word())?;
                 insert_records(txn, &outcome.created)?;
                 append_events(txn, at, outcome.events)?;
             }
@@ -651,16 +730,24 @@ impl Storage for RedbStorage {
 
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         let txn = self.db.begin_read()?;
-        let found = find_by_digest(&txn.open_table(DIGESTS)?, &txn.open_table(RECORDS)?, digest)?;
+        let found = find_by_digest(
+            &txn.open_table(DIGESTS)?,
+            &txn.open_table(FRESH)?,
+            &txn.open_table(RECORDS)?,
+            digest,
+        )?;
         Ok(found.map(|(_, record)| record))
     }
 
     fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
-        // One get, as in any key-value lookup: the row's key is known.
+        // One get, as in any key-value lookup: the row's key is known. The
+        // newest keys' rows are in the small `digests_fresh`.
         let txn = self.db.begin_read()?;
-        let state = txn
-            .open_table(DIGESTS)?
-            .get(digest_row(&digest.to_bytes(), number))?;
+        let row = digest_row(&digest.to_bytes(), number);
+        if let Some(state) = txn.open_table(DIGESTS)?.get(row)? {
+            return Ok(Some(state.value()));
+        }
+        let state = txn.open_table(FRESH)?.get(row)?;
         Ok(state.map(|state| state.value()))
     }
 
@@ -859,5 +946,146 @@ mod tests {
         forged[15] = if forged[15] == b'x' { b'y' } else { b'x' };
         let forged = String::from_utf8(forged).unwrap();
         assert!(storage.by_id(&forged).unwrap().is_none());
+    }
+
+    /// Digests that differ in their first bytes, for `count` keys.
+    fn spread_digest(i: u32) -> [u8; 32] {
+        let mut digest = [0; 32];
+        let mixed = i.wrapping_mul(0x9E37_79B9).to_be_bytes();
+        digest[..4].copy_from_slice(&mixed);
+        digest[4..8].copy_from_slice(&i.to_be_bytes());
+        digest
+    }
+
+    fn row_counts(storage: &RedbStorage) -> (u64, u64) {
+        let txn = storage.db.begin_read().unwrap();
+        let count =
+            |table| redb::ReadableTableMetadata::len(&txn.open_table(table).unwrap()).unwrap();
+        (count(DIGESTS), count(FRESH))
+    }
+
+    fn revoke(storage: &RedbStorage, id: &str) {
+        let changed = storage
+            .change(Target::Id(id), Timestamp::from_unix(9), &mut |record, _| {
+                record.revoked_at = Some(Timestamp::from_unix(9));
+                Ok(Change {
+                    write: true,
+                    events: Vec::new(),
+                    created: Vec::new(),
+                })
+            })
+            .unwrap();
+        assert!(changed.changed);
+    }
+
+    #[test]
+    fn fresh_digest_rows_move_into_digests_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = RedbStorage::open(&dir.path().join("s.redb"), false, &[1; 32]).unwrap();
+        let batch = 4096;
+        let batches = FRESH_ROWS_MAX as u32 / batch + 2;
+        let mut ids = Vec::new();
+        for b in 0..batches {
+            let mut records: Vec<_> = (0..batch)
+                .map(|i| record("aaaaaaaaaaaaaaaa", spread_digest(b * batch + i)))
+                .collect();
+            storage
+                .insert(&mut records, Timestamp::from_unix(1))
+                .unwrap();
+            ids.extend(records.into_iter().map(|r| r.id));
+            let (digests, fresh) = row_counts(&storage);
+            assert_eq!(digests + fresh, u64::from((b + 1) * batch));
+            assert!(fresh <= FRESH_ROWS_MAX, "fresh holds {fresh} rows");
+        }
+        // The moves happened: the older rows are in `digests`, the newest
+        // batch in `digests_fresh`.
+        let (digests, fresh) = row_counts(&storage);
+        assert!(digests >= FRESH_ROWS_MAX && fresh >= u64::from(batch));
+        // Every key is found by digest and its state read, wherever its row is.
+        for (i, id) in ids.iter().enumerate() {
+            let digest = Digest::from_bytes(spread_digest(i as u32));
+            let found = storage.by_digest(&digest).unwrap().unwrap();
+            assert_eq!(&found.id, id);
+            let number = id_number(id).unwrap();
+            assert_eq!(
+                storage.key_state(&digest, number).unwrap(),
+                Some(found.state_word())
+            );
+        }
+        // A revocation rewrites the row where it is: a moved key, a fresh one.
+        for i in [0, ids.len() - 1] {
+            revoke(&storage, &ids[i]);
+            let digest = Digest::from_bytes(spread_digest(i as u32));
+            let number = id_number(&ids[i]).unwrap();
+            assert_eq!(
+                storage.key_state(&digest, number).unwrap(),
+                Some(crate::record::REVOKED)
+            );
+        }
+        assert_eq!(
+            row_counts(&storage),
+            (digests, fresh),
+            "no row added by a revocation"
+        );
+        // A repeated digest is refused whichever table holds the first.
+        for i in [0, ids.len() as u32 - 1] {
+            let mut again = vec![record("bbbbbbbbbbbbbbbb", spread_digest(i))];
+            assert!(storage.insert(&mut again, Timestamp::from_unix(2)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_format_3_store_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let mut records = vec![record("aaaaaaaaaaaaaaaa", spread_digest(1))];
+        {
+            let storage = RedbStorage::open(&path, false, &[1; 32]).unwrap();
+            storage
+                .insert(&mut records, Timestamp::from_unix(1))
+                .unwrap();
+            // Back to format 3: its row in `digests`, no `digests_fresh`.
+            let txn = storage.db.begin_write().unwrap();
+            move_fresh_rows(&txn).unwrap();
+            txn.delete_table(FRESH).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(META_FORMAT, 3u32.to_le_bytes().as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let storage = RedbStorage::open(&path, true, &[1; 32]).unwrap();
+        let txn = storage.db.begin_read().unwrap();
+        let version = txn
+            .open_table(META)
+            .unwrap()
+            .get(META_FORMAT)
+            .unwrap()
+            .unwrap();
+        assert_eq!(version.value(), FORMAT_VERSION.to_le_bytes().as_slice());
+        drop((version, txn));
+        let digest = Digest::from_bytes(spread_digest(1));
+        assert_eq!(
+            storage.by_digest(&digest).unwrap().as_ref(),
+            Some(&records[0])
+        );
+        let mut more = vec![record("bbbbbbbbbbbbbbbb", spread_digest(2))];
+        storage.insert(&mut more, Timestamp::from_unix(2)).unwrap();
+        assert_eq!(row_counts(&storage), (1, 1));
+        // Format 2 stays refused.
+        drop(storage);
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(META_FORMAT, 2u32.to_le_bytes().as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        assert!(matches!(
+            RedbStorage::open(&path, false, &[1; 32]),
+            Err(Error::Corrupted(_))
+        ));
     }
 }

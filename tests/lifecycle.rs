@@ -527,3 +527,51 @@ fn a_verified_key_outlives_its_store_once_owned() {
         assert!(!verified.has_scope("billing:read"));
     });
 }
+
+/// Past 16,384 new keys the digest index moves its newest rows into its
+/// large table: keys from before and after the move verify, and revoke, in
+/// both modes and across reopening.
+#[test]
+fn keys_verify_and_revoke_across_the_digest_index_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.redb");
+    let clock = ManualClock::new(START);
+    let store = open(&path, Mode::Exclusive, &clock);
+    let requests: Vec<NewKey> = (0..apikeys::MAX_BATCH)
+        .map(|i| NewKey::new(format!("key {i}")))
+        .collect();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        keys.extend(store.generate_batch(&requests).unwrap());
+    }
+    store.close().unwrap();
+    // The first key's row was moved, the last one's is fresh.
+    let (first, last) = (&keys[0], &keys[keys.len() - 1]);
+    for mode in [Mode::Shared, Mode::Exclusive] {
+        let store = open(&path, mode, &clock);
+        for key in keys.iter().step_by(997).chain([first, last]) {
+            let verified = store.verify(key.secret.expose_secret()).unwrap();
+            assert_eq!(verified.id(), key.info.id);
+        }
+        store.close().unwrap();
+    }
+    let store = open(&path, Mode::Shared, &clock);
+    let other = open(&path, Mode::Shared, &clock);
+    for key in [first, last] {
+        other.verify(key.secret.expose_secret()).unwrap();
+        assert!(store.revoke(&key.info.id).unwrap());
+        assert_eq!(
+            rejection(other.verify(key.secret.expose_secret())),
+            Rejection::Revoked
+        );
+    }
+    drop((store, other));
+    let store = open(&path, Mode::Exclusive, &clock);
+    for key in [first, last] {
+        assert_eq!(
+            rejection(store.verify(key.secret.expose_secret())),
+            Rejection::Revoked
+        );
+    }
+    store.verify(keys[1].secret.expose_secret()).unwrap();
+}
