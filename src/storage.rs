@@ -92,6 +92,22 @@ const FRESH_ROWS_MAX: u64 = 16_384;
 const META_FORMAT: &str = "format_version";
 const META_FINGERPRINT: &str = "pepper_fingerprint";
 
+/// Who makes sure that no new key's digest is already stored. 154 random
+/// bits make a repeat a broken generator, not bad luck: it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RepeatCheck {
+    /// The storage, in the insert's transaction: one lookup per key.
+    InStorage,
+    /// The caller, which holds every stored digest in memory and lets no
+    /// other key in between its check and this insert (exclusive mode).
+    DoneByCaller,
+}
+
+/// The error for a new key whose digest is already stored.
+pub(crate) fn repeated_digest() -> Error {
+    Error::Storage("generated key collides with a stored one".into())
+}
+
 /// Which key an operation is about.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target<'a> {
@@ -139,7 +155,12 @@ pub(crate) trait Storage: Send + Sync {
     /// Inserts new keys and their `Created` events, durably, all or none.
     /// Each record's id must come from [`new_id`](crate::store): the store
     /// writes the key's number over its first [`NUMBER_CHARS`] characters.
-    fn insert(&self, records: &mut [KeyRecord], at: Timestamp) -> Result<(), Error>;
+    fn insert(
+        &self,
+        records: &mut [KeyRecord],
+        at: Timestamp,
+        check: RepeatCheck,
+    ) -> Result<(), Error>;
     /// Reads one key, lets `change` modify it, writes the result durably.
     /// `change` numbers any key it creates with the function it is given,
     /// before it uses that key's id.
@@ -208,8 +229,13 @@ fn no_panic<T>(call: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
 pub(crate) struct PanicGuard<S>(pub(crate) S);
 
 impl<S: Storage> Storage for PanicGuard<S> {
-    fn insert(&self, records: &mut [KeyRecord], at: Timestamp) -> Result<(), Error> {
-        no_panic(|| self.0.insert(records, at))
+    fn insert(
+        &self,
+        records: &mut [KeyRecord],
+        at: Timestamp,
+        check: RepeatCheck,
+    ) -> Result<(), Error> {
+        no_panic(|| self.0.insert(records, at, check))
     }
     fn change(
         &self,
@@ -606,7 +632,11 @@ fn append_events(
 /// `digests_fresh`, sorted, so that the batch walks that table's leaves in
 /// order. When `digests_fresh` passes [`FRESH_ROWS_MAX`] rows, they all
 /// move into `digests`.
-fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), Error> {
+fn insert_records(
+    txn: &WriteTransaction,
+    records: &[KeyRecord],
+    check: RepeatCheck,
+) -> Result<(), Error> {
     let mut table = txn.open_table(RECORDS)?;
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
@@ -625,13 +655,12 @@ fn insert_records(txn: &WriteTransaction, records: &[KeyRecord]) -> Result<(), E
     let digests = txn.open_table(DIGESTS)?;
     let mut fresh = txn.open_table(FRESH)?;
     for (row, digest, state) in rows {
-        // 154 random bits make a repeated digest a broken generator, not
-        // bad luck: refuse (the transaction aborts). The records of this
-        // batch are already in `table`, so a repeat within it is found too.
-        if find_by_digest(&digests, &fresh, &table, &Digest::from_bytes(digest))?.is_some() {
-            return Err(Error::Storage(
-                "generated key collides with a stored one".into(),
-            ));
+        // A repeat aborts the transaction. The records of this batch are
+        // already in `table`, so a repeat within it is found too.
+        if check == RepeatCheck::InStorage
+            && find_by_digest(&digests, &fresh, &table, &Digest::from_bytes(digest))?.is_some()
+        {
+            return Err(repeated_digest());
         }
         fresh.insert(row, state)?;
     }
@@ -674,13 +703,18 @@ fn update_state(txn: &WriteTransaction, row: u64, state: i64) -> Result<(), Erro
 }
 
 impl Storage for RedbStorage {
-    fn insert(&self, records: &mut [KeyRecord], at: Timestamp) -> Result<(), Error> {
+    fn insert(
+        &self,
+        records: &mut [KeyRecord],
+        at: Timestamp,
+        check: RepeatCheck,
+    ) -> Result<(), Error> {
         self.write(|txn| {
             let mut numbers = Numbers::new(&txn.open_table(RECORDS)?)?;
             for record in records.iter_mut() {
                 numbers.assign(record)?;
             }
-            insert_records(txn, records)?;
+            insert_records(txn, records, check)?;
             let events = records
                 .iter()
                 .map(|r| (r.id.clone(), EventKind::Created))
@@ -717,7 +751,7 @@ impl Storage for RedbStorage {
                     .insert(number, record.encode().as_slice())?;
                 // The state read by shared-mode verify, in the same commit.
                 update_state(txn, digest_row(&record.digest, number), record.state_word())?;
-                insert_records(txn, &outcome.created)?;
+                insert_records(txn, &outcome.created, RepeatCheck::InStorage)?;
                 append_events(txn, at, outcome.events)?;
             }
             Ok(Changed {
@@ -917,7 +951,11 @@ mod tests {
             record("bbbbbbbbbbbbbbbb", second),
         ];
         storage
-            .insert(&mut records, Timestamp::from_unix(1))
+            .insert(
+                &mut records,
+                Timestamp::from_unix(1),
+                RepeatCheck::InStorage,
+            )
             .unwrap();
         assert_eq!(id_number(&records[0].id), Some(1));
         assert_eq!(id_number(&records[1].id), Some(2));
@@ -935,7 +973,9 @@ mod tests {
             record("cccccccccccccccc", absent),
             record("dddddddddddddddd", second),
         ];
-        assert!(storage.insert(&mut again, Timestamp::from_unix(2)).is_err());
+        assert!(storage
+            .insert(&mut again, Timestamp::from_unix(2), RepeatCheck::InStorage)
+            .is_err());
         assert!(storage
             .by_digest(&Digest::from_bytes(absent))
             .unwrap()
@@ -990,7 +1030,11 @@ mod tests {
                 .map(|i| record("aaaaaaaaaaaaaaaa", spread_digest(b * batch + i)))
                 .collect();
             storage
-                .insert(&mut records, Timestamp::from_unix(1))
+                .insert(
+                    &mut records,
+                    Timestamp::from_unix(1),
+                    RepeatCheck::InStorage,
+                )
                 .unwrap();
             ids.extend(records.into_iter().map(|r| r.id));
             let (digests, fresh) = row_counts(&storage);
@@ -1030,7 +1074,9 @@ mod tests {
         // A repeated digest is refused whichever table holds the first.
         for i in [0, ids.len() as u32 - 1] {
             let mut again = vec![record("bbbbbbbbbbbbbbbb", spread_digest(i))];
-            assert!(storage.insert(&mut again, Timestamp::from_unix(2)).is_err());
+            assert!(storage
+                .insert(&mut again, Timestamp::from_unix(2), RepeatCheck::InStorage)
+                .is_err());
         }
     }
 
@@ -1042,7 +1088,11 @@ mod tests {
         {
             let storage = RedbStorage::open(&path, false, &[1; 32]).unwrap();
             storage
-                .insert(&mut records, Timestamp::from_unix(1))
+                .insert(
+                    &mut records,
+                    Timestamp::from_unix(1),
+                    RepeatCheck::InStorage,
+                )
                 .unwrap();
             // Back to format 3: its row in `digests`, no `digests_fresh`.
             let txn = storage.db.begin_write().unwrap();
@@ -1070,7 +1120,9 @@ mod tests {
             Some(&records[0])
         );
         let mut more = vec![record("bbbbbbbbbbbbbbbb", spread_digest(2))];
-        storage.insert(&mut more, Timestamp::from_unix(2)).unwrap();
+        storage
+            .insert(&mut more, Timestamp::from_unix(2), RepeatCheck::InStorage)
+            .unwrap();
         assert_eq!(row_counts(&storage), (1, 1));
         // Format 2 stays refused.
         drop(storage);

@@ -5,7 +5,7 @@ use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Once, OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,7 +20,10 @@ use crate::format::{self, SecretKey};
 use crate::memory::IndexMemory;
 use crate::record::{state_word, Event, EventKind, KeyRecord, KeyState, Usage, NEVER, REVOKED};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
-use crate::storage::{id_number, Change, PanicGuard, RedbStorage, Storage, Target, UsageDelta};
+use crate::storage::{
+    id_number, repeated_digest, Change, PanicGuard, RedbStorage, RepeatCheck, Storage, Target,
+    UsageDelta,
+};
 use crate::usage::{self, DirtyList, PendingUsage, Presented, UsageCell};
 
 /// Longest key name, in bytes.
@@ -706,6 +709,20 @@ impl Index {
         table.insert_unique(hash, entry, |other| other.digest.table_hash());
     }
 
+    /// Refuses new keys whose digest is in the index or repeated among them.
+    fn check_new(&self, records: &[KeyRecord]) -> Result<(), Error> {
+        let mut digests: Vec<[u8; 32]> = records.iter().map(|record| record.digest).collect();
+        digests.sort_unstable();
+        let repeated = digests.windows(2).any(|pair| pair[0] == pair[1])
+            || digests
+                .iter()
+                .any(|digest| self.with(&Digest::from_bytes(*digest), |_| ()).is_some());
+        if repeated {
+            return Err(repeated_digest());
+        }
+        Ok(())
+    }
+
     fn with<T>(&self, digest: &Digest, found: impl FnOnce(&Entry) -> T) -> Option<T> {
         let table = self
             .shard(digest)
@@ -735,6 +752,9 @@ struct Inner {
     shared: RwLock<HashTable<Arc<Details>>>,
     /// Keys with usage counted and not yet flushed.
     dirty: DirtyList<Arc<Details>>,
+    /// Exclusive mode: held from checking new keys against the index until
+    /// they are in it, so that no other new key lands in between.
+    adding: Mutex<()>,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -833,6 +853,7 @@ impl KeyStore {
             index,
             shared: RwLock::new(HashTable::new()),
             dirty: DirtyList::default(),
+            adding: Mutex::new(()),
         };
         if let Some(index) = &inner.index {
             inner
@@ -883,8 +904,19 @@ impl KeyStore {
             records.push(record);
         }
         drop(random);
-        inner.storage.insert(&mut records, now)?;
-        Ok(secrets
+        // Exclusive mode: the index holds every stored digest, so a repeat
+        // is looked for there, not by a storage read per key (a fifth of a
+        // batch's time).
+        let adding = inner.index.as_ref().map(|index| {
+            let adding = inner.adding.lock().unwrap_or_else(PoisonError::into_inner);
+            index.check_new(&records).map(|()| adding)
+        });
+        let (check, adding) = match adding {
+            Some(adding) => (RepeatCheck::DoneByCaller, Some(adding?)),
+            None => (RepeatCheck::InStorage, None),
+        };
+        inner.storage.insert(&mut records, now, check)?;
+        let generated = secrets
             .into_iter()
             .zip(records)
             .map(|(secret, record)| {
@@ -894,7 +926,9 @@ impl KeyStore {
                     info: KeyInfo::new(record, Usage::default(), now),
                 }
             })
-            .collect())
+            .collect();
+        drop(adding);
+        Ok(generated)
     }
 
     /// Verifies a presented key.
@@ -1055,6 +1089,12 @@ impl KeyStore {
         let inner = self.inner()?;
         let now = inner.clock.now();
         let mut secret = None;
+        // The successor is checked in storage; until it is in the index, a
+        // batch must not check against the index (see `generate_batch`).
+        let adding = inner
+            .index
+            .as_ref()
+            .map(|_| inner.adding.lock().unwrap_or_else(PoisonError::into_inner));
         let changed = inner.storage.change(Target::Id(id), now, &mut |old, ids| {
             match Status::of(old.revoked_at.is_some(), old.expires_at, now) {
                 Status::Revoked => {
@@ -1106,6 +1146,7 @@ impl KeyStore {
             .next()
             .ok_or_else(|| Error::Storage("rotation created no key".into()))?;
         inner.cache(&successor);
+        drop(adding);
         let secret = secret.ok_or_else(|| Error::Storage("rotation created no key".into()))?;
         Ok(GeneratedKey {
             secret,
@@ -1446,8 +1487,13 @@ mod tests {
     }
 
     impl Storage for CountingStorage {
-        fn insert(&self, records: &mut [KeyRecord], at: Timestamp) -> Result<(), Error> {
-            self.real.insert(records, at)
+        fn insert(
+            &self,
+            records: &mut [KeyRecord],
+            at: Timestamp,
+            check: RepeatCheck,
+        ) -> Result<(), Error> {
+            self.real.insert(records, at, check)
         }
         fn change(
             &self,
@@ -1535,5 +1581,21 @@ mod tests {
             before + 2,
             "a later verify reads the key's state once"
         );
+    }
+
+    #[test]
+    fn exclusive_mode_finds_a_repeated_digest_in_its_index() {
+        let key = |byte: u8| KeyRecord {
+            digest: [byte; 32],
+            ..crate::record::tests::sample()
+        };
+        let index = Index::sized(4);
+        index.insert(Entry::of(&key(1)));
+        assert!(index.check_new(&[key(2), key(3)]).is_ok());
+        // Already stored, or twice in the batch.
+        for batch in [vec![key(2), key(1)], vec![key(2), key(3), key(2)]] {
+            let refused = index.check_new(&batch).unwrap_err();
+            assert_eq!(refused.to_string(), repeated_digest().to_string());
+        }
     }
 }
