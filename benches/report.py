@@ -161,6 +161,13 @@ for op in ("generate", "revoke"):
     r = ratio(v, sized)
     target_row(f"  {op} vs one durable commit into a store-sized table", "≤ 1.30x",
                f"{fmt_ratio(r)} ({fmt_ns(v)} vs {fmt_ns(sized)})", None if r is None else r <= 1.3)
+    raw = c(f"writes/raw_redb_{op}_rows")
+    r = ratio(raw, commit)
+    target_row(f"  raw redb writing {op}'s rows (the layout's floor) vs one durable commit", "—",
+               f"{fmt_ratio(r)} ({fmt_ns(raw)} vs {fmt_ns(commit)})", None)
+    r = ratio(v, raw)
+    target_row(f"  {op} vs raw redb writing the same rows", "—",
+               f"{fmt_ratio(r)} ({fmt_ns(v)} vs {fmt_ns(raw)})", None)
 batch = c("writes/apikeys_generate_batch_1000")
 kps = None if batch is None else 1000 / (batch / 1e9)
 target_row("batch generate (1000 per call)", "≥ 50,000 keys/s",
@@ -271,6 +278,8 @@ out("|---|---|---|")
 for key, title, note in (
     ("writes/redb_durable_commit", "one durable redb commit (one 64-byte row)", "yardstick"),
     ("writes/redb_durable_commit_store_sized", "the same commit into a table of N rows (N = store size)", "second yardstick"),
+    ("writes/raw_redb_generate_rows", "raw redb: generate's rows (record, digest row, event), one durable commit", "the layout's floor"),
+    ("writes/raw_redb_revoke_rows", "raw redb: revoke's rows, one durable commit", "the layout's floor"),
     ("writes/apikeys_generate", "generate one key", "durable"),
     ("writes/apikeys_revoke", "revoke one key", "durable"),
     ("writes/apikeys_generate_batch_1000", "generate a batch of 1000", "one durable commit"),

@@ -477,6 +477,109 @@ fn bench_threads(c: &mut Criterion, path: &Path, keys: &Keys, floor: &Floor, n: 
 
 const COMMIT_TABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("rows");
 
+/// The rows generate and revoke write, written with raw redb into tables
+/// shaped and sized like the store's (format 4): the least a store of this
+/// layout commits, without generating, checking or reading anything.
+struct RawWrites {
+    db: Database,
+    /// The `digests_fresh` rows, the newest keys': numbers `first_fresh..`.
+    fresh: Vec<u64>,
+    first_fresh: u32,
+    next_number: u32,
+    next_event: u64,
+    rng: ChaCha8Rng,
+}
+
+const RAW_RECORDS: TableDefinition<u32, &[u8]> = TableDefinition::new("records");
+const RAW_DIGESTS: TableDefinition<u64, i64> = TableDefinition::new("digests");
+const RAW_FRESH: TableDefinition<u64, i64> = TableDefinition::new("digests_fresh");
+const RAW_EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// About the encoded size of a benchmark key's record, and of an event.
+const RAW_RECORD: [u8; 150] = [5; 150];
+const RAW_EVENT: [u8; 40] = [3; 40];
+
+impl RawWrites {
+    fn build(path: &Path, n: usize) -> RawWrites {
+        let _ = std::fs::remove_file(path);
+        let mut builder = Database::builder();
+        builder.set_cache_size(16 * 1024 * 1024); // as the store's, exclusive mode
+        let db = builder.create(path).expect("create raw writes db");
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let n = n as u32;
+        // Half of the fresh table's limit: a typical moment between moves
+        // (half of a small test store).
+        let first_fresh = n - (n / 2).min(8192) + 1;
+        let mut fresh = Vec::new();
+        let txn = db.begin_write().expect("write txn");
+        {
+            let mut records = txn.open_table(RAW_RECORDS).expect("table");
+            let mut digests = txn.open_table(RAW_DIGESTS).expect("table");
+            let mut fresh_table = txn.open_table(RAW_FRESH).expect("table");
+            let mut events = txn.open_table(RAW_EVENTS).expect("table");
+            for number in 1..=n {
+                records
+                    .insert(number, RAW_RECORD.as_slice())
+                    .expect("insert");
+                let row = rng.next_u64() & !u64::from(u32::MAX) | u64::from(number);
+                if number < first_fresh {
+                    digests.insert(row, i64::MAX).expect("insert");
+                } else {
+                    fresh_table.insert(row, i64::MAX).expect("insert");
+                    fresh.push(row);
+                }
+                events
+                    .insert(u64::from(number), RAW_EVENT.as_slice())
+                    .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+        RawWrites {
+            db,
+            fresh,
+            first_fresh,
+            next_number: n + 1,
+            next_event: u64::from(n) + 1,
+            rng,
+        }
+    }
+
+    fn commit(&mut self, number: u32, row: u64, state: i64) {
+        let mut txn = self.db.begin_write().expect("write txn");
+        txn.set_durability(Durability::Immediate)
+            .expect("durability");
+        txn.open_table(RAW_RECORDS)
+            .expect("table")
+            .insert(number, RAW_RECORD.as_slice())
+            .expect("insert");
+        txn.open_table(RAW_FRESH)
+            .expect("table")
+            .insert(row, state)
+            .expect("insert");
+        txn.open_table(RAW_EVENTS)
+            .expect("table")
+            .insert(self.next_event, RAW_EVENT.as_slice())
+            .expect("insert");
+        self.next_event += 1;
+        txn.commit().expect("commit");
+    }
+
+    /// Generate's rows: a record appended, a digest row, an event.
+    fn generate(&mut self) {
+        let number = self.next_number;
+        self.next_number += 1;
+        let row = self.rng.next_u64() & !u64::from(u32::MAX) | u64::from(number);
+        self.commit(number, row, i64::MAX);
+    }
+
+    /// Revoke's rows, for one of the newest keys (as the apikeys row revokes
+    /// keys it has just generated): its record and digest row rewritten, an
+    /// event.
+    fn revoke(&mut self) {
+        let i = (self.rng.next_u64() % self.fresh.len() as u64) as usize;
+        self.commit(self.first_fresh + i as u32, self.fresh[i], -1);
+    }
+}
+
 /// generate, revoke, and one durable redb commit as their yardstick, on the
 /// smallest real store; a batch of 1000 and one of `MAX_BATCH`; a list of
 /// 10k keys.
@@ -545,6 +648,11 @@ fn bench_writes(c: &mut Criterion, dir: &Path) {
         })
     });
     drop(sized_db);
+
+    let mut raw = RawWrites::build(&dir.join("raw-writes.redb"), n);
+    group.bench_function("raw_redb_generate_rows", |b| b.iter(|| raw.generate()));
+    group.bench_function("raw_redb_revoke_rows", |b| b.iter(|| raw.revoke()));
+    drop(raw);
 
     let mut i = 0usize;
     group.bench_function("apikeys_generate", |b| {
