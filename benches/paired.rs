@@ -8,7 +8,9 @@
 //! is printed as JSON and written to `target/bench-results/paired.json`.
 //!
 //! Pairs: at 1M keys, apikeys exclusive (usage tracking on, the default)
-//! against the floor (BLAKE3 + hash map) and against SQLite Sanctum-style;
+//! against the floor (BLAKE3 + hash map) and against SQLite Sanctum-style,
+//! verifies on 2 threads against 1 (the floor beside it as the control), and
+//! in shared mode apikeys against raw redb in the same multi-process mode;
 //! at 100k keys, usage tracking on against off (two stores: one file cannot
 //! be open twice in exclusive mode), and in shared mode apikeys against raw
 //! redb in the same multi-process mode, and tracking on against off (two
@@ -44,6 +46,35 @@ fn time_batch(sample: &Presented, calls: usize, mut verify: impl FnMut(&str) -> 
     }
     assert_eq!(found, calls, "every sample key must verify");
     started.elapsed().as_nanos() as f64 / calls as f64
+}
+
+/// Verifies per second of `threads` threads verifying `calls` keys each,
+/// starting at different places in the sample.
+fn throughput(
+    sample: &Presented,
+    calls: usize,
+    threads: usize,
+    verify: &(dyn Fn(&str) -> bool + Sync),
+) -> f64 {
+    let started = Instant::now();
+    let found: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let first = t * sample.len() / threads;
+                    (0..calls)
+                        .map(|i| usize::from(verify(black_box(sample.get(first + i)))))
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("verify thread"))
+            .sum()
+    });
+    assert_eq!(found, calls * threads, "every sample key must verify");
+    (calls * threads) as f64 / started.elapsed().as_secs_f64()
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -139,8 +170,42 @@ fn main() {
             sqlite_ns.push(s);
         }
     }
+    // Verifies/s on 2 threads against 1, apikeys and (control) the floor.
+    let floor_verify = |key: &str| {
+        let digest = blake3::keyed_hash(&floor_key, key.as_bytes());
+        floor.contains_key(digest.as_bytes())
+    };
+    let apikeys_verify = |key: &str| store.verify(key).is_ok();
+    let (mut threads_apikeys, mut threads_floor) = (Vec::new(), Vec::new());
+    for round in 0..=rounds {
+        let a1 = throughput(&sample, BATCH, 1, &apikeys_verify);
+        let a2 = throughput(&sample, BATCH, 2, &apikeys_verify);
+        let f1 = throughput(&sample, BATCH, 1, &floor_verify);
+        let f2 = throughput(&sample, BATCH, 2, &floor_verify);
+        if round > 0 {
+            threads_apikeys.push(a2 / a1);
+            threads_floor.push(f2 / f1);
+        }
+    }
     store.close().expect("close");
     drop(db);
+    drop(floor);
+
+    // 1M, shared mode: apikeys against raw redb.
+    let raw_big_path = dir.path().join(format!("paired-raw-{big}.redb"));
+    RawRedb::build(&raw_big_path, &secrets);
+    let raw_big = RawRedb::open(&raw_big_path, ConcurrencyMode::MultiWriter);
+    let shared_big = KeyStore::open(&path, StoreOptions::new().shared()).expect("open shared");
+    let mut shared_big_vs_raw = Vec::new();
+    for round in 0..=rounds {
+        let a = time_batch(&sample, BATCH / 10, |key| shared_big.verify(key).is_ok());
+        let r = time_batch(&sample, BATCH / 10, |key| raw_big.verify(key).is_some());
+        if round > 0 {
+            shared_big_vs_raw.push(a / r);
+        }
+    }
+    shared_big.close().expect("close");
+    drop(raw_big);
 
     // 100k: usage tracking on against off, two stores of the same size.
     let on_path = store_path(dir.path(), small);
@@ -194,6 +259,9 @@ fn main() {
         "floor_ns_median": median(&mut floor_ns),
         "exclusive_ns_median": median(&mut apikeys_ns),
         "sqlite_ns_median": median(&mut sqlite_ns),
+        "two_threads_over_one_median": median(&mut threads_apikeys),
+        "floor_two_threads_over_one_median": median(&mut threads_floor),
+        "shared_over_raw_redb_big_median": median(&mut shared_big_vs_raw),
         "tracking_keys": small,
         "tracking_on_over_off_median": median(&mut tracking),
         "shared_over_raw_redb_median": median(&mut shared_vs_raw),
