@@ -4,6 +4,8 @@
 #     floor, raw redb, SQLite Sanctum-style and PBKDF2, at 100k and 1M keys;
 #     generate, revoke, batch, list, threads;
 #   - opening a 1M-key store, time and resident memory (benches/open_memory.rs);
+#   - batches and single generates into a 1M-key store, call by call
+#     (benches/write_latency.rs);
 #   - the main ratios again in alternating rounds (benches/paired.rs), which a
 #     machine busy with other work biases less;
 #   - apikeys called from PHP, Ruby and Python through the C ABI, beside each
@@ -20,7 +22,7 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 cargo build --release -p apikeys-ffi
-cargo bench --no-run --bench verify --bench open_memory --bench paired
+cargo bench --no-run --bench verify --bench open_memory --bench paired --bench write_latency
 
 rm -rf "$target/criterion" "$target/bench-results"
 mkdir -p "$target/bench-results"
@@ -31,6 +33,7 @@ export APIKEYS_BENCH_DIR="$run_dir"
 cargo bench --bench verify -- "$@"
 cargo bench --bench open_memory
 cargo bench --bench paired
+cargo bench --bench write_latency
 
 lib="$target/release/libapikeys.so"
 run_host() {
