@@ -928,6 +928,11 @@ mod tests {
         assert!(stamp_number("short", 1).is_err());
     }
 
+    /// Inserts with the check in storage, as shared mode does.
+    fn insert(storage: &RedbStorage, records: &mut [KeyRecord], at: i64) -> Result<(), Error> {
+        storage.insert(records, Timestamp::from_unix(at), RepeatCheck::InStorage)
+    }
+
     fn record(id: &str, digest: [u8; 32]) -> KeyRecord {
         KeyRecord {
             id: id.into(),
@@ -950,13 +955,7 @@ mod tests {
             record("aaaaaaaaaaaaaaaa", first),
             record("bbbbbbbbbbbbbbbb", second),
         ];
-        storage
-            .insert(
-                &mut records,
-                Timestamp::from_unix(1),
-                RepeatCheck::InStorage,
-            )
-            .unwrap();
+        insert(&storage, &mut records, 1).unwrap();
         assert_eq!(id_number(&records[0].id), Some(1));
         assert_eq!(id_number(&records[1].id), Some(2));
         for (digest, want) in [(first, &records[0]), (second, &records[1])] {
@@ -973,9 +972,7 @@ mod tests {
             record("cccccccccccccccc", absent),
             record("dddddddddddddddd", second),
         ];
-        assert!(storage
-            .insert(&mut again, Timestamp::from_unix(2), RepeatCheck::InStorage)
-            .is_err());
+        assert!(insert(&storage, &mut again, 2).is_err());
         assert!(storage
             .by_digest(&Digest::from_bytes(absent))
             .unwrap()
@@ -1029,13 +1026,7 @@ mod tests {
             let mut records: Vec<_> = (0..batch)
                 .map(|i| record("aaaaaaaaaaaaaaaa", spread_digest(b * batch + i)))
                 .collect();
-            storage
-                .insert(
-                    &mut records,
-                    Timestamp::from_unix(1),
-                    RepeatCheck::InStorage,
-                )
-                .unwrap();
+            insert(&storage, &mut records, 1).unwrap();
             ids.extend(records.into_iter().map(|r| r.id));
             let (digests, fresh) = row_counts(&storage);
             assert_eq!(digests + fresh, u64::from((b + 1) * batch));
@@ -1074,9 +1065,7 @@ mod tests {
         // A repeated digest is refused whichever table holds the first.
         for i in [0, ids.len() as u32 - 1] {
             let mut again = vec![record("bbbbbbbbbbbbbbbb", spread_digest(i))];
-            assert!(storage
-                .insert(&mut again, Timestamp::from_unix(2), RepeatCheck::InStorage)
-                .is_err());
+            assert!(insert(&storage, &mut again, 2).is_err());
         }
     }
 
@@ -1087,13 +1076,7 @@ mod tests {
         let mut records = vec![record("aaaaaaaaaaaaaaaa", spread_digest(1))];
         {
             let storage = RedbStorage::open(&path, false, &[1; 32]).unwrap();
-            storage
-                .insert(
-                    &mut records,
-                    Timestamp::from_unix(1),
-                    RepeatCheck::InStorage,
-                )
-                .unwrap();
+            insert(&storage, &mut records, 1).unwrap();
             // Back to format 3: its row in `digests`, no `digests_fresh`.
             let txn = storage.db.begin_write().unwrap();
             move_fresh_rows(&txn).unwrap();
@@ -1120,9 +1103,7 @@ mod tests {
             Some(&records[0])
         );
         let mut more = vec![record("bbbbbbbbbbbbbbbb", spread_digest(2))];
-        storage
-            .insert(&mut more, Timestamp::from_unix(2), RepeatCheck::InStorage)
-            .unwrap();
+        insert(&storage, &mut more, 2).unwrap();
         assert_eq!(row_counts(&storage), (1, 1));
         // Format 2 stays refused.
         drop(storage);
