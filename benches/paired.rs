@@ -176,7 +176,8 @@ fn main() {
         floor.contains_key(digest.as_bytes())
     };
     let apikeys_verify = |key: &str| store.verify(key).is_ok();
-    let (mut threads_apikeys, mut threads_floor) = (Vec::new(), Vec::new());
+    let (mut threads_apikeys, mut threads_floor, mut threads_relative) =
+        (Vec::new(), Vec::new(), Vec::new());
     for round in 0..=rounds {
         let a1 = throughput(&sample, BATCH, 1, &apikeys_verify);
         let a2 = throughput(&sample, BATCH, 2, &apikeys_verify);
@@ -185,6 +186,9 @@ fn main() {
         if round > 0 {
             threads_apikeys.push(a2 / a1);
             threads_floor.push(f2 / f1);
+            // What apikeys makes of a second thread, given what the machine
+            // gave the floor in the same round.
+            threads_relative.push((a2 / a1) / (f2 / f1));
         }
     }
     store.close().expect("close");
@@ -261,6 +265,7 @@ fn main() {
         "sqlite_ns_median": median(&mut sqlite_ns),
         "two_threads_over_one_median": median(&mut threads_apikeys),
         "floor_two_threads_over_one_median": median(&mut threads_floor),
+        "two_threads_scaling_over_floor_scaling_median": median(&mut threads_relative),
         "shared_over_raw_redb_big_median": median(&mut shared_big_vs_raw),
         "tracking_keys": small,
         "tracking_on_over_off_median": median(&mut tracking),

@@ -203,6 +203,9 @@ if paired and "two_threads_over_one_median" in paired:
     target_row("  same, paired rounds", "≥ 1.70x",
                f"{r:.2f}x (control: the floor scales {paired['floor_two_threads_over_one_median']:.2f}x)",
                r >= 1.7)
+    if "two_threads_scaling_over_floor_scaling_median" in paired:
+        r = paired["two_threads_scaling_over_floor_scaling_median"]
+        target_row("  apikeys' scaling over the floor's, per round", "—", f"{r:.2f}", None)
 for host, floor_goal, sqlite_goal in (("php", None, 10), ("ruby", None, 10), ("python", 1.5, 5)):
     h = hosts[host]
     if not h:
