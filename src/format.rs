@@ -214,16 +214,15 @@ pub fn sample_char(rng: &mut impl RngCore) -> Result<u8, rand_core::Error> {
 
 /// Fills `out` with characters drawn uniformly from [`ALPHABET`].
 pub fn fill_random_chars(rng: &mut impl RngCore, out: &mut [u8]) -> Result<(), rand_core::Error> {
-    // Draw in blocks: a rejection rate of 8/256 means 64 bytes almost always
-    // cover 26 characters with one call to the generator.
+    // One byte per missing character, then again for the ones rejected
+    // (8 in 256): about 27 bytes for 26 characters, in one call to the
+    // generator and rarely a second of a byte or two.
     let mut pool = [0u8; 64];
     let mut filled = 0;
     while filled < out.len() {
-        rng.try_fill_bytes(&mut pool)?;
-        for &byte in pool.iter() {
-            if filled == out.len() {
-                break;
-            }
+        let draw = &mut pool[..(out.len() - filled).min(64)];
+        rng.try_fill_bytes(draw)?;
+        for &byte in draw.iter() {
             if byte < REJECTION_LIMIT {
                 out[filled] = ALPHABET[(byte % 62) as usize];
                 filled += 1;

@@ -893,9 +893,9 @@ impl KeyStore {
             )));
         }
         let now = inner.clock.now();
-        // About 64 bytes for a key and 64 for an id, fetched from the OS in
-        // a few calls for the whole batch.
-        let mut random = format::OsRandomPool::new(new.len() * 160);
+        // About 27 bytes for a key's random characters and 17 for an id's,
+        // fetched from the OS in a few calls for the whole batch.
+        let mut random = format::OsRandomPool::new(new.len() * 48);
         let mut secrets = Vec::with_capacity(new.len());
         let mut records = Vec::with_capacity(new.len());
         for request in new {
