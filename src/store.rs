@@ -579,12 +579,8 @@ impl Entry {
         }
     }
 
-    /// Applies a committed record: one-way, so that two threads applying
+    /// Applies a committed state: one-way, so that two threads applying
     /// their commits in the opposite order still leave the strictest state.
-    fn update(&self, record: &KeyRecord) {
-        self.lower(state_word(record.expires_at, record.revoked_at.is_some()));
-    }
-
     fn lower(&self, state: i64) {
         self.state.fetch_min(state, Ordering::SeqCst);
     }
@@ -1304,13 +1300,11 @@ impl Inner {
         Ok((secret, record))
     }
 
-    /// Brings the exclusive-mode index up to date with a committed record.
+    /// Brings the exclusive-mode index up to date with a committed record:
+    /// one lookup, which adds a new key or lowers a known key's state.
     fn cache(&self, record: &KeyRecord) {
         if let Some(index) = &self.index {
-            let digest = Digest::from_bytes(record.digest);
-            if index.with(&digest, |entry| entry.update(record)).is_none() {
-                index.insert(Entry::of(record));
-            }
+            index.insert(Entry::of(record));
         }
     }
 
