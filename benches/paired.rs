@@ -25,13 +25,13 @@ use std::time::Instant;
 
 use apikeys::{KeyStore, SecretKey, StoreOptions};
 use criterion::black_box;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest as _, Sha256};
 
 use redb::ConcurrencyMode;
-use support::{build_store, store_path, DigestPrefix, FixtureDir, Presented, RawRedb};
+use support::{build_store, pick, store_path, DigestPrefix, FixtureDir, Presented, RawRedb};
 
 const SAMPLE: usize = 8192;
 const ROUNDS: usize = 41;
@@ -83,11 +83,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn sample_of(secrets: &[SecretKey], seed: u64) -> Presented {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    Presented::new(
-        (0..SAMPLE)
-            .map(|_| secrets[(rng.next_u64() % secrets.len() as u64) as usize].expose_secret()),
-    )
+    Presented::new(pick(secrets, SAMPLE, &mut ChaCha8Rng::seed_from_u64(seed)))
 }
 
 fn main() {

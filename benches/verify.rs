@@ -40,7 +40,9 @@ use redb::{ConcurrencyMode, Database, Durability, TableDefinition};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest as _, Sha256};
 
-use support::{build_store, request, store_path, DigestPrefix, FixtureDir, Presented, RawRedb};
+use support::{
+    build_store, pick, request, store_path, DigestPrefix, FixtureDir, Presented, RawRedb,
+};
 
 /// How many distinct keys each verify benchmark cycles through. Spread over
 /// the whole store, so that lookups miss the CPU caches as real traffic does.
@@ -93,9 +95,7 @@ struct Keys {
 impl Keys {
     fn new(all: Vec<SecretKey>) -> Keys {
         let mut rng = ChaCha8Rng::seed_from_u64(all.len() as u64);
-        let sample: Vec<&str> = (0..SAMPLE)
-            .map(|_| all[(rng.next_u64() % all.len() as u64) as usize].expose_secret())
-            .collect();
+        let sample = pick(&all, SAMPLE, &mut rng);
         let unknown: Vec<String> = (0..SAMPLE)
             .map(|_| {
                 generate_with(&mut rng, "flz", Some("prod"))

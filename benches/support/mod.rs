@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use apikeys::{KeyRecord, KeyStore, NewKey, SecretKey, StoreOptions, Timestamp, MAX_BATCH};
+use rand_chacha::rand_core::RngCore;
 use redb::{ConcurrencyMode, Database, ReadableDatabase, TableDefinition};
 
 /// Keys presented to a verifier, packed back to back in one buffer.
@@ -47,6 +48,13 @@ impl Presented {
     pub fn len(&self) -> usize {
         self.ends.len()
     }
+}
+
+/// `count` keys of the store drawn at random (with repeats), in draw order.
+pub fn pick<'a>(secrets: &'a [SecretKey], count: usize, rng: &mut impl RngCore) -> Vec<&'a str> {
+    (0..count)
+        .map(|_| secrets[(rng.next_u64() % secrets.len() as u64) as usize].expose_secret())
+        .collect()
 }
 
 /// Where fixtures go: `$APIKEYS_BENCH_DIR` when the driver script sets it
