@@ -362,6 +362,29 @@ apikeys_status apikeys_key_check(const struct apikeys_store *store,
                                  char *id_out);
 
 /**
+ * `apikeys_key_check(store, key, NULL, NULL)` in two arguments: verifies
+ * the NUL-terminated `key` against the store and returns the status only,
+ * counting the use the same way.
+ *
+ * The cheapest verify from PHP FFI and Python ctypes, which convert every
+ * argument on every call (30-60 ns each, measured; ffi/README.md "Host call
+ * cost"): the answer to "may this request go on?" when no scope is needed.
+ * `key` is read as `apikeys_key_check` reads it: up to its NUL, never beyond
+ * `APIKEYS_KEY_SCAN_MAX` bytes, the key ending at its first NUL (hosts whose
+ * strings may hold one refuse such keys before calling).
+ *
+ * Returns `APIKEYS_OK`, `APIKEYS_MALFORMED`, `APIKEYS_NOT_FOUND`,
+ * `APIKEYS_REVOKED`, `APIKEYS_EXPIRED` or a store failure; a NULL `store`
+ * or `key` is `APIKEYS_NULL_ARGUMENT`.
+ *
+ * # Safety
+ *
+ * `store` must be NULL (refused) or an open handle; `key` NULL (refused)
+ * or NUL-terminated (or readable for `APIKEYS_KEY_SCAN_MAX` bytes).
+ */
+apikeys_status apikeys_key_validate(const struct apikeys_store *store, const char *key);
+
+/**
  * Whether `key` (`key_len` bytes) is a well-formed key: syntax and
  * checksum, offline, no store needed. Returns `APIKEYS_OK` or
  * `APIKEYS_MALFORMED` (also for bytes that are not UTF-8: they are not a

@@ -6,7 +6,7 @@
 // Rows: package_* call the package (ffi/php) as an application does
 // (verifyId, isValid, verify); apikeys_* and check_* call the C ABI directly
 // through the package's FFI object (apikeys_key_verify with out = NULL,
-// apikeys_key_check); *_call_overhead are those calls with a one-byte key.
+// apikeys_key_check, apikeys_key_validate); *_call_overhead are those calls with a one-byte key.
 // The rows of one mode take turns within every round.
 //
 // usage: php verify.php <libapikeys.so> <store.redb> <work dir>
@@ -145,6 +145,12 @@ foreach (['exclusive' => false, 'shared' => true] as $mode => $shared) {
                     $ffi->apikeys_key_check($handle, $keys[$i & (SAMPLE - 1)], null, null);
                 }
             },
+            // ... and apikeys_key_validate (the same with only store and key).
+            'validate_exclusive_valid' => function (int $calls) use ($ffi, $handle, $keys) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $ffi->apikeys_key_validate($handle, $keys[$i & (SAMPLE - 1)]);
+                }
+            },
             // The same calls with a one-byte key, rejected by its length
             // before any work: what each FFI call itself costs.
             'ffi_call_overhead' => function (int $calls) use ($ffi, $handle) {
@@ -155,6 +161,11 @@ foreach (['exclusive' => false, 'shared' => true] as $mode => $shared) {
             'check_call_overhead' => function (int $calls) use ($ffi, $handle) {
                 for ($i = 0; $i < $calls; $i++) {
                     $ffi->apikeys_key_check($handle, 'x', null, null);
+                }
+            },
+            'validate_call_overhead' => function (int $calls) use ($ffi, $handle) {
+                for ($i = 0; $i < $calls; $i++) {
+                    $ffi->apikeys_key_validate($handle, 'x');
                 }
             },
             'floor_valid' => function (int $calls) use ($floor, $keys) {

@@ -76,6 +76,7 @@ def floor_valid(calls):
 
 verify = lib.apikeys_key_verify
 check = lib.apikeys_key_check
+validate = lib.apikeys_key_validate
 results = {}
 for mode, shared in (("exclusive", False), ("shared", True)):
     if shared:
@@ -128,6 +129,11 @@ for mode, shared in (("exclusive", False), ("shared", True)):
             for i in range(calls):
                 check(handle, keys[i & mask].encode(), None, None)
 
+        # ... and apikeys_key_validate (the same with only store and key).
+        def validate_valid(calls, handle=handle):
+            for i in range(calls):
+                validate(handle, keys[i & mask].encode())
+
         # The same calls with a one-byte key, rejected by its length before
         # any work: what each ctypes call itself costs.
         def overhead(calls, handle=handle):
@@ -138,12 +144,18 @@ for mode, shared in (("exclusive", False), ("shared", True)):
             for i in range(calls):
                 check(handle, "x".encode(), None, None)
 
+        def validate_overhead(calls, handle=handle):
+            for i in range(calls):
+                validate(handle, "x".encode())
+
         bodies.update({
             "package_is_valid_exclusive_valid": package_is_valid,
             "package_verify_exclusive_valid": package_verify,
             "check_exclusive_valid": check_valid,
+            "validate_exclusive_valid": validate_valid,
             "ffi_call_overhead": overhead,
             "check_call_overhead": check_overhead,
+            "validate_call_overhead": validate_overhead,
             "floor_valid": floor_valid,
         })
     results.update(measure_together(bodies))

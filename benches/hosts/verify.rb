@@ -37,6 +37,7 @@ module Lib
   ffi_lib ARGV[0]
   attach_function :apikeys_key_verify, %i[pointer string size_t pointer size_t pointer], :uint32
   attach_function :apikeys_key_check, %i[pointer string pointer pointer], :uint32
+  attach_function :apikeys_key_validate, %i[pointer string], :uint32
 end
 
 # Median ns per call of each body over ROUNDS rounds of `calls` calls, the
@@ -110,10 +111,15 @@ results = {}
       "check_exclusive_valid" => lambda do |calls|
         calls.times { |i| Lib.apikeys_key_check(handle, keys[i & MASK], nil, nil) }
       end,
+      # apikeys_key_validate (the same with only store and key).
+      "validate_exclusive_valid" => lambda do |calls|
+        calls.times { |i| Lib.apikeys_key_validate(handle, keys[i & MASK]) }
+      end,
       # The same calls with a one-byte key, rejected by its length before
       # any work: what each ffi call itself costs.
       "ffi_call_overhead" => ->(calls) { calls.times { Lib.apikeys_key_verify(handle, "x", 1, nil, 0, nil) } },
       "check_call_overhead" => ->(calls) { calls.times { Lib.apikeys_key_check(handle, "x", nil, nil) } },
+      "validate_call_overhead" => ->(calls) { calls.times { Lib.apikeys_key_validate(handle, "x") } },
       "floor_valid" => ->(calls) { calls.times { |i| floor[Digest::SHA256.digest(keys[i & MASK])] } }
     )
   end

@@ -103,6 +103,8 @@ apikeys_status apikeys_key_check(const struct apikeys_store *store,
                                  const char *scope,
                                  char *id_out);
 
+apikeys_status apikeys_key_validate(const struct apikeys_store *store, const char *key);
+
 apikeys_status apikeys_is_well_formed(const char *key, size_t key_len);
 
 apikeys_status apikeys_key_generate(const struct apikeys_store *store,

@@ -1,5 +1,6 @@
-//! The cheapest verify for hosts: `apikeys_key_check`, a NUL-terminated key
-//! in, the status out, and the key's id when asked for.
+//! The cheapest verifies for hosts: `apikeys_key_check`, a NUL-terminated
+//! key in, the status out, and the key's id when asked for; and
+//! `apikeys_key_validate`, the same with only the store and the key.
 //!
 //! Why it exists: from PHP FFI and Python ctypes every argument of a call
 //! costs about 30-40 ns of conversion (measured; ffi/README.md "Host call
@@ -68,11 +69,9 @@ pub unsafe extern "C" fn apikeys_key_check(
 ) -> apikeys_status {
     ffi_boundary! {
         let store = try_ref!(store);
-        if key.is_null() {
-            return Err(Failure::null_argument("key"));
-        }
-        // SAFETY: not NULL; NUL-terminated or readable for the bound (contract).
-        let key_len = unsafe { strnlen(key, APIKEYS_KEY_SCAN_MAX as usize) };
+        // SAFETY: NULL (refused) or NUL-terminated, or readable for the scan
+        // bound (contract).
+        let key = unsafe { terminated(key) }?;
         let scope = if scope.is_null() {
             None
         } else {
@@ -82,14 +81,7 @@ pub unsafe extern "C" fn apikeys_key_check(
                 scope => Some(scope),
             }
         };
-        if key_len == APIKEYS_KEY_SCAN_MAX as usize {
-            return Err(malformed());
-        }
-        // SAFETY: strnlen found a NUL after key_len readable bytes.
-        let key = unsafe { core::slice::from_raw_parts(key.cast::<u8>(), key_len) };
-        let Ok(key) = core::str::from_utf8(key) else {
-            return Err(malformed());
-        };
+        let key = key_str(key)?;
         let verified = verify(store, key, scope)?;
         if !id_out.is_null() {
             // SAFETY: not NULL; writable for APIKEYS_ID_SIZE bytes per the contract.
@@ -97,6 +89,68 @@ pub unsafe extern "C" fn apikeys_key_check(
         }
         Ok(())
     }
+}
+
+/// `apikeys_key_check(store, key, NULL, NULL)` in two arguments: verifies
+/// the NUL-terminated `key` against the store and returns the status only,
+/// counting the use the same way.
+///
+/// The cheapest verify from PHP FFI and Python ctypes, which convert every
+/// argument on every call (30-60 ns each, measured; ffi/README.md "Host call
+/// cost"): the answer to "may this request go on?" when no scope is needed.
+/// `key` is read as `apikeys_key_check` reads it: up to its NUL, never beyond
+/// `APIKEYS_KEY_SCAN_MAX` bytes, the key ending at its first NUL (hosts whose
+/// strings may hold one refuse such keys before calling).
+///
+/// Returns `APIKEYS_OK`, `APIKEYS_MALFORMED`, `APIKEYS_NOT_FOUND`,
+/// `APIKEYS_REVOKED`, `APIKEYS_EXPIRED` or a store failure; a NULL `store`
+/// or `key` is `APIKEYS_NULL_ARGUMENT`.
+///
+/// # Safety
+///
+/// `store` must be NULL (refused) or an open handle; `key` NULL (refused)
+/// or NUL-terminated (or readable for `APIKEYS_KEY_SCAN_MAX` bytes).
+#[no_mangle]
+pub unsafe extern "C" fn apikeys_key_validate(
+    store: *const apikeys_store,
+    key: *const c_char,
+) -> apikeys_status {
+    ffi_boundary! {
+        let store = try_ref!(store);
+        // SAFETY: NULL (refused) or NUL-terminated, or readable for the scan
+        // bound (contract).
+        let key = key_str(unsafe { terminated(key) }?)?;
+        verify(store, key, None).map(drop)
+    }
+}
+
+/// The bytes of the NUL-terminated `key` before its NUL, or `None` when
+/// there is no NUL within `APIKEYS_KEY_SCAN_MAX` bytes; NULL is refused.
+///
+/// # Safety
+///
+/// `key` must be NULL, NUL-terminated, or readable for `APIKEYS_KEY_SCAN_MAX`
+/// bytes.
+unsafe fn terminated<'a>(key: *const c_char) -> Result<Option<&'a [u8]>, Failure> {
+    if key.is_null() {
+        return Err(Failure::null_argument("key"));
+    }
+    // SAFETY: not NULL; NUL-terminated or readable for the bound (contract).
+    let len = unsafe { strnlen(key, APIKEYS_KEY_SCAN_MAX as usize) };
+    if len == APIKEYS_KEY_SCAN_MAX as usize {
+        return Ok(None);
+    }
+    // SAFETY: strnlen found a NUL after len readable bytes.
+    Ok(Some(unsafe {
+        core::slice::from_raw_parts(key.cast::<u8>(), len)
+    }))
+}
+
+/// The presented key as text: no terminator in bound, or bytes that are not
+/// UTF-8, make it malformed (untrusted input, not an invalid argument).
+fn key_str(key: Option<&[u8]>) -> Result<&str, Failure> {
+    key.and_then(|key| core::str::from_utf8(key).ok())
+        .ok_or_else(malformed)
 }
 
 /// # Safety

@@ -6,7 +6,8 @@
 //!   writes its out parameters only on success;
 //! - every function runs inside one panic boundary ([`boundary`]) and checks
 //!   its pointers before reading them;
-//! - strings in are `(const char *ptr, size_t len)` UTF-8; strings out are
+//! - strings in are `(const char *ptr, size_t len)` UTF-8 (the host verifies
+//!   of [`check`] take NUL-terminated ones); strings out are
 //!   NUL-terminated and owned by the handle they come from;
 //! - whatever the library allocates, its `_free` (or `apikeys_store_close`)
 //!   releases; each accepts NULL; freeing a key wipes its secret.

@@ -1,9 +1,9 @@
 //! Hostile input through the C ABI, from Rust: the one table of
 //! `tests/support/hostile_table.rs` fed to `apikeys_key_verify`,
-//! `apikeys_key_check`, `apikeys_header_verify`, `apikeys_is_well_formed` and
-//! `apikeys_key_revoke_secret`; NULL in every pointer slot of every
-//! function; hostile strings where names, ids, scopes and paths go. Every
-//! call returns a documented status; none crashes.
+//! `apikeys_key_check`, `apikeys_key_validate`, `apikeys_header_verify`,
+//! `apikeys_is_well_formed` and `apikeys_key_revoke_secret`; NULL in every
+//! pointer slot of every function; hostile strings where names, ids, scopes
+//! and paths go. Every call returns a documented status; none crashes.
 //!
 //! The library is loaded as a host would load it: `dlopen` of the built
 //! `libapikeys.so` (this crate builds no Rust library to link against).
@@ -68,6 +68,7 @@ struct Api {
         *mut *mut Verified,
     ) -> u32,
     key_check: unsafe extern "C" fn(*const Store, *const c_char, *const c_char, *mut c_char) -> u32,
+    key_validate: unsafe extern "C" fn(*const Store, *const c_char) -> u32,
     header_verify: unsafe extern "C" fn(
         *const Store,
         *const c_char,
@@ -133,6 +134,7 @@ fn load() -> Api {
             key_free: symbol(library, "apikeys_key_free"),
             key_verify: symbol(library, "apikeys_key_verify"),
             key_check: symbol(library, "apikeys_key_check"),
+            key_validate: symbol(library, "apikeys_key_validate"),
             header_verify: symbol(library, "apikeys_header_verify"),
             verified_info: symbol(library, "apikeys_verified_info"),
             verified_free: symbol(library, "apikeys_verified_free"),
@@ -339,16 +341,21 @@ unsafe fn check_as_c_string(
     let scope = c"contacts:read";
     let mut id = [b'x' as c_char; 17];
     // SAFETY: a NUL-terminated key and scope; a 17-byte id buffer.
-    let (status, scoped, bare) = unsafe {
+    let (status, scoped, validated, bare) = unsafe {
         (
             (api.key_check)(store, c_key.as_ptr().cast(), null(), id.as_mut_ptr()),
             (api.key_check)(store, c_key.as_ptr().cast(), scope.as_ptr(), null_mut()),
+            (api.key_validate)(store, c_key.as_ptr().cast()),
             (api.key_verify)(store, c_key.as_ptr().cast(), cut, null(), 0, null_mut()),
         )
     };
     documented(api, status, name);
     assert_eq!(status, bare, "{name}: key_check and key_verify disagree");
     assert_eq!(scoped, status, "{name}: key_check with scope");
+    assert_eq!(
+        validated, status,
+        "{name}: key_validate and key_check disagree"
+    );
     if cut == input.len() {
         assert_eq!(status, expected, "{name}: key_check");
     }
@@ -604,6 +611,21 @@ fn null_in_any_pointer_slot_is_refused_without_a_crash() {
             "check: the id comes back",
         );
         assert_eq!(CStr::from_ptr(id_buffer.as_ptr()).to_bytes(), idb);
+        check(
+            (api.key_validate)(null(), c_key.as_ptr()),
+            NULL_ARGUMENT,
+            "validate: NULL store",
+        );
+        check(
+            (api.key_validate)(store, null()),
+            NULL_ARGUMENT,
+            "validate: NULL key",
+        );
+        check(
+            (api.key_validate)(store, c_key.as_ptr()),
+            OK,
+            "validate: the key is good",
+        );
         check(
             (api.header_verify)(null(), ptr(key), key.len(), null(), 0, &mut verified),
             NULL_ARGUMENT,

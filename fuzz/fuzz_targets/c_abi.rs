@@ -8,7 +8,8 @@
 //! written only on success; static strings are never NULL; a key that was
 //! generated verifies until a revoke of it returned OK, and is `REVOKED`
 //! afterwards, through `apikeys_key_verify` and through `apikeys_key_check`
-//! (which also hands back its id).
+//! (which also hands back its id); `apikeys_key_validate` answers as
+//! `apikeys_key_check` does without a scope.
 #![no_main]
 
 use std::ffi::{c_char, c_void, CStr};
@@ -64,6 +65,7 @@ extern "C" {
         scope: *const c_char,
         id_out: *mut c_char,
     ) -> u32;
+    fn apikeys_key_validate(store: *const c_void, key: *const c_char) -> u32;
     fn apikeys_header_verify(
         store: *const c_void,
         header: *const c_char,
@@ -711,6 +713,25 @@ fuzz_target!(|input: Input| {
                     // A known key, whole (no NUL cut it), without a scope.
                     let whole = c_key.len() == arg.bytes.len() + 1;
                     let no_scope = c_scope.as_ref().is_none_or(|c| c.len() == 1);
+                    if no_scope {
+                        // The two-argument verify answers as check does
+                        // (or EXPIRED, if the key's expiry passed between).
+                        let validated = check(
+                            apikeys_key_validate(
+                                if *null_store { null() } else { store },
+                                if arg.null_len.is_some() {
+                                    null()
+                                } else {
+                                    c_key.as_ptr().cast()
+                                },
+                            ),
+                            "validate",
+                        );
+                        assert!(
+                            validated == status || (status == OK && validated == EXPIRED),
+                            "validate answered {validated}, check {status}"
+                        );
+                    }
                     if let (Some(i), false, true, true) = (exact, *null_store, whole, no_scope) {
                         let expected = if known[i].revoked { REVOKED } else { OK };
                         let expired = known[i].may_expire && !known[i].revoked && status == EXPIRED;

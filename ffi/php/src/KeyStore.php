@@ -152,14 +152,19 @@ final class KeyStore
     /**
      * Whether the key is accepted (holding $scope if given): false for a
      * missing, malformed, unknown, revoked or expired key or a missing scope;
-     * a store failure still throws. The cheapest check.
+     * a store failure still throws. The cheapest check: without a scope, one
+     * FFI call of two arguments (apikeys_key_validate).
      */
     public function isValid(#[\SensitiveParameter] string $key, ?string $scope = null): bool
     {
         $handle = $this->handle ?? throw new StoreClosedException('the key store is closed');
-        $status = str_contains($key, "\0") || ($scope !== null && str_contains($scope, "\0"))
-            ? $this->verifyWithLength($handle, $key, $scope)
-            : $this->ffi->apikeys_key_check($handle, $key, $scope, null);
+        if (str_contains($key, "\0") || ($scope !== null && str_contains($scope, "\0"))) {
+            $status = $this->verifyWithLength($handle, $key, $scope);
+        } elseif ($scope === null) {
+            $status = $this->ffi->apikeys_key_validate($handle, $key);
+        } else {
+            $status = $this->ffi->apikeys_key_check($handle, $key, $scope, null);
+        }
         if ($status === Status::OK) {
             return true;
         }
@@ -288,7 +293,8 @@ final class KeyStore
     }
 
     /**
-     * apikeys_key_check reads the key and scope up to their NUL: PHP strings
+     * apikeys_key_check and apikeys_key_validate read the key and scope up to
+     * their NUL: PHP strings
      * are NUL-terminated in memory but may hold a NUL, and a key cut there
      * must not be judged, so verifyId() and isValid() send such strings here,
      * to the (pointer, length) call, which refuses them with the library's

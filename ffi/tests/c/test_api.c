@@ -446,6 +446,77 @@ static void test_key_check(apikeys_store *store, char *big) {
     apikeys_key_free(key);
 }
 
+/* apikeys_key_validate: apikeys_key_check(store, key, NULL, NULL) in two
+ * arguments: the same statuses for every presentation, the use counted. */
+static void test_key_validate(apikeys_store *store, char *big) {
+    char secret[64];
+    apikeys_key *key = generate(store, "Validated", "prod", NULL, secret);
+    size_t len = strlen(secret);
+    CHECK_STATUS(apikeys_key_validate(store, secret), APIKEYS_OK);
+
+    char revoked[64];
+    apikeys_key *revoked_key = generate(store, "Validate revoked", NULL, NULL, revoked);
+    const char *revoked_id = key_id(revoked_key);
+    CHECK_STATUS(apikeys_key_revoke(store, revoked_id, strlen(revoked_id), NULL), APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_validate(store, revoked), APIKEYS_REVOKED);
+    CHECK_LAST_ERROR_SET();
+
+    /* Rotated with no grace: the old key expires at once. */
+    char expired[64];
+    apikeys_key *expired_key = generate(store, "Validate expired", NULL, NULL, expired);
+    const char *expired_id = key_id(expired_key);
+    apikeys_key *successor = NULL;
+    CHECK_STATUS(apikeys_key_rotate(store, expired_id, strlen(expired_id), 0, &successor),
+                 APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_validate(store, expired), APIKEYS_EXPIRED);
+
+    apikeys_store *other = open_store("other-validate.redb", NULL, 0);
+    char foreign[64];
+    apikeys_key *foreign_key = generate(other, "Elsewhere", NULL, NULL, foreign);
+    CHECK_STATUS(apikeys_key_validate(store, foreign), APIKEYS_NOT_FOUND);
+    apikeys_key_free(foreign_key);
+    CHECK_STATUS(apikeys_store_close(other), APIKEYS_OK);
+
+    /* Malformed, whatever the bytes: truncated, not UTF-8, empty, huge. */
+    char cut[64];
+    memcpy(cut, secret, len + 1);
+    cut[len - 1] = '\0';
+    CHECK_STATUS(apikeys_key_validate(store, cut), APIKEYS_MALFORMED);
+    CHECK_STATUS(apikeys_key_validate(store, "flz_sk_\xc3\x28"), APIKEYS_MALFORMED);
+    CHECK_STATUS(apikeys_key_validate(store, ""), APIKEYS_MALFORMED);
+    memset(big, 'v', MIB - 1);
+    big[MIB - 1] = '\0';
+    CHECK_STATUS(apikeys_key_validate(store, big), APIKEYS_MALFORMED);
+    /* No NUL: read up to APIKEYS_KEY_SCAN_MAX bytes and no further (ASan
+     * checks the heap block ends there). */
+    char *unterminated = malloc(APIKEYS_KEY_SCAN_MAX);
+    CHECK(unterminated != NULL);
+    if (unterminated) {
+        memset(unterminated, 'k', APIKEYS_KEY_SCAN_MAX);
+        memcpy(unterminated, secret, len);
+        CHECK_STATUS(apikeys_key_validate(store, unterminated), APIKEYS_MALFORMED);
+        free(unterminated);
+    }
+    CHECK_STATUS(apikeys_key_validate(store, NULL), APIKEYS_NULL_ARGUMENT);
+    CHECK_STATUS(apikeys_key_validate(NULL, secret), APIKEYS_NULL_ARGUMENT);
+
+    /* The answers of apikeys_key_check, presentation by presentation. */
+    const char *presented[] = {secret, revoked, expired, foreign, cut, "", "flz_sk_\xc3\x28", big};
+    for (size_t i = 0; i < sizeof presented / sizeof presented[0]; i++) {
+        CHECK(apikeys_key_validate(store, presented[i]) ==
+              apikeys_key_check(store, presented[i], NULL, NULL));
+    }
+
+    /* Counted as verify counts: the key was accepted three times above. */
+    struct listed_usage usage = listed_usage(store, key);
+    CHECK(usage.seen);
+    CHECK(usage.use_count == 3);
+    apikeys_key_free(successor);
+    apikeys_key_free(expired_key);
+    apikeys_key_free(revoked_key);
+    apikeys_key_free(key);
+}
+
 static void test_header_verify(apikeys_store *store, char *big) {
     char secret[64];
     apikeys_key *key = generate(store, "Header", NULL, "contacts:read", secret);
@@ -740,10 +811,11 @@ static void *verify_many(void *arg) {
     job->error_was_private = apikeys_last_error()[0] == '\0';
     char id[APIKEYS_ID_SIZE]; /* one buffer per thread */
     for (int i = 0; i < 2000; i++) {
-        /* Both verify entry points, alternately. */
+        /* The three verify entry points, in turn. */
         apikeys_status status =
-            i % 2 ? apikeys_key_check(job->store, job->secret, NULL, id)
-                  : apikeys_key_verify(job->store, job->secret, strlen(job->secret), NULL, 0, NULL);
+            i % 3 == 0   ? apikeys_key_check(job->store, job->secret, NULL, id)
+            : i % 3 == 1 ? apikeys_key_validate(job->store, job->secret)
+                         : apikeys_key_verify(job->store, job->secret, strlen(job->secret), NULL, 0, NULL);
         if (status == APIKEYS_OK) {
             job->accepted++;
         }
@@ -789,6 +861,7 @@ int main(int argc, char **argv) {
     test_generate(store, big);
     test_verify(store, big);
     test_key_check(store, big);
+    test_key_validate(store, big);
     test_header_verify(store, big);
     test_revoke(store);
     test_rotate(store);

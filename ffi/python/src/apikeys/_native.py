@@ -121,6 +121,7 @@ _PROTOTYPES = {
     "apikeys_key_free": (_status, [Key_p]),
     "apikeys_key_verify": (_status, [Store_p, _str, _len, _str, _len, _P(Verified_p)]),
     "apikeys_key_check": (_status, [Store_p, _str, _str, _P(IdBuffer)]),
+    "apikeys_key_validate": (_status, [Store_p, _str]),
     "apikeys_header_verify": (_status, [Store_p, _str, _len, _str, _len, _P(Verified_p)]),
     "apikeys_verified_info": (_status, [Verified_p, _P(_P(VerifiedInfoStruct))]),
     "apikeys_verified_free": (_status, [Verified_p]),
@@ -202,8 +203,9 @@ def _declare(library: ctypes.CDLL) -> None:
         function.argtypes = argtypes
 
 
-def check_function(library: ctypes.CDLL, hold_gil: bool) -> Callable[..., int]:
-    """apikeys_key_check for KeyStore's hot path, without argtypes.
+def hot_function(library: ctypes.CDLL, name: str, hold_gil: bool) -> Callable[..., int]:
+    """apikeys_key_check or apikeys_key_validate for KeyStore's hot path,
+    without argtypes.
 
     Measured (ffi/README.md, "Host call cost"): ctypes converts each
     declared argument through its type's from_param, 20-50 ns apiece, and
@@ -220,8 +222,8 @@ def check_function(library: ctypes.CDLL, hold_gil: bool) -> Callable[..., int]:
     """
     loader = ctypes.PyDLL if hold_gil else ctypes.CDLL
     # The same file, already loaded: dlopen hands back the same library.
-    function = loader(library._name).apikeys_key_check
-    function.restype = _status
+    function: Callable[..., int] = getattr(loader(library._name), name)
+    function.restype = _status  # type: ignore[attr-defined]
     return function
 
 

@@ -224,7 +224,8 @@ module ApiKeys
 
     private
 
-    # apikeys_key_check reads the key and scope up to their NUL; a String
+    # apikeys_key_check (apikeys_key_validate when there is neither scope nor
+    # id to read) reads the key and scope up to their NUL; a String
     # holding a NUL takes the (pointer, length) call, which refuses it with
     # the library's own status and message.
     def check_key(key, scope, buffer)
@@ -235,7 +236,9 @@ module ApiKeys
         return Native.apikeys_key_verify(handle, key, key.bytesize, scope, Convert.size(scope), nil)
       end
 
-      if @shared
+      if scope.nil? && buffer.nil?
+        @shared ? Native.apikeys_key_validate_blocking(handle, key) : Native.apikeys_key_validate(handle, key)
+      elsif @shared
         Native.apikeys_key_check_blocking(handle, key, scope, buffer)
       else
         Native.apikeys_key_check(handle, key, scope, buffer)

@@ -142,6 +142,10 @@ module ApiKeys
     attach_function :apikeys_key_check, %i[pointer string string pointer], :status
     attach_function :apikeys_key_check_blocking, :apikeys_key_check, %i[pointer string string pointer], :status,
                     blocking: true
+    # The same without scope or id, in two arguments (the cheapest call).
+    attach_function :apikeys_key_validate, %i[pointer string], :status
+    attach_function :apikeys_key_validate_blocking, :apikeys_key_validate, %i[pointer string], :status,
+                    blocking: true
     attach_function :apikeys_header_verify, %i[pointer text size_t text size_t pointer], :status, blocking: true
     attach_function :apikeys_verified_info, %i[pointer pointer], :status
     attach_function :apikeys_verified_free, [:pointer], :status
