@@ -325,7 +325,7 @@ if latency:
         f = latency[kind]
         out(f"| {title} into a {latency['keys']:,}-key store, one call at a time | "
             f"{f['median_ms']:.2f} ms | mean {f['mean_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms, "
-            f"slowest {f['max_ms']:.1f} ms (the commit that moves the fresh digest rows), "
+            f"slowest {f['max_ms']:.1f} ms (a commit that moves digest rows on), "
             f"{f['calls']:,} calls |")
 out("")
 

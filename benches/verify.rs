@@ -478,7 +478,8 @@ fn bench_threads(c: &mut Criterion, path: &Path, keys: &Keys, floor: &Floor, n: 
 const COMMIT_TABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("rows");
 
 /// The rows generate and revoke write, written with raw redb into tables
-/// shaped and sized like the store's (format 4): the least a store of this
+/// shaped and sized like the store's (format 5, below 262,144 keys, where
+/// `digests_recent` stays empty): the least a store of this
 /// layout commits, without generating, checking or reading anything.
 struct RawWrites {
     db: Database,

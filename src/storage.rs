@@ -5,13 +5,14 @@
 //! add usage, read events) so that a server-backed store such as PostgreSQL
 //! can implement it for fleets of machines.
 //!
-//! redb layout (format version 4):
+//! redb layout (format version 5):
 //!
 //! | table     | key                          | value                              |
 //! |-----------|------------------------------|------------------------------------|
 //! | `meta`    | name                         | format version, pepper fingerprint |
 //! | `records` | key number (`u32`)           | encoded [`KeyRecord`]              |
 //! | `digests` | first 4 bytes of the digest, key number (`u64`) | the key's state word (`i64`) |
+//! | `digests_recent` | the same, for recent keys (large stores) | the same          |
 //! | `digests_fresh` | the same, for the newest keys | the same                     |
 //! | `usage`   | key number                   | encoded [`Usage`]                  |
 //! | `events`  | sequence number              | encoded [`Event`]                  |
@@ -28,14 +29,19 @@
 //! verify of a key whose details the process holds is one `get` of that
 //! row.
 //!
-//! Format 4 splits the digest index in two, as a log-structured tree does.
-//! New rows go to `digests_fresh`, which never holds more than
-//! [`FRESH_ROWS_MAX`] rows: a batch rewrites at most its few dozen leaves
-//! instead of most of `digests`' (a batch of 1000 into a 100k-key store
-//! rewrote about 400 of them, into a 1M-key store about 1000). The commit
-//! that passes the limit moves every fresh row into `digests` in key order,
-//! rewriting each of its leaves once for that many keys. A lookup reads
-//! `digests`, then `digests_fresh`.
+//! Format 4 split the digest index in two, as a log-structured tree does.
+//! New rows go to `digests_fresh`, which never holds more than 16,384 rows
+//! ([`Levels`]): a batch rewrites at most its few dozen leaves instead of
+//! most of `digests`' (a batch of 1000 into a 100k-key store rewrote about
+//! 400 of them, into a 1M-key store about 1000). The commit that passes the
+//! limit moves every fresh row on in key order. Format 5 adds a middle
+//! level for large stores: once `digests` holds more than 262,144 rows,
+//! fresh rows move into `digests_recent`, and only when that passes 262,144
+//! rows do they all move into `digests`. Each move rewrites the leaves of
+//! the table it fills; without the middle level a 1M-key store rewrote its
+//! whole `digests` (about 12,000 leaves, 135-200 ms) every 16,384 new keys.
+//! A lookup reads `digests`, then `digests_recent`, then `digests_fresh`; a
+//! key's row is in exactly one of them, older keys in earlier tables.
 //!
 //! A key's number is the first [`NUMBER_CHARS`] characters of its public id
 //! (base62, so ids sort by creation), followed by random characters: `by_id`
@@ -65,7 +71,11 @@ use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const RECORDS: TableDefinition<u32, &[u8]> = TableDefinition::new("records");
 const DIGESTS: TableDefinition<u64, i64> = TableDefinition::new("digests");
+const RECENT: TableDefinition<u64, i64> = TableDefinition::new("digests_recent");
 const FRESH: TableDefinition<u64, i64> = TableDefinition::new("digests_fresh");
+/// The digest index's tables, oldest rows first: the order lookups read them
+/// in (most keys of a store are old).
+const DIGEST_TABLES: [TableDefinition<u64, i64>; 3] = [DIGESTS, RECENT, FRESH];
 const USAGE: TableDefinition<u32, &[u8]> = TableDefinition::new("usage");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
@@ -78,17 +88,36 @@ const EXCLUSIVE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Version of the table layout; a store with another one is refused (no
 /// file of version 1, the layout keyed by digest, was ever released).
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 
-/// The layout this library still opens, upgrading it in place: format 3
-/// lacks only the empty `digests_fresh` table.
+/// The oldest layout this library still opens, upgrading it in place:
+/// formats 3 and 4 lack only digest tables that start empty
+/// (`digests_fresh`, `digests_recent`).
 const FORMAT_UPGRADABLE: u32 = 3;
 
-/// Most rows `digests_fresh` holds: the commit that passes it moves them all
-/// into `digests`. Inserting into a table of this size rewrites at most 66
-/// leaves however large the store; a move rewrites `digests` once per this
-/// many keys.
-const FRESH_ROWS_MAX: u64 = 16_384;
+/// When the digest index's rows move from one table to the next.
+#[derive(Debug, Clone, Copy)]
+struct Levels {
+    /// Most rows `digests_fresh` holds: the commit that passes it moves them
+    /// all on. Inserting into a table of this size rewrites at most 66
+    /// leaves however large the store.
+    fresh_max: u64,
+    /// Most rows `digests_recent` holds: the commit that passes it moves
+    /// them all into `digests`. While `digests` holds no more than this,
+    /// fresh rows move straight into it and `digests_recent` stays empty.
+    recent_max: u64,
+}
+
+impl Levels {
+    /// Each table 16 times the one before: a fresh move rewrites at most
+    /// `digests_recent` (262,144 rows, about 3,000 leaves), and `digests`,
+    /// the size of the store, is rewritten once per 262,144 new keys rather
+    /// than once per 16,384.
+    const DEFAULT: Levels = Levels {
+        fresh_max: 16_384,
+        recent_max: 262_144,
+    };
+}
 const META_FORMAT: &str = "format_version";
 const META_FINGERPRINT: &str = "pepper_fingerprint";
 
@@ -274,6 +303,7 @@ impl<S: Storage> Storage for PanicGuard<S> {
 /// A redb file.
 pub(crate) struct RedbStorage {
     db: Database,
+    levels: Levels,
 }
 
 impl RedbStorage {
@@ -308,7 +338,10 @@ impl RedbStorage {
                 ))
             }
         };
-        let storage = RedbStorage { db };
+        let storage = RedbStorage {
+            db,
+            levels: Levels::DEFAULT,
+        };
         catch_unwind(AssertUnwindSafe(|| {
             storage.check_or_initialize(fingerprint)
         }))
@@ -341,8 +374,11 @@ impl RedbStorage {
         {
             let mut meta = txn.open_table(META)?;
             if meta.get(META_FORMAT)?.is_some() {
-                if check_meta(&meta, fingerprint)? == FORMAT_UPGRADABLE {
-                    txn.open_table(FRESH)?;
+                if check_meta(&meta, fingerprint)? < FORMAT_VERSION {
+                    // Formats 3 and 4: the digest tables they lack, empty.
+                    for table in DIGEST_TABLES {
+                        txn.open_table(table)?;
+                    }
                     meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())?;
                 }
                 drop(meta);
@@ -357,8 +393,9 @@ impl RedbStorage {
             meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())?;
             meta.insert(META_FINGERPRINT, fingerprint.as_slice())?;
             txn.open_table(RECORDS)?;
-            txn.open_table(DIGESTS)?;
-            txn.open_table(FRESH)?;
+            for table in DIGEST_TABLES {
+                txn.open_table(table)?;
+            }
             txn.open_table(USAGE)?;
             txn.open_table(EVENTS)?;
         }
@@ -535,28 +572,29 @@ fn has_id(record: &KeyRecord, id: &str) -> bool {
 }
 
 /// The record with this digest, if any, in the tables of one transaction:
-/// its row is in `digests` or in `digests_fresh`.
+/// its row is in one of the digest tables (`levels`, [`DIGEST_TABLES`]).
 fn find_by_digest<D: ReadableTable<u64, i64>>(
-    digests: &D,
-    fresh: &D,
+    levels: &[D],
     records: &impl ReadableTable<u32, &'static [u8]>,
     digest: &Digest,
 ) -> Result<Option<(u32, KeyRecord)>, Error> {
     let rows = digest_rows(&digest.to_bytes());
-    for row in digests.range(rows.clone())?.chain(fresh.range(rows)?) {
-        // The low 32 bits of a row are the key number.
-        let number = row?.0.value() as u32;
-        let record = match records.get(number)? {
-            Some(bytes) => KeyRecord::decode(bytes.value())?,
-            None => {
-                return Err(Error::Corrupted(format!(
-                    "digest index points to missing key {number}"
-                )))
+    for table in levels {
+        for row in table.range(rows.clone())? {
+            // The low 32 bits of a row are the key number.
+            let number = row?.0.value() as u32;
+            let record = match records.get(number)? {
+                Some(bytes) => KeyRecord::decode(bytes.value())?,
+                None => {
+                    return Err(Error::Corrupted(format!(
+                        "digest index points to missing key {number}"
+                    )))
+                }
+            };
+            // Otherwise another key with the same prefix: try the next.
+            if Digest::from_bytes(record.digest) == *digest {
+                return Ok(Some((number, record)));
             }
-        };
-        // Otherwise another key with the same prefix: try the next.
-        if Digest::from_bytes(record.digest) == *digest {
-            return Ok(Some((number, record)));
         }
     }
     Ok(None)
@@ -628,14 +666,24 @@ fn append_events(
     Ok(())
 }
 
+/// The digest tables of a write transaction, in [`DIGEST_TABLES`] order.
+fn open_levels(txn: &WriteTransaction) -> Result<[redb::Table<'_, u64, i64>; 3], Error> {
+    Ok([
+        txn.open_table(DIGEST_TABLES[0])?,
+        txn.open_table(DIGEST_TABLES[1])?,
+        txn.open_table(DIGEST_TABLES[2])?,
+    ])
+}
+
 /// Files numbered records: appended to `records`, then their rows into
 /// `digests_fresh`, sorted, so that the batch walks that table's leaves in
-/// order. When `digests_fresh` passes [`FRESH_ROWS_MAX`] rows, they all
-/// move into `digests`.
+/// order. When `digests_fresh` passes its limit, its rows move on (see
+/// [`settle`]).
 fn insert_records(
     txn: &WriteTransaction,
     records: &[KeyRecord],
     check: RepeatCheck,
+    levels: Levels,
 ) -> Result<(), Error> {
     let mut table = txn.open_table(RECORDS)?;
     let mut rows = Vec::with_capacity(records.len());
@@ -652,38 +700,63 @@ fn insert_records(
         ));
     }
     rows.sort_unstable_by_key(|&(row, _, _)| row);
-    let digests = txn.open_table(DIGESTS)?;
-    let mut fresh = txn.open_table(FRESH)?;
+    let mut tables = open_levels(txn)?;
     for (row, digest, state) in rows {
         // A repeat aborts the transaction. The records of this batch are
         // already in `table`, so a repeat within it is found too.
         if check == RepeatCheck::InStorage
-            && find_by_digest(&digests, &fresh, &table, &Digest::from_bytes(digest))?.is_some()
+            && find_by_digest(&tables, &table, &Digest::from_bytes(digest))?.is_some()
         {
             return Err(repeated_digest());
         }
-        fresh.insert(row, state)?;
+        tables[2].insert(row, state)?;
     }
-    if redb::ReadableTableMetadata::len(&fresh)? > FRESH_ROWS_MAX {
-        drop((digests, fresh));
-        move_fresh_rows(txn)?;
+    let mut counts = [0; 3];
+    for (count, table) in counts.iter_mut().zip(&tables) {
+        *count = redb::ReadableTableMetadata::len(table)?;
+    }
+    drop(tables);
+    settle(txn, counts, levels)
+}
+
+/// Moves the digest rows on once `digests_fresh` passes its limit, as a
+/// log-structured tree does, so that a large table is rewritten once per
+/// many keys rather than a random leaf per key. `counts` are the rows of
+/// the three tables. While `digests` is small, fresh rows go straight into
+/// it; past that they go to `digests_recent`, which moves into `digests`
+/// when it passes its own limit.
+fn settle(txn: &WriteTransaction, counts: [u64; 3], levels: Levels) -> Result<(), Error> {
+    let [digests, recent, fresh] = counts;
+    if fresh <= levels.fresh_max {
+        return Ok(());
+    }
+    if recent == 0 && digests <= levels.recent_max {
+        return move_rows(txn, FRESH, DIGESTS);
+    }
+    move_rows(txn, FRESH, RECENT)?;
+    if recent + fresh > levels.recent_max {
+        move_rows(txn, RECENT, DIGESTS)?;
     }
     Ok(())
 }
 
-/// Moves every `digests_fresh` row into `digests`, in key order, and
-/// empties `digests_fresh` (deleting a table frees its pages at once).
-fn move_fresh_rows(txn: &WriteTransaction) -> Result<(), Error> {
+/// Moves every row of `from` into `into`, in key order, and empties `from`
+/// (deleting a table frees its pages at once).
+fn move_rows(
+    txn: &WriteTransaction,
+    from: TableDefinition<u64, i64>,
+    into: TableDefinition<u64, i64>,
+) -> Result<(), Error> {
     let rows = txn
-        .open_table(FRESH)?
+        .open_table(from)?
         .iter()?
         .map(|row| row.map(|(row, state)| (row.value(), state.value())))
         .collect::<Result<Vec<_>, _>>()?;
-    txn.delete_table(FRESH)?;
-    txn.open_table(FRESH)?;
-    let mut digests = txn.open_table(DIGESTS)?;
+    txn.delete_table(from)?;
+    txn.open_table(from)?;
+    let mut into = txn.open_table(into)?;
     for (row, state) in rows {
-        digests.insert(row, state)?;
+        into.insert(row, state)?;
     }
     Ok(())
 }
@@ -691,15 +764,13 @@ fn move_fresh_rows(txn: &WriteTransaction) -> Result<(), Error> {
 /// Writes a key's new state word into its row, in whichever digest table
 /// holds it.
 fn update_state(txn: &WriteTransaction, row: u64, state: i64) -> Result<(), Error> {
-    let mut digests = txn.open_table(DIGESTS)?;
-    if digests.get(row)?.is_some() {
-        digests.insert(row, state)?;
-        return Ok(());
+    for mut table in open_levels(txn)? {
+        if table.get(row)?.is_some() {
+            table.insert(row, state)?;
+            return Ok(());
+        }
     }
-    if txn.open_table(FRESH)?.insert(row, state)?.is_none() {
-        return Err(Error::Corrupted("a stored key has no digest row".into()));
-    }
-    Ok(())
+    Err(Error::Corrupted("a stored key has no digest row".into()))
 }
 
 impl Storage for RedbStorage {
@@ -714,7 +785,7 @@ impl Storage for RedbStorage {
             for record in records.iter_mut() {
                 numbers.assign(record)?;
             }
-            insert_records(txn, records, check)?;
+            insert_records(txn, records, check, self.levels)?;
             let events = records
                 .iter()
                 .map(|r| (r.id.clone(), EventKind::Created))
@@ -735,13 +806,8 @@ impl Storage for RedbStorage {
                 let found = match target {
                     Target::Id(id) => find_by_id(&records, id)?
                         .ok_or_else(|| Error::UnknownKey(id.to_string()))?,
-                    Target::Digest(digest) => find_by_digest(
-                        &txn.open_table(DIGESTS)?,
-                        &txn.open_table(FRESH)?,
-                        &records,
-                        digest,
-                    )?
-                    .ok_or_else(|| Error::UnknownKey("(the presented key)".into()))?,
+                    Target::Digest(digest) => find_by_digest(&open_levels(txn)?, &records, digest)?
+                        .ok_or_else(|| Error::UnknownKey("(the presented key)".into()))?,
                 };
                 (found.0, found.1, Numbers::new(&records)?)
             };
@@ -751,7 +817,7 @@ impl Storage for RedbStorage {
                     .insert(number, record.encode().as_slice())?;
                 // The state read by shared-mode verify, in the same commit.
                 update_state(txn, digest_row(&record.digest, number), record.state_word())?;
-                insert_records(txn, &outcome.created, RepeatCheck::InStorage)?;
+                insert_records(txn, &outcome.created, RepeatCheck::InStorage, self.levels)?;
                 append_events(txn, at, outcome.events)?;
             }
             Ok(Changed {
@@ -764,25 +830,26 @@ impl Storage for RedbStorage {
 
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         let txn = self.db.begin_read()?;
-        let found = find_by_digest(
-            &txn.open_table(DIGESTS)?,
-            &txn.open_table(FRESH)?,
-            &txn.open_table(RECORDS)?,
-            digest,
-        )?;
+        let levels = DIGEST_TABLES
+            .iter()
+            .map(|&table| txn.open_table(table))
+            .collect::<Result<Vec<_>, _>>()?;
+        let found = find_by_digest(&levels, &txn.open_table(RECORDS)?, digest)?;
         Ok(found.map(|(_, record)| record))
     }
 
     fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
-        // One get, as in any key-value lookup: the row's key is known. The
-        // newest keys' rows are in the small `digests_fresh`.
+        // One get per table, as in any key-value lookup: the row's key is
+        // known. Most keys are in `digests`, read first; the newest are in
+        // the smaller tables.
         let txn = self.db.begin_read()?;
         let row = digest_row(&digest.to_bytes(), number);
-        if let Some(state) = txn.open_table(DIGESTS)?.get(row)? {
-            return Ok(Some(state.value()));
+        for table in DIGEST_TABLES {
+            if let Some(state) = txn.open_table(table)?.get(row)? {
+                return Ok(Some(state.value()));
+            }
         }
-        let state = txn.open_table(FRESH)?.get(row)?;
-        Ok(state.map(|state| state.value()))
+        Ok(None)
     }
 
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
@@ -994,11 +1061,21 @@ mod tests {
         digest
     }
 
-    fn row_counts(storage: &RedbStorage) -> (u64, u64) {
+    /// Rows of `digests`, `digests_recent`, `digests_fresh`.
+    fn row_counts(storage: &RedbStorage) -> [u64; 3] {
         let txn = storage.db.begin_read().unwrap();
-        let count =
-            |table| redb::ReadableTableMetadata::len(&txn.open_table(table).unwrap()).unwrap();
-        (count(DIGESTS), count(FRESH))
+        DIGEST_TABLES
+            .map(|table| redb::ReadableTableMetadata::len(&txn.open_table(table).unwrap()).unwrap())
+    }
+
+    /// The key numbers each digest table holds.
+    fn numbers_in(storage: &RedbStorage) -> [Vec<u32>; 3] {
+        let txn = storage.db.begin_read().unwrap();
+        DIGEST_TABLES.map(|table| {
+            let table = txn.open_table(table).unwrap();
+            let rows = table.iter().unwrap();
+            rows.map(|row| row.unwrap().0.value() as u32).collect()
+        })
     }
 
     fn revoke(storage: &RedbStorage, id: &str) {
@@ -1015,28 +1092,44 @@ mod tests {
         assert!(changed.changed);
     }
 
-    #[test]
-    fn fresh_digest_rows_move_into_digests_past_the_limit() {
+    /// Inserts `batches` batches of `batch` keys with these levels and checks
+    /// after each that no table passes its limit and no row is lost; then
+    /// that every key is found and its state read wherever its row is, that
+    /// a revocation rewrites the row in its table, and that a repeat of a
+    /// digest of any table is refused. Returns the final row counts.
+    fn rows_move_through_the_levels(levels: Levels, batch: u32, batches: u32) -> [u64; 3] {
         let dir = tempfile::tempdir().unwrap();
-        let storage = RedbStorage::open(&dir.path().join("s.redb"), false, &[1; 32]).unwrap();
-        let batch = 4096;
-        let batches = FRESH_ROWS_MAX as u32 / batch + 2;
+        let mut storage = RedbStorage::open(&dir.path().join("s.redb"), false, &[1; 32]).unwrap();
+        storage.levels = levels;
         let mut ids = Vec::new();
+        let mut recent_used = false;
         for b in 0..batches {
             let mut records: Vec<_> = (0..batch)
                 .map(|i| record("aaaaaaaaaaaaaaaa", spread_digest(b * batch + i)))
                 .collect();
             insert(&storage, &mut records, 1).unwrap();
             ids.extend(records.into_iter().map(|r| r.id));
-            let (digests, fresh) = row_counts(&storage);
-            assert_eq!(digests + fresh, u64::from((b + 1) * batch));
-            assert!(fresh <= FRESH_ROWS_MAX, "fresh holds {fresh} rows");
+            let [digests, recent, fresh] = row_counts(&storage);
+            assert_eq!(digests + recent + fresh, u64::from((b + 1) * batch));
+            assert!(fresh <= levels.fresh_max, "fresh holds {fresh} rows");
+            assert!(recent <= levels.recent_max, "recent holds {recent} rows");
+            // `digests_recent` serves only once `digests` is past its size.
+            assert!(recent == 0 || digests > levels.recent_max);
+            recent_used |= recent > 0;
+            // Levels hold keys by age: every row of a table is older than
+            // every row of the tables after it.
+            let numbers = numbers_in(&storage);
+            let newest = |table: &[u32]| table.iter().max().copied();
+            let oldest = |table: &[u32]| table.iter().min().copied();
+            assert!(
+                newest(&numbers[0])
+                    < oldest(&numbers[1])
+                        .or(oldest(&numbers[2]))
+                        .or(Some(u32::MAX))
+            );
+            assert!(newest(&numbers[1]) < oldest(&numbers[2]).or(Some(u32::MAX)));
         }
-        // The moves happened: the older rows are in `digests`, the newest
-        // batch in `digests_fresh`.
-        let (digests, fresh) = row_counts(&storage);
-        assert!(digests >= FRESH_ROWS_MAX && fresh >= u64::from(batch));
-        // Every key is found by digest and its state read, wherever its row is.
+        let numbers = numbers_in(&storage);
         for (i, id) in ids.iter().enumerate() {
             let digest = Digest::from_bytes(spread_digest(i as u32));
             let found = storage.by_digest(&digest).unwrap().unwrap();
@@ -1047,78 +1140,117 @@ mod tests {
                 Some(found.state_word())
             );
         }
-        // A revocation rewrites the row where it is: a moved key, a fresh one.
-        for i in [0, ids.len() - 1] {
+        // A revocation rewrites the row where it is, in each table holding one.
+        let counts = row_counts(&storage);
+        for table in numbers.iter().filter(|table| !table.is_empty()) {
+            let i = ids
+                .iter()
+                .position(|id| id_number(id) == Some(table[0]))
+                .unwrap();
             revoke(&storage, &ids[i]);
             let digest = Digest::from_bytes(spread_digest(i as u32));
-            let number = id_number(&ids[i]).unwrap();
             assert_eq!(
-                storage.key_state(&digest, number).unwrap(),
+                storage.key_state(&digest, table[0]).unwrap(),
                 Some(crate::record::REVOKED)
             );
-        }
-        assert_eq!(
-            row_counts(&storage),
-            (digests, fresh),
-            "no row added by a revocation"
-        );
-        // A repeated digest is refused whichever table holds the first.
-        for i in [0, ids.len() as u32 - 1] {
-            let mut again = vec![record("bbbbbbbbbbbbbbbb", spread_digest(i))];
+            // A repeated digest is refused whichever table holds the first.
+            let mut again = vec![record("bbbbbbbbbbbbbbbb", spread_digest(i as u32))];
             assert!(insert(&storage, &mut again, 2).is_err());
+        }
+        assert_eq!(row_counts(&storage), counts, "no row added by a revocation");
+        assert!(recent_used || counts[0] <= levels.recent_max);
+        counts
+    }
+
+    #[test]
+    fn small_stores_move_fresh_rows_straight_into_digests() {
+        // The default levels: 24,576 keys, past the fresh limit but far from
+        // the recent one.
+        let batch = 4096;
+        let batches = Levels::DEFAULT.fresh_max as u32 / batch + 2;
+        let [digests, recent, fresh] =
+            rows_move_through_the_levels(Levels::DEFAULT, batch, batches);
+        assert!(digests >= Levels::DEFAULT.fresh_max && fresh >= u64::from(batch));
+        assert_eq!(recent, 0);
+    }
+
+    #[test]
+    fn large_stores_move_fresh_rows_through_digests_recent() {
+        // Small levels, so that every kind of move happens many times.
+        let levels = Levels {
+            fresh_max: 16,
+            recent_max: 64,
+        };
+        let [digests, recent, fresh] = rows_move_through_the_levels(levels, 5, 90);
+        assert!(digests > levels.recent_max && recent > 0 && fresh > 0);
+    }
+
+    #[test]
+    fn formats_3_and_4_are_upgraded_in_place() {
+        for format in [3u32, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.redb");
+            let mut records = vec![record("aaaaaaaaaaaaaaaa", spread_digest(1))];
+            {
+                let storage = RedbStorage::open(&path, false, &[1; 32]).unwrap();
+                insert(&storage, &mut records, 1).unwrap();
+                // Back to format 4 (no `digests_recent`) or 3 (no
+                // `digests_fresh` either): the row in `digests`.
+                let txn = storage.db.begin_write().unwrap();
+                move_rows(&txn, FRESH, DIGESTS).unwrap();
+                txn.delete_table(RECENT).unwrap();
+                if format == 3 {
+                    txn.delete_table(FRESH).unwrap();
+                }
+                txn.open_table(META)
+                    .unwrap()
+                    .insert(META_FORMAT, format.to_le_bytes().as_slice())
+                    .unwrap();
+                txn.commit().unwrap();
+            }
+            let storage = RedbStorage::open(&path, true, &[1; 32]).unwrap();
+            let txn = storage.db.begin_read().unwrap();
+            let version = txn
+                .open_table(META)
+                .unwrap()
+                .get(META_FORMAT)
+                .unwrap()
+                .unwrap();
+            assert_eq!(version.value(), FORMAT_VERSION.to_le_bytes().as_slice());
+            drop((version, txn));
+            let digest = Digest::from_bytes(spread_digest(1));
+            assert_eq!(
+                storage.by_digest(&digest).unwrap().as_ref(),
+                Some(&records[0])
+            );
+            let mut more = vec![record("bbbbbbbbbbbbbbbb", spread_digest(2))];
+            insert(&storage, &mut more, 2).unwrap();
+            assert_eq!(row_counts(&storage), [1, 0, 1], "format {format}");
         }
     }
 
     #[test]
-    fn a_format_3_store_is_upgraded_in_place() {
+    fn format_2_and_later_formats_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
-        let mut records = vec![record("aaaaaaaaaaaaaaaa", spread_digest(1))];
-        {
-            let storage = RedbStorage::open(&path, false, &[1; 32]).unwrap();
-            insert(&storage, &mut records, 1).unwrap();
-            // Back to format 3: its row in `digests`, no `digests_fresh`.
-            let txn = storage.db.begin_write().unwrap();
-            move_fresh_rows(&txn).unwrap();
-            txn.delete_table(FRESH).unwrap();
-            txn.open_table(META)
-                .unwrap()
-                .insert(META_FORMAT, 3u32.to_le_bytes().as_slice())
-                .unwrap();
-            txn.commit().unwrap();
+        for format in [2u32, FORMAT_VERSION + 1] {
+            drop(RedbStorage::open(&path, false, &[1; 32]).unwrap());
+            {
+                let db = Database::create(&path).unwrap();
+                let txn = db.begin_write().unwrap();
+                txn.open_table(META)
+                    .unwrap()
+                    .insert(META_FORMAT, format.to_le_bytes().as_slice())
+                    .unwrap();
+                txn.commit().unwrap();
+            }
+            let opened = RedbStorage::open(&path, false, &[1; 32]);
+            if format == 2 {
+                assert!(matches!(opened, Err(Error::Corrupted(_))));
+            } else {
+                assert!(matches!(opened, Err(Error::UnsupportedVersion(v)) if v == format));
+            }
+            std::fs::remove_file(&path).unwrap();
         }
-        let storage = RedbStorage::open(&path, true, &[1; 32]).unwrap();
-        let txn = storage.db.begin_read().unwrap();
-        let version = txn
-            .open_table(META)
-            .unwrap()
-            .get(META_FORMAT)
-            .unwrap()
-            .unwrap();
-        assert_eq!(version.value(), FORMAT_VERSION.to_le_bytes().as_slice());
-        drop((version, txn));
-        let digest = Digest::from_bytes(spread_digest(1));
-        assert_eq!(
-            storage.by_digest(&digest).unwrap().as_ref(),
-            Some(&records[0])
-        );
-        let mut more = vec![record("bbbbbbbbbbbbbbbb", spread_digest(2))];
-        insert(&storage, &mut more, 2).unwrap();
-        assert_eq!(row_counts(&storage), (1, 1));
-        // Format 2 stays refused.
-        drop(storage);
-        {
-            let db = Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            txn.open_table(META)
-                .unwrap()
-                .insert(META_FORMAT, 2u32.to_le_bytes().as_slice())
-                .unwrap();
-            txn.commit().unwrap();
-        }
-        assert!(matches!(
-            RedbStorage::open(&path, false, &[1; 32]),
-            Err(Error::Corrupted(_))
-        ));
     }
 }
