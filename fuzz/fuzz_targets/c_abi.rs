@@ -693,14 +693,16 @@ fuzz_target!(|input: Input| {
                     let c_key = c_string(&arg.bytes);
                     let c_scope = scope.as_deref().map(c_string);
                     let mut id = [b'x' as c_char; 17];
+                    let store_arg = if *null_store { null() } else { store };
+                    let key_arg = if arg.null_len.is_some() {
+                        null()
+                    } else {
+                        c_key.as_ptr().cast()
+                    };
                     let status = check(
                         apikeys_key_check(
-                            if *null_store { null() } else { store },
-                            if arg.null_len.is_some() {
-                                null()
-                            } else {
-                                c_key.as_ptr().cast()
-                            },
+                            store_arg,
+                            key_arg,
                             c_scope.as_ref().map_or(null(), |c| c.as_ptr().cast()),
                             if *with_id {
                                 id.as_mut_ptr()
@@ -716,17 +718,7 @@ fuzz_target!(|input: Input| {
                     if no_scope {
                         // The two-argument verify answers as check does
                         // (or EXPIRED, if the key's expiry passed between).
-                        let validated = check(
-                            apikeys_key_validate(
-                                if *null_store { null() } else { store },
-                                if arg.null_len.is_some() {
-                                    null()
-                                } else {
-                                    c_key.as_ptr().cast()
-                                },
-                            ),
-                            "validate",
-                        );
+                        let validated = check(apikeys_key_validate(store_arg, key_arg), "validate");
                         assert!(
                             validated == status || (status == OK && validated == EXPIRED),
                             "validate answered {validated}, check {status}"
