@@ -711,15 +711,17 @@ fn insert_records(
         }
         tables[2].insert(row, state)?;
     }
-    let mut counts = [0; 3];
-    for (count, table) in counts.iter_mut().zip(&tables) {
-        *count = redb::ReadableTableMetadata::len(table)?;
+    let rows = |table: &redb::Table<'_, u64, i64>| redb::ReadableTableMetadata::len(table);
+    let fresh = rows(&tables[2])?;
+    if fresh <= levels.fresh_max {
+        return Ok(());
     }
+    let counts = [rows(&tables[0])?, rows(&tables[1])?, fresh];
     drop(tables);
     settle(txn, counts, levels)
 }
 
-/// Moves the digest rows on once `digests_fresh` passes its limit, as a
+/// Moves the digest rows on once `digests_fresh` has passed its limit, as a
 /// log-structured tree does, so that a large table is rewritten once per
 /// many keys rather than a random leaf per key. `counts` are the rows of
 /// the three tables. While `digests` is small, fresh rows go straight into
@@ -727,9 +729,6 @@ fn insert_records(
 /// when it passes its own limit.
 fn settle(txn: &WriteTransaction, counts: [u64; 3], levels: Levels) -> Result<(), Error> {
     let [digests, recent, fresh] = counts;
-    if fresh <= levels.fresh_max {
-        return Ok(());
-    }
     if recent == 0 && digests <= levels.recent_max {
         return move_rows(txn, FRESH, DIGESTS);
     }
@@ -830,10 +829,11 @@ impl Storage for RedbStorage {
 
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         let txn = self.db.begin_read()?;
-        let levels = DIGEST_TABLES
-            .iter()
-            .map(|&table| txn.open_table(table))
-            .collect::<Result<Vec<_>, _>>()?;
+        let levels = [
+            txn.open_table(DIGEST_TABLES[0])?,
+            txn.open_table(DIGEST_TABLES[1])?,
+            txn.open_table(DIGEST_TABLES[2])?,
+        ];
         let found = find_by_digest(&levels, &txn.open_table(RECORDS)?, digest)?;
         Ok(found.map(|(_, record)| record))
     }
