@@ -26,10 +26,20 @@ final class Library
     public const LIBRARY_FILE = PHP_OS_FAMILY === 'Darwin' ? 'libapikeys.dylib' : 'libapikeys.so';
 
     private static ?FFI $ffi = null;
+    private static ?string $loadedFrom = null;
 
     public static function ffi(): FFI
     {
         return self::$ffi ??= self::load();
+    }
+
+    /**
+     * Where this request's library came from: the path FFI::cdef loaded,
+     * or "FFI scope APIKEYS" when it was preloaded; null before the first use.
+     */
+    public static function loadedFrom(): ?string
+    {
+        return self::$loadedFrom;
     }
 
     /** The flattened header shipped with this package (FFI::load format). */
@@ -165,7 +175,9 @@ final class Library
     private static function load(): FFI
     {
         try {
-            return FFI::scope(self::SCOPE); // preloaded: the only way under PHP-FPM
+            $scope = FFI::scope(self::SCOPE); // preloaded: the only way under PHP-FPM
+            self::$loadedFrom = 'FFI scope ' . self::SCOPE;
+            return $scope;
         } catch (FFI\Exception) {
             // not preloaded: load it here (allowed on the command line)
         }
@@ -178,7 +190,9 @@ final class Library
                 continue;
             }
             try {
-                return FFI::cdef($declarations, $path);
+                $ffi = FFI::cdef($declarations, $path);
+                self::$loadedFrom = $path;
+                return $ffi;
             } catch (FFI\Exception $e) {
                 $tried[] = "$path ({$e->getMessage()})";
             }
