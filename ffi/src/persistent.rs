@@ -23,6 +23,7 @@
 
 use core::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
 use apikeys_core::{KeyStore, Mode, StoreOptions};
@@ -75,6 +76,35 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     opens: 0,
     opens_pid: 0,
 });
+
+/// This process's id, cached: a call that finds its handle is then a lock
+/// and a comparison, without a system call (getpid costs more than the
+/// rest of the lookup where system calls are slow, as in sandboxes). 0 =
+/// not known yet. A fork child handler (pthread_atfork, registered before
+/// the first id is cached) resets it in every child.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+fn current_pid() -> u32 {
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    static WATCH: Once = Once::new();
+    WATCH.call_once(|| {
+        // SAFETY: registers a child handler that only stores to an atomic,
+        // which is async-signal-safe as a fork child handler must be.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forget_pid_after_fork));
+        }
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+extern "C" fn forget_pid_after_fork() {
+    PID.store(0, Ordering::Relaxed);
+}
 
 /// The registry, even if a thread panicked while holding it: every update
 /// is a push or a flag write, which a panic cannot leave half done.
@@ -150,10 +180,8 @@ pub unsafe extern "C" fn apikeys_store_open_persistent(
                 flags & !KNOWN_OPEN_FLAGS
             )));
         }
-        let digest = blake3::Hasher::new_derive_key(PEPPER_CONTEXT)
-            .update(pepper)
-            .finalize();
-        let pid = std::process::id();
+        let digest = pepper_digest(pepper);
+        let pid = current_pid();
         let mut registry = registry();
         if registry.opens_pid != pid {
             // A new process (a forked child): nothing opened here yet.
@@ -214,11 +242,22 @@ pub unsafe extern "C" fn apikeys_store_persistent_opens(out: *mut u64) -> apikey
     ffi_boundary! {
         try_out!(out);
         let registry = registry();
-        let opens = if registry.opens_pid == std::process::id() { registry.opens } else { 0 };
+        let opens = if registry.opens_pid == current_pid() { registry.opens } else { 0 };
         // SAFETY: checked not NULL above; the caller guarantees it is writable.
         unsafe { out.write(opens) };
         Ok(())
     }
+}
+
+/// BLAKE3 of the pepper in the registry's own derive-key context. The
+/// context's key is derived once per process (it is half of the cost).
+fn pepper_digest(pepper: &[u8]) -> blake3::Hash {
+    static HASHER: std::sync::OnceLock<blake3::Hasher> = std::sync::OnceLock::new();
+    HASHER
+        .get_or_init(|| blake3::Hasher::new_derive_key(PEPPER_CONTEXT))
+        .clone()
+        .update(pepper)
+        .finalize()
 }
 
 /// Whether `store` was handed out by `apikeys_store_open_persistent` (in
@@ -258,7 +297,7 @@ fn register_exit_hook_and_pin() {
 extern "C" fn close_at_exit() {
     // A panic must not unwind out of an exit hook (that would abort).
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let pid = std::process::id();
+        let pid = current_pid();
         let handles: Vec<*mut apikeys_store> = {
             let mut registry = registry();
             registry
