@@ -20,6 +20,7 @@ use crate::format::{self, SecretKey};
 use crate::memory::IndexMemory;
 use crate::record::{state_word, Event, EventKind, KeyRecord, KeyState, Usage, NEVER, REVOKED};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
+use crate::shared_index::{self, Indexed, Lookup, SharedIndex};
 use crate::storage::{
     id_number, repeated_digest, Change, PanicGuard, RedbStorage, RepeatCheck, Storage, Target,
     UsageDelta,
@@ -63,6 +64,7 @@ pub struct StoreOptions {
     vendor: String,
     flush_interval: Duration,
     track_usage: bool,
+    file_mode: u32,
 }
 
 impl Default for StoreOptions {
@@ -74,6 +76,7 @@ impl Default for StoreOptions {
             vendor: format::DEFAULT_VENDOR.to_string(),
             flush_interval: Duration::from_secs(1),
             track_usage: true,
+            file_mode: crate::ownership::OWNER_ONLY,
         }
     }
 }
@@ -93,6 +96,7 @@ impl core::fmt::Debug for StoreOptions {
             .field("vendor", &self.vendor)
             .field("flush_interval", &self.flush_interval)
             .field("track_usage", &self.track_usage)
+            .field("file_mode", &format_args!("{:o}", self.file_mode))
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +148,14 @@ impl StoreOptions {
     /// Whether verify counts uses (last used, use count). On by default.
     pub fn track_usage(mut self, track: bool) -> Self {
         self.track_usage = track;
+        self
+    }
+
+    /// The mode a new store file is created with: `0o600` (owner only, the
+    /// default), `0o640` or `0o660` (workers in the file's group). An
+    /// existing file keeps its mode; open refuses any other value.
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
         self
     }
 }
@@ -743,6 +755,8 @@ struct Inner {
     fork_generation: u64,
     /// Exclusive mode only.
     index: Option<Index>,
+    /// Shared mode only: every key's state, in a file all processes map.
+    shared_index: Option<Arc<SharedIndex>>,
     /// Shared mode: the details of keys this process verified, by digest,
     /// with their usage counters (see [`Inner::shared_details`]).
     shared: RwLock<HashTable<Arc<Details>>>,
@@ -804,10 +818,12 @@ fn new_id(rng: &mut impl rand_core::RngCore) -> Result<String, Error> {
 }
 
 impl KeyStore {
-    /// Opens the store at `path`, creating it (owner-only, 0600) if needed.
+    /// Opens the store at `path`, creating it (owner-only, 0600, unless
+    /// [`StoreOptions::file_mode`] says otherwise) if needed.
     ///
     /// Errors: [`Error::Locked`] when another process holds the file (in
     /// exclusive mode, or in shared mode against an exclusive holder),
+    /// [`Error::PermissionDenied`] when this process's user may not open it,
     /// [`Error::WrongPepper`], [`Error::Corrupted`] for a damaged or foreign
     /// file, [`Error::InvalidArgument`] for a bad vendor.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<KeyStore, Error> {
@@ -818,18 +834,38 @@ impl KeyStore {
                 options.vendor
             )));
         }
+        crate::ownership::check_mode(options.file_mode)?;
         watch_forks();
         let hasher = Hasher::new(&options.pepper);
+        crate::ownership::create_store_file(&path, options.file_mode)?;
         let storage =
             RedbStorage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
         // Every storage call is guarded: a damaged file is an error, not a panic.
-        Self::with_storage(path, Box::new(PanicGuard(storage)), hasher, options)
+        let (storage, shared_index): (Box<dyn Storage>, _) = match options.mode {
+            Mode::Exclusive => {
+                // This process writes without keeping the shared index:
+                // shared processes rebuild it when they next open the store.
+                shared_index::discard(&path)?;
+                (Box::new(PanicGuard(storage)), None)
+            }
+            Mode::Shared => {
+                let storage = PanicGuard(storage);
+                let index = Arc::new(SharedIndex::open(&path, hasher.fingerprint(), &storage)?);
+                let indexed = Indexed {
+                    storage,
+                    index: index.clone(),
+                };
+                (Box::new(PanicGuard(indexed)), Some(index))
+            }
+        };
+        Self::with_storage(path, storage, shared_index, hasher, options)
     }
 
     /// Builds the store over an opened storage.
     fn with_storage(
         path: PathBuf,
         storage: Box<dyn Storage>,
+        shared_index: Option<Arc<SharedIndex>>,
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
@@ -847,6 +883,7 @@ impl KeyStore {
             track_usage: options.track_usage,
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
             index,
+            shared_index,
             shared: RwLock::new(HashTable::new()),
             dirty: DirtyList::default(),
             adding: Mutex::new(()),
@@ -1006,7 +1043,13 @@ impl KeyStore {
                 }
             }
             None => {
-                let (details, state) = inner.shared_lookup(&digest)?;
+                let (details, state) = match inner.shared_index.as_ref().map(|i| i.lookup(&digest))
+                {
+                    Some(Lookup::Absent) => return Err(Rejection::NotFound.into()),
+                    Some(Lookup::Found(state)) => (inner.shared_details(&digest)?, state),
+                    // Being written, or an index in doubt: the store file.
+                    Some(Lookup::Unsure) | None => inner.shared_lookup(&digest)?,
+                };
                 let outcome = match state {
                     REVOKED => Presented::Revoked,
                     expires if now.unix() >= expires => Presented::Expired,
@@ -1308,20 +1351,54 @@ impl Inner {
         }
     }
 
-    /// Shared mode: the key with this digest and its state word as of the
-    /// latest commit. A key's name, env, owner, scopes and number never
-    /// change, so a process keeps them once read; its state (expiry,
-    /// revocation) is read on every call, by one get of its `digests` row.
-    fn shared_lookup(&self, digest: &Digest) -> Result<(Arc<Details>, i64), VerifyError> {
-        let hash = digest.table_hash();
+    /// Shared mode: the details of a key this process has seen, if it has.
+    fn known_details(&self, digest: &Digest) -> Option<Arc<Details>> {
         let same = |details: &Arc<Details>| bool::from(details.digest.ct_eq(digest));
-        let known = self
-            .shared
+        self.shared
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .find(hash, same)
-            .cloned();
-        if let Some(details) = known {
+            .find(digest.table_hash(), same)
+            .cloned()
+    }
+
+    /// Shared mode: keeps a key's details for this process's next verifies.
+    fn remember(&self, record: KeyRecord) -> Arc<Details> {
+        let details = Arc::new(Details::from_record(record));
+        let digest = details.digest;
+        let same = |known: &Arc<Details>| bool::from(known.digest.ct_eq(&digest));
+        let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
+        // Bounded: a process that sees very many keys starts over. Counts
+        // in dropped details stay on the dirty list until flushed.
+        if cache.len() >= SHARED_DETAILS_MAX {
+            cache.clear();
+        }
+        match cache.find(digest.table_hash(), same) {
+            Some(known) => known.clone(),
+            None => {
+                cache.insert_unique(digest.table_hash(), details.clone(), |details| {
+                    details.digest.table_hash()
+                });
+                details
+            }
+        }
+    }
+
+    /// Shared mode, for a key the shared index holds: its details, read
+    /// from the store file once per process. A key's name, env, owner,
+    /// scopes and number never change.
+    fn shared_details(&self, digest: &Digest) -> Result<Arc<Details>, VerifyError> {
+        if let Some(details) = self.known_details(digest) {
+            return Ok(details);
+        }
+        let record = self.storage.by_digest(digest)?.ok_or(Rejection::NotFound)?;
+        Ok(self.remember(record))
+    }
+
+    /// Shared mode without a usable index entry: the key with this digest
+    /// and its state word as of the latest commit, read from the store file
+    /// (one get of its `digests` row once its details are known).
+    fn shared_lookup(&self, digest: &Digest) -> Result<(Arc<Details>, i64), VerifyError> {
+        if let Some(details) = self.known_details(digest) {
             let state = self
                 .storage
                 .key_state(digest, details.number)?
@@ -1332,17 +1409,7 @@ impl Inner {
         // fresh as the row's.
         let record = self.storage.by_digest(digest)?.ok_or(Rejection::NotFound)?;
         let state = record.state_word();
-        let details = Arc::new(Details::from_record(record));
-        let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
-        // Bounded: a process that sees very many keys starts over. Counts
-        // in dropped details stay on the dirty list until flushed.
-        if cache.len() >= SHARED_DETAILS_MAX {
-            cache.clear();
-        }
-        if cache.find(hash, same).is_none() {
-            cache.insert_unique(hash, details.clone(), |details| details.digest.table_hash());
-        }
-        Ok((details, state))
+        Ok((self.remember(record), state))
     }
 
     /// Usage counted in this process and not yet flushed.
