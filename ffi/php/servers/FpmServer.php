@@ -374,3 +374,54 @@ final class Http
         return new Answer((int) $match[1], $headers, $body);
     }
 }
+
+/**
+ * A composer project with the package installed the way a user installs it
+ * (scripts/build-package.sh, then one `composer require` from the
+ * artifact, offline) and the test application in public/.
+ */
+final class Project
+{
+    /** Builds and installs into $dir/project; returns its path. */
+    public static function install(string $dir): string
+    {
+        $package = dirname(__DIR__); // ffi/php
+        self::run([$package . '/scripts/build-package.sh', "$dir/build"]);
+        $zips = glob("$dir/build/dist/apikeys-apikeys-*.zip") ?: [];
+        if (count($zips) !== 1) {
+            throw new \RuntimeException('build-package.sh made no package');
+        }
+        $version = substr(basename($zips[0], '.zip'), strlen('apikeys-apikeys-'));
+        $project = "$dir/project";
+        @mkdir($project, 0755, true);
+        file_put_contents("$project/composer.json", json_encode([
+            'name' => 'acme/server-test',
+            'repositories' => [['type' => 'artifact', 'url' => "$dir/build/dist"], ['packagist.org' => false]],
+        ], JSON_PRETTY_PRINT | JSON_UNESCAPED_SLASHES));
+        self::run(['composer', 'require', '--no-interaction', '--no-audit', '--quiet', "apikeys/apikeys:$version"], $project, [
+            'COMPOSER_HOME' => "$dir/composer-home", 'COMPOSER_ALLOW_SUPERUSER' => '1', 'COMPOSER_DISABLE_NETWORK' => '1',
+        ]);
+        @mkdir("$project/public", 0755);
+        copy(__DIR__ . '/app/public/index.php', "$project/public/index.php");
+        // The workers (www-data) read the project; the master as root reads it too.
+        self::run(['chmod', '-R', 'a+rX', $project]);
+        chmod($dir, 0755);
+        return $project;
+    }
+
+    /**
+     * @param list<string> $command
+     * @param array<string, string> $env added to this process's environment
+     */
+    public static function run(array $command, ?string $cwd = null, array $env = []): string
+    {
+        $process = proc_open($command, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, $cwd, $env + getenv());
+        $output = stream_get_contents($pipes[1]);
+        $errors = stream_get_contents($pipes[2]);
+        $exit = proc_close($process);
+        if ($exit !== 0) {
+            throw new \RuntimeException(implode(' ', $command) . " exited with $exit:\n$output$errors");
+        }
+        return $output;
+    }
+}

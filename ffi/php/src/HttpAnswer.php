@@ -73,10 +73,12 @@ final class HttpAnswer
     /** Sends it with PHP's own header() and echo (plain PHP, no framework). */
     public function send(): void
     {
-        http_response_code($this->status);
         foreach ($this->headers as $name => $value) {
             header("$name: $value");
         }
+        // After the headers: PHP makes any response carrying WWW-Authenticate
+        // a 401, the 403 included, unless the status is set after it.
+        http_response_code($this->status);
         echo $this->body;
     }
 }

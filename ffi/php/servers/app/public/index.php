@@ -7,6 +7,8 @@
 //   /noauth      no authentication: {"ok":true}
 //   /auth        the package README's code: any valid key
 //   /contacts    the same, with the scope contacts:read
+//   /broken      the same code on a store this worker may not open
+//                (APIKEYS_BROKEN_DB): a store failure, which must be a 500
 //   /sanctum     the Sanctum-style peer: SHA-256 hex of the bearer token
 //                looked up in PostgreSQL (pdo_pgsql, persistent
 //                connection), then UPDATE last_used_at
@@ -35,10 +37,11 @@ if ($route === '/noauth') {
     return;
 }
 
-if ($route === '/auth' || $route === '/contacts') {
+if ($route === '/auth' || $route === '/contacts' || $route === '/broken') {
     // The README's code: the worker's persistent store, shared mode.
+    $path = getenv($route === '/broken' ? 'APIKEYS_BROKEN_DB' : 'APIKEYS_DB');
     try {
-        $key = KeyStore::shared(getenv('APIKEYS_DB'), getenv('APIKEYS_PEPPER') ?: null)
+        $key = KeyStore::shared($path, getenv('APIKEYS_PEPPER') ?: null)
             ->verifyHeader($_SERVER['HTTP_AUTHORIZATION'] ?? null, scope: $route === '/contacts' ? 'contacts:read' : null);
     } catch (ApiKeysException $refused) {
         HttpAnswer::forError($refused)->send();   // 401, 403 or 500
