@@ -116,6 +116,29 @@ final class FpmServer
         return $pids;
     }
 
+    /**
+     * CPU seconds (user + system) used so far by the FPM workers and by the
+     * nginx processes: the benchmark's cost per request, which the other
+     * jobs of a busy machine change less than they change throughput.
+     */
+    public function cpuSeconds(): float
+    {
+        $pids = $this->workerPids();
+        if ($this->nginx !== null) {
+            $nginx = proc_get_status($this->nginx)['pid'];
+            $children = (string) @file_get_contents("/proc/$nginx/task/$nginx/children");
+            $pids = [...$pids, $nginx, ...array_map('intval', preg_split('/\s+/', trim($children), -1, PREG_SPLIT_NO_EMPTY))];
+        }
+        $ticks = 0;
+        foreach ($pids as $pid) {
+            $stat = (string) @file_get_contents("/proc/$pid/stat");
+            // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+            $fields = explode(' ', substr($stat, strrpos($stat, ')') + 2));
+            $ticks += (int) ($fields[11] ?? 0) + (int) ($fields[12] ?? 0);
+        }
+        return $ticks / 100; // USER_HZ
+    }
+
     /** The user a process runs as. */
     public static function userOf(int $pid): string
     {

@@ -96,6 +96,7 @@ try {
         'Sanctum-style on PostgreSQL (/sanctum)' => ['/sanctum', $script('sanctum', $tokens)],
     ];
     $wrk = function (string $path, string $lua, int $seconds) use ($server): array {
+        $cpu = $server->cpuSeconds();
         $output = shell_exec('wrk -t2 -c16 -d' . $seconds . 's --latency -s ' . escapeshellarg($lua) . ' '
             . escapeshellarg($server->url($path)) . ' 2>&1');
         preg_match('/Requests\/sec:\s+([\d.]+)/', (string) $output, $rate);
@@ -104,7 +105,9 @@ try {
         if (!isset($rate[1])) {
             throw new RuntimeException("wrk printed no rate:\n$output");
         }
-        return [(float) $rate[1], (int) ($non2xx[1] ?? -1), $p50[1] ?? '?'];
+        preg_match('/(\d+) requests in/', (string) $output, $requests);
+        $cpuPerRequest = 1e6 * ($server->cpuSeconds() - $cpu) / max(1, (int) ($requests[1] ?? 0));
+        return [(float) $rate[1], (int) ($non2xx[1] ?? -1), $p50[1] ?? '?', $cpuPerRequest];
     };
     foreach ($routes as [$path, $lua]) {
         $wrk($path, $lua, 2); // warm-up: every worker opens its store, PDO connects
@@ -112,11 +115,13 @@ try {
     printf("nginx + PHP-FPM 8.2, pm = static, 4 workers (root master), %d keys; wrk -t2 -c16 -d%ds, %d rounds\n",
         $storeKeys, $seconds, $rounds);
     $rates = [];
+    $cpus = [];
     for ($round = 1; $round <= $rounds; $round++) {
         foreach ($routes as $name => [$path, $lua]) {
-            [$rate, $non2xx, $p50] = $wrk($path, $lua, $seconds);
+            [$rate, $non2xx, $p50, $cpu] = $wrk($path, $lua, $seconds);
             $rates[$name][] = $rate;
-            printf("  round %d  %-40s %9.0f req/s  p50 %-8s%s\n", $round, $name, $rate, $p50,
+            $cpus[$name][] = $cpu;
+            printf("  round %d  %-40s %9.0f req/s  p50 %-8s  %5.0f us CPU/request (FPM + nginx)%s\n", $round, $name, $rate, $p50, $cpu,
                 $non2xx === 0 ? '' : "  ($non2xx answers not 2xx!)");
         }
     }
@@ -133,6 +138,11 @@ try {
     }
     printf("apikeys / no auth: %.2f (target >= 0.90)\n", $auth / $noauth);
     printf("apikeys / Sanctum-style: %.2f (target > 1)\n", $auth / $sanctum);
+    $c = array_map($median, $cpus);
+    [$authCpu, $noauthCpu, $sanctumCpu] = array_values($c);
+    printf("median CPU per request (FPM workers + nginx): apikeys %.0f us, no auth %.0f us, Sanctum-style %.0f us (+ PostgreSQL's own)\n",
+        $authCpu, $noauthCpu, $sanctumCpu);
+    printf("authentication's CPU per request: %.0f us\n", $authCpu - $noauthCpu);
     printf("per round, apikeys / no auth: %s\n", implode(' ', array_map(
         fn ($a, $n) => sprintf('%.2f', $a / $n), $rates['apikeys (/auth)'], $rates['no auth (/noauth)'])));
 } finally {

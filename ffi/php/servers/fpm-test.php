@@ -94,7 +94,7 @@ function untilEveryWorkerAnswered(FpmServer $server, string $path, string $key, 
     $answers = [];
     $seen = [];
     for ($round = 0; $round < 40 && array_diff($workers, array_keys($seen)) !== []; $round++) {
-        $batch = Http::all(array_fill(0, 2 * WORKERS, [$server->url("$path?hold=30"), ['Authorization' => "Bearer $key"]]));
+        $batch = Http::all(array_fill(0, 2 * WORKERS, [$server->url("$path?hold=30&opens=1"), ['Authorization' => "Bearer $key"]]));
         foreach ($batch as $answer) {
             if ($answer === null) {
                 continue;
@@ -112,7 +112,7 @@ function send(FpmServer $server, string $path, string $key, int $count): array
     $answers = [];
     while (count($answers) < $count) {
         $batch = min(8, $count - count($answers));
-        array_push($answers, ...Http::all(array_fill(0, $batch, [$server->url($path), ['Authorization' => "Bearer $key"]])));
+        array_push($answers, ...Http::all(array_fill(0, $batch, [$server->url("$path?opens=1"), ['Authorization' => "Bearer $key"]])));
     }
     return $answers;
 }
@@ -173,7 +173,7 @@ function runRecipe(string $recipe, string $work, string $project): void
 
         $answer = Http::get($server->url('/auth'), ['Authorization' => 'Bearer ' . $all['key']]);
         check("$recipe: a valid key: 200 with its id", $answer?->status === 200
-            && $answer->body === json_encode(['id' => $all['id'], 'name' => 'everything']), show($answer));
+            && $answer->body === json_encode(['id' => $all['id']]), show($answer));
         foreach (['*' => $all, 'contacts:*' => $contacts] as $grant => $key) {
             $answer = Http::get($server->url('/contacts'), ['Authorization' => 'Bearer ' . $key['key']]);
             check("$recipe: a key granted $grant passes the route's contacts:read", $answer?->status === 200

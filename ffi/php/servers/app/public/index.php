@@ -13,6 +13,7 @@
 //                looked up in PostgreSQL (pdo_pgsql, persistent
 //                connection), then UPDATE last_used_at
 //
+// ?opens=1 adds X-Apikeys-Opens: the stores this worker has opened.
 // ?hold=MS keeps the worker busy MS milliseconds before answering: the
 // server test sends concurrent requests with it so that every worker
 // answers some (it asserts which worker answered, never how fast).
@@ -41,14 +42,17 @@ if ($route === '/auth' || $route === '/contacts' || $route === '/broken') {
     // The README's code: the worker's persistent store, shared mode.
     $path = getenv($route === '/broken' ? 'APIKEYS_BROKEN_DB' : 'APIKEYS_DB');
     try {
-        $key = KeyStore::shared($path, getenv('APIKEYS_PEPPER') ?: null)
-            ->verifyHeader($_SERVER['HTTP_AUTHORIZATION'] ?? null, scope: $route === '/contacts' ? 'contacts:read' : null);
+        $keyId = KeyStore::shared($path, getenv('APIKEYS_PEPPER') ?: null)
+            ->verifyHeaderId($_SERVER['HTTP_AUTHORIZATION'] ?? null, scope: $route === '/contacts' ? 'contacts:read' : null);
     } catch (ApiKeysException $refused) {
         HttpAnswer::forError($refused)->send();   // 401, 403 or 500
         return;
     }
-    header('X-Apikeys-Opens: ' . KeyStore::persistentOpens());
-    echo json_encode(['id' => $key->id, 'name' => $key->name]);
+    if (isset($_GET['opens'])) {
+        // For the server test: how many stores this worker has opened.
+        header('X-Apikeys-Opens: ' . KeyStore::persistentOpens());
+    }
+    echo json_encode(['id' => $keyId]);
     return;
 }
 
