@@ -143,8 +143,9 @@ try {
     printf("median CPU per request (FPM workers + nginx): apikeys %.0f us, no auth %.0f us, Sanctum-style %.0f us (+ PostgreSQL's own)\n",
         $authCpu, $noauthCpu, $sanctumCpu);
     printf("authentication's CPU per request: %.0f us\n", $authCpu - $noauthCpu);
-    printf("per round, apikeys / no auth: %s\n", implode(' ', array_map(
-        fn ($a, $n) => sprintf('%.2f', $a / $n), $rates['apikeys (/auth)'], $rates['no auth (/noauth)'])));
+    $perRound = array_map(fn ($a, $n) => $a / $n, $rates['apikeys (/auth)'], $rates['no auth (/noauth)']);
+    printf("per round, apikeys / no auth: %s (median %.2f)\n",
+        implode(' ', array_map(fn ($r) => sprintf('%.2f', $r), $perRound)), $median($perRound));
 } finally {
     $server?->stop();
     Project::run(['rm', '-rf', $work]);
