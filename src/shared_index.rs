@@ -799,3 +799,125 @@ impl<S: Storage> Storage for Indexed<S> {
         self.storage.events(after, limit)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::NEVER;
+    use crate::record::REVOKED;
+    use crate::storage::{Change, RedbStorage};
+
+    fn record(id: &str, digest: [u8; 32]) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            digest,
+            ..crate::record::tests::sample()
+        }
+    }
+
+    fn revoke(storage: &dyn Storage, digest: &Digest) {
+        storage
+            .change(
+                Target::Digest(digest),
+                Timestamp::from_unix(2),
+                &mut |record, _| {
+                    record.revoked_at = Some(Timestamp::from_unix(2));
+                    Ok(Change {
+                        write: true,
+                        events: Vec::new(),
+                        created: Vec::new(),
+                    })
+                },
+            )
+            .unwrap();
+    }
+
+    /// An indexed store holding one key, and that key's digest.
+    fn store_with_one_key(dir: &Path) -> (PathBuf, Indexed<RedbStorage>, Digest) {
+        let path = dir.join("s.redb");
+        crate::ownership::create_store_file(&path, 0o600).unwrap();
+        let storage = RedbStorage::open(&path, true, &[1; 32]).unwrap();
+        let index = std::sync::Arc::new(SharedIndex::open(&path, [1; 32], &storage).unwrap());
+        let indexed = Indexed { storage, index };
+        let mut records = vec![record("aaaaaaaaaaaaaaaa", [0x42; 32])];
+        indexed
+            .insert(
+                &mut records,
+                Timestamp::from_unix(1),
+                RepeatCheck::InStorage,
+            )
+            .unwrap();
+        (path, indexed, Digest::from_bytes([0x42; 32]))
+    }
+
+    #[test]
+    fn a_writer_dead_between_its_commit_and_its_publication_is_read_through_then_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, indexed, digest) = store_with_one_key(dir.path());
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(NEVER));
+        assert_eq!(
+            indexed.index.lookup(&Digest::from_bytes([9; 32])),
+            Lookup::Absent
+        );
+
+        // Steps 1-4 of a revocation, then nothing: the writer "died".
+        {
+            let _lock = FileLock::take(&indexed.index.file).unwrap();
+            let mapping = indexed.index.mapping().unwrap();
+            mapping.header(H_DIRTY).store(1, Ordering::SeqCst);
+            indexed.index.set(&digest, NEVER, true).unwrap();
+            revoke(&indexed.storage, &digest);
+        }
+        // Committed, not published: this process reads the store file.
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Unsure);
+        assert_eq!(
+            indexed
+                .storage
+                .by_digest(&digest)
+                .unwrap()
+                .unwrap()
+                .state_word(),
+            REVOKED
+        );
+
+        // Another process opening the store repairs the table for everyone.
+        let other = SharedIndex::open(&path, [1; 32], &indexed.storage).unwrap();
+        assert_eq!(other.lookup(&digest), Lookup::Found(REVOKED));
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(REVOKED));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_its_entries_pending_and_the_next_writer_rebuilds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_path, indexed, digest) = store_with_one_key(dir.path());
+        // A change that fails after its key was marked: the commit never happens.
+        let failed = indexed.change(
+            Target::Digest(&digest),
+            Timestamp::from_unix(2),
+            &mut |_, _| Err(Error::Storage("injected".into())),
+        );
+        assert!(failed.is_err());
+        // Marked before the closure failed? The closure runs first, so nothing
+        // was marked and the entry is still served.
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(NEVER));
+
+        // An insert whose commit fails after marking (a repeated digest).
+        let mut repeated = vec![record("bbbbbbbbbbbbbbbb", [0x42; 32])];
+        let mut fresh = vec![record("cccccccccccccccc", [0x43; 32]), repeated.remove(0)];
+        assert!(indexed
+            .insert(&mut fresh, Timestamp::from_unix(3), RepeatCheck::InStorage)
+            .is_err());
+        assert_eq!(
+            indexed.index.lookup(&Digest::from_bytes([0x43; 32])),
+            Lookup::Unsure
+        );
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Unsure);
+        // The next write rebuilds from the store: the failed key is absent.
+        revoke(&indexed, &digest);
+        assert_eq!(
+            indexed.index.lookup(&Digest::from_bytes([0x43; 32])),
+            Lookup::Absent
+        );
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(REVOKED));
+    }
+}

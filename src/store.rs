@@ -50,8 +50,10 @@ pub enum Mode {
     #[default]
     Exclusive,
     /// Many processes on one machine open the file (PHP-FPM, gunicorn, puma
-    /// workers). Every verify reads the latest commit, so a revocation by any
-    /// process is seen by the next verify in every process.
+    /// workers). Every process verifies from the shared index, a table of
+    /// every key's state in a file beside the store that all of them map;
+    /// a revocation committed by any process is refused by every verify that
+    /// starts after its commit, in every process (`docs/shared-index.md`).
     Shared,
 }
 
@@ -1587,6 +1589,7 @@ mod tests {
     fn counted_shared_store(dir: &Path) -> (KeyStore, Arc<AtomicUsize>) {
         let path = dir.join("counted.redb");
         let hasher = Hasher::new(b"");
+        crate::ownership::create_store_file(&path, 0o600).unwrap();
         let real = RedbStorage::open(&path, true, &hasher.fingerprint()).unwrap();
         let reads = Arc::new(AtomicUsize::new(0));
         let storage = CountingStorage {
@@ -1594,7 +1597,8 @@ mod tests {
             reads: reads.clone(),
         };
         let options = StoreOptions::new().shared();
-        let store = KeyStore::with_storage(path, Box::new(storage), hasher, options).unwrap();
+        // Without a shared index: every verify that gets past parsing reads.
+        let store = KeyStore::with_storage(path, Box::new(storage), None, hasher, options).unwrap();
         (store, reads)
     }
 
