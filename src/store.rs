@@ -897,7 +897,8 @@ impl KeyStore {
         }
         let inner = Arc::new(inner);
         let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
-            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval));
+            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval))
+            .flatten();
         Ok(KeyStore { inner, flusher })
     }
 
@@ -1507,7 +1508,10 @@ impl Inner {
 }
 
 impl Flusher {
-    fn start(inner: Weak<Inner>, interval: Duration) -> Flusher {
+    /// Starts the thread; `None` when the system refuses one (thread
+    /// limits, memory), in which case usage is still written by
+    /// [`KeyStore::flush`], close and drop, only not on a timer.
+    fn start(inner: Weak<Inner>, interval: Duration) -> Option<Flusher> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("apikeys-usage-flush".into())
@@ -1525,14 +1529,8 @@ impl Flusher {
                     _ => return,
                 }
             });
-        match thread {
-            Ok(thread) => Flusher { stop, thread },
-            // Without a thread, usage is still written by flush() and close().
-            Err(_) => Flusher {
-                stop,
-                thread: std::thread::spawn(|| {}),
-            },
-        }
+        // `std::thread::spawn` would panic in exactly this case.
+        thread.ok().map(|thread| Flusher { stop, thread })
     }
 }
 
