@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -684,7 +683,7 @@ impl Index {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let hash = entry.digest.table_hash();
-        if let Some(found) = table.find(hash, |other| other.digest.ct_eq(&entry.digest).into()) {
+        if let Some(found) = table.find(hash, |other| other.digest == entry.digest) {
             found.lower(entry.state.load(Ordering::SeqCst));
             if let Some(hot) = entry.hot.into_inner() {
                 let _ = found.hot.set(hot);
@@ -724,9 +723,7 @@ impl Index {
             .shard(digest)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = table.find(digest.table_hash(), |entry| {
-            entry.digest.ct_eq(digest).into()
-        })?;
+        let entry = table.find(digest.table_hash(), |entry| entry.digest == *digest)?;
         Some(found(entry))
     }
 }
@@ -1314,7 +1311,7 @@ impl Inner {
     /// revocation) is read on every call, by one get of its `digests` row.
     fn shared_lookup(&self, digest: &Digest) -> Result<(Arc<Details>, i64), VerifyError> {
         let hash = digest.table_hash();
-        let same = |details: &Arc<Details>| bool::from(details.digest.ct_eq(digest));
+        let same = |details: &Arc<Details>| details.digest == *digest;
         let known = self
             .shared
             .read()
@@ -1362,9 +1359,7 @@ impl Inner {
                 self.shared
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .find(digest.table_hash(), |details| {
-                        details.digest.ct_eq(&digest).into()
-                    })
+                    .find(digest.table_hash(), |details| details.digest == digest)
                     .map(|details| details.usage.peek())
                     .unwrap_or_default()
             }
