@@ -38,7 +38,6 @@ use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use memmap2::MmapRaw;
-use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -398,7 +397,7 @@ impl SharedIndex {
                 return Lookup::Unsure;
             }
             let stored = Digest::from_bytes(words_to_digest(&words));
-            if bool::from(stored.ct_eq(digest)) {
+            if stored == *digest {
                 return if flags & PENDING != 0 {
                     Lookup::Unsure
                 } else {
