@@ -66,8 +66,9 @@ def test_verify_without_the_scope_is_forbidden_with_a_403(store: KeyStore) -> No
     with pytest.raises(Forbidden) as raised:
         store.verify(key.secret, scope="contacts:write")
     assert raised.value.status == 104
-    status, body = http_answer(raised.value)
+    status, body, headers = http_answer(raised.value)
     assert status == 403
+    assert headers == (("Content-Type", "application/json"), ("WWW-Authenticate", 'Bearer error="insufficient_scope"'))
     assert json.loads(body) == {
         "success": False,
         "error": {"code": "FORBIDDEN", "message": "API key does not have the required permissions"},
@@ -85,9 +86,10 @@ def test_malformed_and_unknown_keys_are_unauthorized_with_one_401_body(
     assert unknown.value.reason == "not_found"
     answers = {http_answer(malformed.value), http_answer(unknown.value)}
     assert len(answers) == 1, "the client must not learn why the key was refused"
-    status, body = answers.pop()
+    status, body, headers = answers.pop()
     assert status == 401
-    assert json.loads(body)["error"]["code"] == "UNAUTHORIZED"
+    assert body == '{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}'
+    assert headers == (("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer"))
 
 
 def test_a_typo_in_a_real_key_is_malformed(store: KeyStore) -> None:
