@@ -10,7 +10,7 @@ import pytest
 from fastapi import Depends, FastAPI, Security
 from fastapi.testclient import TestClient
 
-from apikeys import KeyStore, VerifiedKey
+from apikeys import KeyStore, VerifiedKey, shared_store
 from apikeys.fastapi import ApiKey, install
 
 from conftest import FORBIDDEN, INTERNAL, PEPPER, UNAUTHORIZED, bearer
@@ -117,3 +117,14 @@ def test_openapi_declares_the_bearer_scheme_on_each_protected_route(client: Any)
     assert "security" not in paths["/health"]["get"]
     # The dependency's own parameters (request, security scopes) are not API parameters.
     assert "parameters" not in paths["/me"]["get"]
+
+
+def test_the_shutdown_closes_the_workers_store_and_flushes_usage(store_path: str, store: KeyStore, keys: Dict[str, Any]) -> None:
+    with TestClient(make_app(store_path)) as test_client:
+        for _ in range(3):
+            assert test_client.get("/me", headers=bearer(keys["reader"])).status_code == 200
+        served = shared_store(store_path, pepper=PEPPER)
+        assert not served.closed
+    assert served.closed, "install(app) closes the process's stores at the lifespan's shutdown"
+    counts = {info.id: info.use_count for info in store.list()}
+    assert counts[keys["reader"].id] == 3

@@ -15,7 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from apikeys import KeyStore
+from apikeys import KeyStore, shared_store
 from apikeys.asgi import PUBLIC, SCOPE_KEY, ApiKeyMiddleware
 
 from conftest import FORBIDDEN, INTERNAL, PEPPER, UNAUTHORIZED, bearer
@@ -123,3 +123,11 @@ def test_a_store_failure_is_a_500(broken_path: str, keys: Dict[str, Any]) -> Non
             with broken.websocket_connect("/feed", headers=bearer(keys["reader"])):
                 pass
         assert refused.value.code == 1011
+
+
+def test_the_shutdown_closes_the_workers_store(store_path: str, store: KeyStore, keys: Dict[str, Any]) -> None:
+    with TestClient(make_app(store_path)) as test_client:
+        assert test_client.get("/contacts", headers=bearer(keys["reader"])).status_code == 200
+        served = shared_store(store_path, pepper=PEPPER)
+    assert served.closed
+    assert {info.id: info.use_count for info in store.list()}[keys["reader"].id] == 1

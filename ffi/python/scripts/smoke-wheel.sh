@@ -63,6 +63,6 @@ with KeyStore("keys.redb", pepper=b"smoke", shared=True) as store:
     check("list", [(k.id, k.status, k.use_count) for k in listed] == [(key.id, "revoked", 2)], listed)
 
 failed = checks.count(False)
-print(f"wheel smoke: {len(checks) - failed} passed, {failed} failed")
+print(f"wheel-smoke: {len(checks) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY

@@ -16,6 +16,13 @@ app.add_middleware(                      # Starlette / FastAPI
 Starlette routes may also take it alone: `Route("/contacts", contacts,
 middleware=[Middleware(ApiKeyMiddleware, path=..., scope="contacts:read")])`.
 
+The worker's stores are closed, with their usage counts flushed, when the
+server shuts the application down (the ASGI lifespan's shutdown, after the
+last request): an interpreter-exit hook alone is not enough under uvicorn,
+whose workers re-raise SIGTERM once they have shut down and so end without
+running it. `CloseStoresAtShutdown` does only that, for an app that checks
+keys another way (apikeys.fastapi.install adds it).
+
 A refused HTTP request gets the 401, 403 or 500 answer with its
 `WWW-Authenticate` header and never reaches the app; a refused WebSocket is
 closed before it is accepted (code 1008, policy violation; 1011 when the
@@ -29,10 +36,11 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, MutableMapping, Optional
 
+from .process import close_shared_stores
 from .store import HttpAnswer, Text
 from .web import PUBLIC, Authenticator, Path, RouteScopes, ScopeRule, StoreLike, StoreSource
 
-__all__ = ["ApiKeyMiddleware", "PUBLIC", "SCOPE_KEY", "STATE_KEY", "send_answer"]
+__all__ = ["ApiKeyMiddleware", "CloseStoresAtShutdown", "PUBLIC", "SCOPE_KEY", "STATE_KEY", "send_answer"]
 
 #: Where the accepted VerifiedKey is put in the ASGI scope...
 SCOPE_KEY = "apikeys.key"
@@ -66,6 +74,35 @@ async def send_answer(refusal: HttpAnswer, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _lifespan(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Runs the app's lifespan, closing this process's shared stores once the
+    app has finished shutting down (or failed to)."""
+
+    async def send_after_closing(message: MutableMapping[str, Any]) -> None:
+        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            try:
+                close_shared_stores()
+            except Exception:
+                pass  # logged store by store; the server's shutdown goes on
+        await send(message)
+
+    await app(scope, receive, send_after_closing)
+
+
+class CloseStoresAtShutdown:
+    """ASGI middleware: closes the stores of apikeys.shared_store, flushing
+    their usage, at the lifespan's shutdown. Everything else passes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(self.app, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 class ApiKeyMiddleware:
     """Wraps an ASGI application; see the module's documentation.
 
@@ -91,8 +128,11 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind != "http" and kind != "websocket":  # lifespan and extensions pass
-            await self.app(scope, receive, send)
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                await _lifespan(self.app, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         required = self.scopes.for_request(scope, scope.get("path", ""))
         if required is PUBLIC:

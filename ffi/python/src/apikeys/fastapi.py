@@ -25,7 +25,8 @@ of them are required). `/openapi.json` lists the scheme under
 `components.securitySchemes` (`{"type": "http", "scheme": "bearer"}`) and on
 every route that depends on it, so `/docs` shows the Authorize button.
 
-Without `install(app)` a refusal still answers 401 (with `WWW-Authenticate:
+`install(app)` also closes the worker's stores, flushing their usage counts,
+when the server shuts the app down. Without it a refusal still answers 401 (with `WWW-Authenticate:
 Bearer`), 403 or 500, but FastAPI wraps the body in `{"detail": ...}`.
 """
 
@@ -40,7 +41,7 @@ from fastapi.security.base import SecurityBase
 from fastapi.security.oauth2 import SecurityScopes
 from starlette.responses import Response
 
-from .asgi import authorization_header
+from .asgi import CloseStoresAtShutdown, authorization_header
 from .store import HttpAnswer, Text, VerifiedKey
 from .web import Authenticator, Path, StoreLike, StoreSource, forbidden
 
@@ -61,13 +62,17 @@ async def _answer_refusal(request: Request, refused: Exception) -> Response:
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
-#: `FastAPI(exception_handlers=exception_handlers)`, the same as install(app).
+#: `FastAPI(exception_handlers=exception_handlers)`: the exact answers alone
+#: (install(app) also adds apikeys.asgi.CloseStoresAtShutdown).
 exception_handlers: Dict[Any, Any] = {ApiKeyRefused: _answer_refusal}
 
 
 def install(app: FastAPI) -> FastAPI:
-    """Makes the app answer ApiKey's refusals with the exact JSON bodies."""
+    """Makes the app answer ApiKey's refusals with the exact JSON bodies, and
+    close the worker's stores (flushing usage) when the server shuts it down
+    (apikeys.asgi.CloseStoresAtShutdown). Call it before the app serves."""
     app.add_exception_handler(ApiKeyRefused, _answer_refusal)
+    app.add_middleware(CloseStoresAtShutdown)
     return app
 
 
