@@ -61,14 +61,43 @@ def shared_store(
         store = _stores.get(key)
         if store is not None and not store.closed:
             return store
+    return _open(key)
+
+
+def _open(key: _Key) -> KeyStore:
     with _lock:
         _forget_if_inherited()
         store = _stores.get(key)
         if store is None or store.closed:
-            # Opened with the caller's spelling of the path: errors name it as given.
+            path, pepper, shared = key
             store = KeyStore(path, pepper=pepper, shared=shared)
             _stores[key] = store
         return store
+
+
+class SharedStoreRef:
+    """shared_store(path, pepper, shared) with the path resolved once: what
+    the integrations ask on every request. The path is made absolute when
+    the reference is made (the working directory then decides a relative
+    one), so a later change of directory cannot point workers elsewhere."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, path: Union[str, bytes, "os.PathLike[str]"], pepper: Optional[Text] = None, shared: bool = True) -> None:
+        if not isinstance(shared, bool):
+            raise TypeError(f"shared must be a bool, not {type(shared).__name__}")
+        self._key = _key(path, pepper, shared)
+
+    @property
+    def path(self) -> str:
+        return self._key[0]
+
+    def get(self) -> KeyStore:
+        if _owner == os.getpid():
+            store = _stores.get(self._key)
+            if store is not None and store._handle is not None:
+                return store
+        return _open(self._key)
 
 
 def close_shared_stores() -> None:

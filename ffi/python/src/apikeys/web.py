@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Optional, Tuple, Union
 
 from . import _native as n
 from .errors import ApiKeysError, Forbidden, Unauthorized
-from .process import shared_store
+from .process import SharedStoreRef
 from .store import HttpAnswer, KeyStore, Text, VerifiedKey, http_answer
 
 _log = logging.getLogger("apikeys")
@@ -58,16 +58,17 @@ class StoreSource:
     ) -> None:
         if (path is None) == (store is None):
             raise TypeError("give either path= (opened once per worker process) or store=")
-        self._path = path
-        self._pepper = pepper
-        self._shared = shared
-        self._store = store
-
-    def get(self) -> KeyStore:
-        if self._path is not None:
-            return shared_store(self._path, pepper=self._pepper, shared=self._shared)
-        store = self._store
-        return store if isinstance(store, KeyStore) else store()  # type: ignore[misc,operator,return-value]
+        #: The store to verify a request with: a function, called per request.
+        self.get: Callable[[], KeyStore]
+        if path is not None:
+            self.get = SharedStoreRef(path, pepper=pepper, shared=shared).get
+        elif isinstance(store, KeyStore):
+            given = store
+            self.get = lambda: given
+        elif callable(store):
+            self.get = store
+        else:
+            raise TypeError(f"store must be a KeyStore or a function returning one, not {type(store).__name__}")
 
 
 class Authenticator:
