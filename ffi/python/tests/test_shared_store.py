@@ -128,3 +128,18 @@ def test_usage_is_flushed_when_the_interpreter_exits(store_path: str, tmp_path: 
     assert result.returncode == 0, result.stderr
     with KeyStore(store_path, pepper=PEPPER, shared=True) as admin:
         assert admin.list()[0].use_count == 5
+
+
+def test_a_reference_resolves_its_path_once(store_path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What the integrations hold: the path made absolute when the
+    reference is made, then the same store as shared_store's on every get."""
+    monkeypatch.chdir(Path(store_path).parent)
+    reference = process.SharedStoreRef(Path(store_path).name, pepper=PEPPER)
+    monkeypatch.chdir(tmp_path.parent)  # a later change of directory changes nothing
+    assert reference.path == store_path
+    store = reference.get()
+    assert store is reference.get() is shared_store(store_path, pepper=PEPPER)
+    store.close()
+    assert reference.get() is not store and not reference.get().closed
+    with pytest.raises(TypeError):
+        process.SharedStoreRef(store_path, shared="yes")  # type: ignore[arg-type]
