@@ -235,3 +235,23 @@ def test_a_closed_store_refuses_calls(store_path: str) -> None:
 
 def test_version_is_the_library_version() -> None:
     assert apikeys.version() == "0.1.0"
+
+
+def test_a_verified_key_is_an_ordinary_frozen_dataclass(store: KeyStore) -> None:
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from apikeys import VerifiedKey
+
+    expiry = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    key = store.generate("Built", env="prod", scopes=["contacts:read", "billing:*"], owner="team", expires_at=expiry)
+    verified = store.verify(key.secret)
+    expected = VerifiedKey(
+        id=key.id, name="Built", env="prod", scopes=("contacts:read", "billing:*"), owner="team", expires_at=expiry
+    )
+    assert verified == expected and hash(verified) == hash(expected) and repr(verified) == repr(expected)
+    assert dataclasses.asdict(verified) == dataclasses.asdict(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verified.name = "changed"  # type: ignore[misc]
+    bare = store.verify(store.generate("Bare").secret)
+    assert (bare.env, bare.scopes, bare.owner, bare.expires_at) == (None, (), None, None)
