@@ -57,21 +57,36 @@ def seed_postgres(count: int) -> str:
     return tokens[count // 2]
 
 
-def wrk(port: int, path: str, authorization: str) -> float:
+def cpu_seconds(pids: List[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def wrk(port: int, path: str, authorization: str, workers: List[int]) -> Tuple[float, float]:
+    """(requests/s, worker CPU microseconds per request) of one wrk run."""
+    cpu_before = cpu_seconds(workers)
     done = subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{SECONDS}s", "-H", f"Authorization: {authorization}", f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, timeout=SECONDS + 60,
     )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr}")
+    cpu = cpu_seconds(workers) - cpu_before
     if "Non-2xx" in done.stdout:
         raise RuntimeError(f"{path}: some answers were not 200:\n{done.stdout}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    requests = int(re.search(r"(\d+) requests in", done.stdout).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1)), cpu / requests * 1e6
 
 
-def bench(name: str, start, stage: harness.Stage, key: str, token: str) -> Dict[str, List[float]]:
+def bench(name: str, start, stage: harness.Stage, key: str, token: str) -> Dict[str, List[Tuple[float, float]]]:
     server = start(stage, extra_env={"PG_URL": PG_URL})
-    results: Dict[str, List[float]] = {route: [] for route, _ in ROUTES}
+    workers = server.worker_pids()
+    results: Dict[str, List[Tuple[float, float]]] = {route: [] for route, _ in ROUTES}
     try:
         for route, path in ROUTES:  # warm up: every worker opens its store and connection
             wrk_seconds = 2
@@ -81,8 +96,9 @@ def bench(name: str, start, stage: harness.Stage, key: str, token: str) -> Dict[
         for _ in range(ROUNDS):
             for route, path in ROUTES:
                 secret = token if route == "sanctum" else key
-                results[route].append(wrk(server.port, path, f"Bearer {secret}"))
-                print(f"  {name:<18} {route:<8} {results[route][-1]:>9.0f} req/s", file=sys.stderr, flush=True)
+                results[route].append(wrk(server.port, path, f"Bearer {secret}", workers))
+                rate, cpu = results[route][-1]
+                print(f"  {name:<18} {route:<8} {rate:>9.0f} req/s {cpu:>8.0f} us CPU/request", file=sys.stderr, flush=True)
     finally:
         server.stop()
     return results
@@ -94,7 +110,7 @@ def main() -> None:
         keys = stage.generate("Bench", "contacts:read", count=KEYS)
         key = keys[len(keys) // 2]["key"]
         token = seed_postgres(KEYS)
-        table: List[Tuple[str, Dict[str, List[float]]]] = []
+        table: List[Tuple[str, Dict[str, List[Tuple[float, float]]]]] = []
         for name, start in (("gunicorn + Flask", harness.start_gunicorn), ("uvicorn + FastAPI", harness.start_uvicorn)):
             table.append((name, bench(name, start, stage, key, token)))
     finally:
@@ -106,12 +122,21 @@ def main() -> None:
     print("| server | apikeys req/s | no auth | ratio | Sanctum-style on PostgreSQL | apikeys / Sanctum-style |")
     print("|---|---|---|---|---|---|")
     for name, results in table:
-        auth, plain, peer = (max(results[route]) for route, _ in ROUTES)
+        auth, plain, peer = (max(rate for rate, _ in results[route]) for route, _ in ROUTES)
         print(f"| {name} | {auth:,.0f} | {plain:,.0f} | {auth / plain:.2f} | {peer:,.0f} | {auth / peer:.2f} |")
-    print("\nevery round (req/s):")
+    # Throughput on a shared machine moves with its load; the CPU the
+    # workers spend per request moves far less. no auth / auth is the
+    # throughput ratio a CPU-bound server would reach.
+    print("\nworkers' CPU per request (us, lowest of the rounds; the peer's excludes PostgreSQL's own):")
+    print("| server | apikeys | no auth | no auth / apikeys | Sanctum-style |")
+    print("|---|---|---|---|---|")
+    for name, results in table:
+        auth, plain, peer = (min(cpu for _, cpu in results[route]) for route, _ in ROUTES)
+        print(f"| {name} | {auth:,.0f} | {plain:,.0f} | {plain / auth:.2f} | {peer:,.0f} |")
+    print("\nevery round (req/s, us CPU/request):")
     for name, results in table:
         for route, _ in ROUTES:
-            print(f"  {name:<18} {route:<8} " + "  ".join(f"{value:,.0f}" for value in results[route]))
+            print(f"  {name:<18} {route:<8} " + "  ".join(f"{rate:,.0f} ({cpu:,.0f})" for rate, cpu in results[route]))
 
 
 if __name__ == "__main__":
