@@ -105,6 +105,11 @@ enum apikeys_status {
      */
     APIKEYS_RANDOM = 207,
     /**
+     * This process's user may not open the store file (or create it); the
+     * last error names the file's owner and mode and this process's user.
+     */
+    APIKEYS_PERMISSION_DENIED = 208,
+    /**
      * A bug: the library panicked and caught it.
      */
     APIKEYS_PANIC = 900,

@@ -84,6 +84,15 @@ pub enum Error {
     Closed,
     /// The operating system's random generator failed.
     Random(String),
+    /// This process may not open the store file (or create it in its
+    /// directory); the detail names the file's owner and mode and this
+    /// process's user.
+    PermissionDenied {
+        /// The file refused.
+        path: PathBuf,
+        /// Who owns it, its mode, who this process runs as, and what to do.
+        detail: String,
+    },
     /// An input/output error.
     Io(std::io::Error),
     /// Any other storage engine error.
@@ -113,6 +122,9 @@ impl fmt::Display for Error {
             ),
             Error::Closed => f.write_str("the store handle is closed"),
             Error::Random(why) => write!(f, "the operating system's random generator failed: {why}"),
+            Error::PermissionDenied { path, detail } => {
+                write!(f, "permission denied opening {}: {detail}", path.display())
+            }
             Error::Io(error) => write!(f, "input/output error: {error}"),
             Error::Storage(why) => write!(f, "storage error: {why}"),
         }

@@ -37,6 +37,7 @@ mod error;
 mod format;
 pub mod http;
 mod memory;
+mod ownership;
 mod record;
 mod scope;
 mod storage;
@@ -55,6 +56,7 @@ pub use format::{
     ParsedKey, SecretKey, ALPHABET, BODY_LEN, CHECKSUM_LEN, DEFAULT_VENDOR, MAX_KEY_LEN,
     RANDOM_LEN,
 };
+pub use ownership::{set_owner_and_mode, ALLOWED_MODES, OWNER_ONLY};
 pub use record::{Event, EventKind, KeyRecord};
 pub use scope::{check_scope, scope_covers, scopes_cover, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use store::{

@@ -50,7 +50,6 @@
 //! pairs) are all found by one range read, and each candidate's full digest,
 //! in its record, is compared in constant time.
 
-use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -308,8 +307,8 @@ pub(crate) struct RedbStorage {
 
 impl RedbStorage {
     /// Opens or creates the store file, checking format and pepper.
+    /// The file exists: [`crate::ownership::create_store_file`] made it.
     pub(crate) fn open(path: &Path, shared: bool, fingerprint: &[u8; 32]) -> Result<Self, Error> {
-        create_owner_only(path)?;
         let mode = if shared {
             ConcurrencyMode::MultiWriter
         } else {
@@ -479,34 +478,11 @@ fn open_error(error: DatabaseError, path: &Path) -> Error {
         {
             Error::Corrupted(error.to_string())
         }
+        DatabaseError::Storage(redb::StorageError::Io(error)) => {
+            crate::ownership::io_error(error, path)
+        }
         DatabaseError::Storage(error) => error.into(),
         other => Error::Storage(other.to_string()),
-    }
-}
-
-/// Creates the file readable and writable by its owner only, if it does not
-/// exist yet. An existing file keeps its permissions.
-fn create_owner_only(path: &Path) -> Result<(), Error> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(error) if error.kind() == ErrorKind::AlreadyExists => {
-            if path.is_dir() {
-                Err(Error::InvalidArgument(format!(
-                    "{} is a directory",
-                    path.display()
-                )))
-            } else {
-                Ok(())
-            }
-        }
-        Err(error) => Err(Error::Io(error)),
     }
 }
 

@@ -63,6 +63,7 @@ pub struct StoreOptions {
     vendor: String,
     flush_interval: Duration,
     track_usage: bool,
+    file_mode: u32,
 }
 
 impl Default for StoreOptions {
@@ -74,6 +75,7 @@ impl Default for StoreOptions {
             vendor: format::DEFAULT_VENDOR.to_string(),
             flush_interval: Duration::from_secs(1),
             track_usage: true,
+            file_mode: crate::ownership::OWNER_ONLY,
         }
     }
 }
@@ -93,6 +95,7 @@ impl core::fmt::Debug for StoreOptions {
             .field("vendor", &self.vendor)
             .field("flush_interval", &self.flush_interval)
             .field("track_usage", &self.track_usage)
+            .field("file_mode", &format_args!("{:o}", self.file_mode))
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +147,14 @@ impl StoreOptions {
     /// Whether verify counts uses (last used, use count). On by default.
     pub fn track_usage(mut self, track: bool) -> Self {
         self.track_usage = track;
+        self
+    }
+
+    /// The mode a new store file is created with: `0o600` (owner only, the
+    /// default), `0o640` or `0o660` (workers in the file's group). An
+    /// existing file keeps its mode; open refuses any other value.
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
         self
     }
 }
@@ -804,10 +815,12 @@ fn new_id(rng: &mut impl rand_core::RngCore) -> Result<String, Error> {
 }
 
 impl KeyStore {
-    /// Opens the store at `path`, creating it (owner-only, 0600) if needed.
+    /// Opens the store at `path`, creating it (owner-only, 0600, unless
+    /// [`StoreOptions::file_mode`] says otherwise) if needed.
     ///
     /// Errors: [`Error::Locked`] when another process holds the file (in
     /// exclusive mode, or in shared mode against an exclusive holder),
+    /// [`Error::PermissionDenied`] when this process's user may not open it,
     /// [`Error::WrongPepper`], [`Error::Corrupted`] for a damaged or foreign
     /// file, [`Error::InvalidArgument`] for a bad vendor.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<KeyStore, Error> {
@@ -818,8 +831,10 @@ impl KeyStore {
                 options.vendor
             )));
         }
+        crate::ownership::check_mode(options.file_mode)?;
         watch_forks();
         let hasher = Hasher::new(&options.pepper);
+        crate::ownership::create_store_file(&path, options.file_mode)?;
         let storage =
             RedbStorage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
         // Every storage call is guarded: a damaged file is an error, not a panic.

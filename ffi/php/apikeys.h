@@ -26,6 +26,7 @@ enum apikeys_status {
     APIKEYS_STORAGE = 205,
     APIKEYS_UNSUPPORTED_VERSION = 206,
     APIKEYS_RANDOM = 207,
+    APIKEYS_PERMISSION_DENIED = 208,
     APIKEYS_PANIC = 900,
 };
 typedef uint32_t apikeys_status;

@@ -57,6 +57,9 @@ pub enum apikeys_status {
     APIKEYS_UNSUPPORTED_VERSION = 206,
     /// The operating system's random generator failed.
     APIKEYS_RANDOM = 207,
+    /// This process's user may not open the store file (or create it); the
+    /// last error names the file's owner and mode and this process's user.
+    APIKEYS_PERMISSION_DENIED = 208,
 
     /// A bug: the library panicked and caught it.
     APIKEYS_PANIC = 900,
@@ -65,7 +68,7 @@ pub enum apikeys_status {
 use apikeys_status::*;
 
 /// Every status, for lookups by number.
-pub(crate) const ALL_STATUSES: [apikeys_status; 19] = [
+pub(crate) const ALL_STATUSES: [apikeys_status; 20] = [
     APIKEYS_OK,
     APIKEYS_NULL_ARGUMENT,
     APIKEYS_INVALID_ARGUMENT,
@@ -84,6 +87,7 @@ pub(crate) const ALL_STATUSES: [apikeys_status; 19] = [
     APIKEYS_STORAGE,
     APIKEYS_UNSUPPORTED_VERSION,
     APIKEYS_RANDOM,
+    APIKEYS_PERMISSION_DENIED,
     APIKEYS_PANIC,
 ];
 
@@ -121,6 +125,9 @@ impl apikeys_status {
             APIKEYS_STORAGE => c"storage engine error",
             APIKEYS_UNSUPPORTED_VERSION => c"the store was written by a newer version of apikeys",
             APIKEYS_RANDOM => c"the operating system's random generator failed",
+            APIKEYS_PERMISSION_DENIED => {
+                c"this process's user may not open the store file: see apikeys_last_error"
+            }
             APIKEYS_PANIC => c"internal error: apikeys panicked (a bug)",
         }
     }
@@ -191,6 +198,7 @@ pub(crate) fn status_of_error(error: &Error) -> apikeys_status {
         Error::Storage(_) => APIKEYS_STORAGE,
         Error::UnsupportedVersion(_) => APIKEYS_UNSUPPORTED_VERSION,
         Error::Random(_) => APIKEYS_RANDOM,
+        Error::PermissionDenied { .. } => APIKEYS_PERMISSION_DENIED,
         // `Closed` cannot happen through this ABI (close frees the handle);
         // any error added to the core later is still a storage failure.
         _ => APIKEYS_STORAGE,

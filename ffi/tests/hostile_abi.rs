@@ -25,8 +25,8 @@ const MALFORMED: u32 = 100;
 const NOT_FOUND: u32 = 101;
 const BAD_HEADER: u32 = 105;
 /// Every status the header documents.
-const DOCUMENTED: [u32; 19] = [
-    0, 1, 2, 3, 100, 101, 102, 103, 104, 105, 200, 201, 202, 203, 204, 205, 206, 207, 900,
+const DOCUMENTED: [u32; 20] = [
+    0, 1, 2, 3, 100, 101, 102, 103, 104, 105, 200, 201, 202, 203, 204, 205, 206, 207, 208, 900,
 ];
 
 type Store = c_void;

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use apikeys::{
-    parse_duration, Clock, Error, Event, EventKind, GeneratedKey, KeyInfo, KeyStore, ListFilter,
-    Mode, NewKey, Rejection, Status, StatusFilter, StoreOptions, SystemClock, Timestamp,
-    VerifyError,
+    parse_duration, set_owner_and_mode, Clock, Error, Event, EventKind, GeneratedKey, KeyInfo,
+    KeyStore, ListFilter, Mode, NewKey, Rejection, Status, StatusFilter, StoreOptions, SystemClock,
+    Timestamp, VerifyError, ALLOWED_MODES, OWNER_ONLY,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -43,6 +43,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the store (or keep the existing one) and set its owner and mode,
+    /// for workers that run as another user than the admin.
+    Init {
+        /// Give the file to this user (and group): www-data, www-data:www-data,
+        /// :www-data. Needs root to give it to another user.
+        #[arg(long)]
+        owner: Option<String>,
+        /// The file's mode: 600 (owner only, the default for a new store), 640
+        /// or 660 (the owner's group too).
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<u32>,
+    },
     /// Generate keys and print them once.
     Generate {
         /// Name shown in listings, such as "Production".
@@ -154,7 +166,26 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let mode = u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("{text:?} is not an octal mode such as 600 or 660"))?;
+    if ALLOWED_MODES.contains(&mode) {
+        Ok(mode)
+    } else {
+        Err(format!(
+            "mode {text} would let other users read the store: use 600, 640 or 660"
+        ))
+    }
+}
+
 fn open(cli: &Cli) -> Result<KeyStore, Error> {
+    open_with(cli, |options| options)
+}
+
+fn open_with(
+    cli: &Cli,
+    configure: impl FnOnce(StoreOptions) -> StoreOptions,
+) -> Result<KeyStore, Error> {
     let mut options = StoreOptions::new().mode(if cli.shared {
         Mode::Shared
     } else {
@@ -163,7 +194,7 @@ fn open(cli: &Cli) -> Result<KeyStore, Error> {
     if let Some(pepper) = std::env::var_os("APIKEYS_PEPPER") {
         options = options.pepper(Zeroizing::new(pepper.into_encoded_bytes()).as_slice());
     }
-    KeyStore::open(&cli.db, options)
+    KeyStore::open(&cli.db, configure(options))
 }
 
 /// Reads one line from standard input, without its line ending. `None`
@@ -189,8 +220,20 @@ fn read_key() -> Result<Option<Zeroizing<String>>, Error> {
 }
 
 fn run(cli: Cli) -> Result<Outcome, Error> {
+    if let Command::Init { ref owner, mode } = cli.command {
+        // Created with the mode asked for (the umask cannot narrow it), then
+        // given away; an existing store keeps what it has unless told.
+        open_with(&cli, |options| {
+            options.file_mode(mode.unwrap_or(OWNER_ONLY))
+        })?
+        .close()?;
+        set_owner_and_mode(&cli.db, owner.as_deref(), mode)?;
+        println!("store ready: {}", cli.db.display());
+        return Ok(Outcome::Done);
+    }
     let store = open(&cli)?;
     let outcome = match cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
         Command::Generate {
             ref name,
             ref env,

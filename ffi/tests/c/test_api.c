@@ -91,7 +91,7 @@ static void test_static_strings(void) {
     CHECK(version != NULL && strchr(version, '.') != NULL);
 
     const uint32_t known[] = {0, 1, 2, 3, 100, 101, 102, 103, 104, 105,
-                              200, 201, 202, 203, 204, 205, 206, 207, 900};
+                              200, 201, 202, 203, 204, 205, 206, 207, 208, 900};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         const char *text = apikeys_status_str(known[i]);
         CHECK(text != NULL && text[0] != '\0' && strcmp(text, "unknown status") != 0);
