@@ -13,7 +13,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)   # ffi/ruby
 root=$(cd "$here/../.." && pwd)
 
 "$here/scripts/install-deps.sh"
-(cd "$root" && cargo build --quiet --release -p apikeys -p apikeys-ffi)
+# Two builds, not one: built together, the library would be linked with the
+# command line's features, and every other build of it would start over.
+(cd "$root" && cargo build --quiet --release -p apikeys-ffi && cargo build --quiet --release -p apikeys --bin apikeys)
 
 cd "$here"
 failed=()
