@@ -20,6 +20,7 @@ class SanctumStyle
   # check reads), filled with `count` tokens; returns the plaintext tokens.
   def self.seed(url, count)
     connection = PG.connect(url)
+    connection.exec("SET client_min_messages TO warning")
     connection.exec(<<~SQL)
       DROP TABLE IF EXISTS personal_access_tokens;
       CREATE TABLE personal_access_tokens (

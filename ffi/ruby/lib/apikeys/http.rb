@@ -53,7 +53,8 @@ module ApiKeys
     end
 
     # What the framework integrations share: verify the Authorization header
-    # value (nil when absent) against the store, holding scope if given.
+    # value (nil when absent) against the store, holding scope if given
+    # (KeyStore#authenticate_header).
     # Returns [VerifiedKey, nil] when accepted, else [nil, Answer]; a store
     # failure (any other ApiKeys::Error, raised while opening the store or
     # verifying) is [nil, INTERNAL_ERROR] with the error as a third element,
@@ -61,7 +62,7 @@ module ApiKeys
     # #call that returns one (opened lazily, per process: ApiKeys.store).
     def self.authenticate(store, header, scope)
       store = store.call if store.respond_to?(:call)
-      [store.verify_header(header, scope: scope), nil]
+      [store.authenticate_header(header, scope: scope), nil]
     rescue Unauthorized
       [nil, UNAUTHORIZED]
     rescue Forbidden
