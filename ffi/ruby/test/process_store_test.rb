@@ -31,6 +31,18 @@ class ProcessStoreTest < Minitest::Test
     refute_same first, ApiKeys.store(@path, pepper: PEPPER), "a closed store is not handed out again"
   end
 
+  def test_a_store_closed_by_its_user_is_opened_again
+    ApiKeys.configure(@path, pepper: PEPPER)
+    first = ApiKeys.store
+    first.close
+    second = ApiKeys.store
+    refute_predicate second, :closed?
+    assert_same second, ApiKeys.store
+    assert_same second, ApiKeys.store(@path, pepper: PEPPER)
+    second.close
+    refute_predicate ApiKeys.store(@path, pepper: PEPPER), :closed?
+  end
+
   def test_configure_names_the_store_and_opens_nothing
     assert_nil ApiKeys.configure(@path, pepper: PEPPER)
     refute File.exist?(@path), "configure must not open (a forking master calls it)"

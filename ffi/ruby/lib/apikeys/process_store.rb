@@ -20,6 +20,8 @@ module ApiKeys
   @stores_pid = Process.pid
   @stores_lock = Mutex.new
   @configured = nil
+  # The store of @configured opened in this process, for the fast path.
+  @configured_store = nil
   @at_exit_registered = false
 
   class << self
@@ -31,6 +33,7 @@ module ApiKeys
       raise TypeError, "path must be a String, not #{path.class}" unless path.is_a?(String)
 
       @configured = [path, pepper, shared].freeze
+      @configured_store = nil
       nil
     end
 
@@ -38,8 +41,12 @@ module ApiKeys
     # when path is nil), opened on the first call in each process. Raises
     # NotConfigured when there is neither, and the errors of KeyStore.new
     # (WrongPepper, StoreCorrupted...) when it cannot open; the next call
-    # tries again.
+    # tries again, as it does after the store was closed.
     def store(path = nil, pepper: nil, shared: true)
+      # The integrations' call, on every request: the configured store.
+      configured_store = @configured_store
+      return configured_store if path.nil? && configured_store && !configured_store.closed? && @stores_pid == Process.pid
+
       if path.nil?
         configured = @configured or
           raise NotConfigured, "no store configured: call ApiKeys.configure(path, pepper: ...) first"
@@ -49,9 +56,11 @@ module ApiKeys
       key = [path, pepper, shared]
       if @stores_pid == Process.pid
         found = @stores[key]
-        return found if found
+        return found if found && !found.closed?
       end
-      open_for_this_process(key)
+      opened = open_for_this_process(key)
+      @configured_store = opened if key == @configured
+      opened
     end
 
     # Closes every store this process opened through ApiKeys.store (their
@@ -63,6 +72,7 @@ module ApiKeys
         forget_inherited_stores unless @stores_pid == Process.pid
         stores = @stores.values
         @stores = {}
+        @configured_store = nil
         stores.each do |store|
           store.close
         rescue Error => e
@@ -77,6 +87,7 @@ module ApiKeys
     def open_for_this_process(key)
       @stores_lock.synchronize do
         forget_inherited_stores unless @stores_pid == Process.pid
+        @stores.delete(key) if @stores[key]&.closed?
         @stores[key] ||= begin
           path, pepper, shared = key
           opened = KeyStore.new(path, pepper: pepper, shared: shared)
@@ -91,6 +102,7 @@ module ApiKeys
     def forget_inherited_stores
       inherited = @stores.values
       @stores = {}
+      @configured_store = nil
       @stores_pid = Process.pid
       # apikeys_store_close answers OK for a parent's handle.
       inherited.each(&:close)
