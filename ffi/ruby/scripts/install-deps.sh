@@ -12,7 +12,7 @@ packages=(
     ruby-rack ruby-rack-test     # the Rack middleware
     ruby-sinatra                 # the Sinatra extension
     ruby-railties ruby-actionpack  # the Rails concern (Rails 6.1)
-    puma                         # the cluster test
+    puma unicorn                 # the server tests
     util-linux                   # setpriv: workers as www-data
     binutils                     # strip: the gem's copy of libapikeys.so
 )

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# The Rack app the puma cluster test (test/server/puma_cluster_test.rb) and
+# The Rack app the puma and unicorn tests (test/server/) and
 # the benchmark (servers/bench.sh) serve, written as the README tells users
 # to write theirs. Environment:
 #

@@ -8,7 +8,7 @@ require "tmpdir"
 require "fileutils"
 require "net/http"
 require "apikeys"
-require_relative "puma_cluster"
+require_relative "cluster"
 require_relative "sanctum_style"
 
 DURATION = Integer(ENV.fetch("DURATION", "10"))
