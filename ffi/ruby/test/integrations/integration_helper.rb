@@ -40,13 +40,15 @@ module KeyFixture
   class << self
     attr_reader :dir, :path, :broken_path, :keys, :unknown_secret
 
-    # Creates the store (once per test process) and configures ApiKeys.store
-    # with it, as an app's boot code would.
-    def create!
+    # Creates the store (once per test process; at `path` if given, else in
+    # a new directory) and configures ApiKeys.store with it, as an app's boot
+    # code would.
+    def create!(path = nil)
       return if @dir
 
       @dir = Dir.mktmpdir("apikeys-ruby-integration")
-      @path = File.join(@dir, "keys.redb")
+      @path = path || File.join(@dir, "keys.redb")
+      FileUtils.mkdir_p(File.dirname(@path))
       @broken_path = File.join(@dir, "broken.redb")
       File.binwrite(@broken_path, "this is not a key store\n" * 100)
       ApiKeys.configure(@path, pepper: PEPPER)

@@ -2,12 +2,15 @@
 
 # ApiKeys::Rails::Authenticated in a minimal Rails 6.1 API app (Debian:
 # ruby-railties, ruby-actionpack) written into a temporary directory, booted
-# as Rails boots an app (config/environment.rb), driven by rack-test.
+# as Rails boots an app (config/environment.rb), driven by rack-test. Its
+# initializer and ContactsController are the README's, read from it.
 require_relative "integration_helper"
+require_relative "readme_snippets"
 require "rack/test"
 require "stringio"
 
 module RailsApp
+  README = ReadmeSnippets.blocks("## Rails").first
   FILES = {
     "config.ru" => <<~RUBY,
       require_relative "config/environment"
@@ -33,10 +36,7 @@ module RailsApp
       require_relative "application"
       Rails.application.initialize!
     RUBY
-    # The README's initializer.
-    "config/initializers/apikeys.rb" => <<~RUBY,
-      ApiKeys.configure(ENV.fetch("APIKEYS_DB"), pepper: ENV.fetch("APIKEYS_PEPPER"))
-    RUBY
+    "config/initializers/apikeys.rb" => ReadmeSnippets.file(README, "config/initializers/apikeys.rb"),
     "config/routes.rb" => <<~RUBY,
       Rails.application.routes.draw do
         get "contacts" => "contacts#index"
@@ -47,22 +47,7 @@ module RailsApp
         get "broken" => "broken#show"
       end
     RUBY
-    # The README's controller.
-    "app/controllers/contacts_controller.rb" => <<~RUBY,
-      class ContactsController < ActionController::API
-        include ApiKeys::Rails::Authenticated
-        require_api_key scope: "contacts:read", only: :index
-        require_api_key scope: "contacts:export", only: :export
-
-        def index
-          render json: { id: current_api_key.id, name: current_api_key.name, scopes: current_api_key.scopes }
-        end
-
-        def export
-          render json: { id: current_api_key.id, name: current_api_key.name, scopes: current_api_key.scopes }
-        end
-      end
-    RUBY
+    "app/controllers/contacts_controller.rb" => ReadmeSnippets.file(README, "app/controllers/contacts_controller.rb"),
     "app/controllers/billing_controller.rb" => <<~RUBY,
       class BillingController < ActionController::API
         include ApiKeys::Rails::Authenticated
@@ -97,15 +82,16 @@ module RailsApp
   }.freeze
 
   def self.boot!
-    KeyFixture.create!
-    root = File.join(KeyFixture.dir, "rails-app")
+    root = File.join(Dir.mktmpdir("apikeys-rails-app"), "app")
+    Minitest.after_run { FileUtils.remove_entry(File.dirname(root)) }
+    # Where the README's initializer says the store is.
+    KeyFixture.create!(File.join(root, "db", "apikeys.redb"))
     FILES.each do |relative, text|
       file = File.join(root, relative)
       FileUtils.mkdir_p(File.dirname(file))
       File.write(file, text)
     end
     ENV["RAILS_TEST_LOG"] = File.join(root, "log.txt")
-    ENV["APIKEYS_DB"] = KeyFixture.path
     ENV["APIKEYS_PEPPER"] = KeyFixture::PEPPER
     ENV["APIKEYS_BROKEN_DB"] = KeyFixture.broken_path
     ENV["RAILS_ENV"] = "production"
