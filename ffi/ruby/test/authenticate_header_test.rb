@@ -58,6 +58,10 @@ class AuthenticateHeaderTest < Minitest::Test
       ["bearer #{key.secret}", "BEARER  #{key.secret}", " Bearer #{key.secret}\t"].each do |header|
         assert_equal key.id, store.authenticate_header(header).id, header.inspect
       end
+      ["Bearer #{key.secret}\xFF".dup.force_encoding(Encoding::UTF_8), "Bearer \xFF\xFE".b,
+       "Bearer #{key.secret}".encode(Encoding::UTF_16LE)].each do |header|
+        assert_raises(ApiKeys::Unauthorized, header.inspect) { store.authenticate_header(header) }
+      end
       [nil, "", "Bearer", "Basic #{key.secret}", "Bearer #{key.secret} extra", "Bearer #{key.secret}\0"].each do |header|
         assert_equal :bad_header, assert_raises(ApiKeys::Unauthorized) { store.authenticate_header(header) }.reason,
                      header.inspect
