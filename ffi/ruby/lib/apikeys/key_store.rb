@@ -188,10 +188,19 @@ module ApiKeys
       slot = token.hash
       now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
       known, fresh_until = @request_details[slot]
-      if known && now < fresh_until
-        # A different key with the same 64-bit hash would read its own
-        # details below (and count twice, once in a 2^64 chance).
-        return known if verify_id(token, scope: scope) == known.id
+      if known && now < fresh_until && !scope&.include?("\0")
+        # verify_id without its checks: the token has only key characters.
+        buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
+        handle = open_handle
+        status = if @shared
+                   Native.apikeys_key_check_blocking(handle, token, Convert.optional_text(scope, "scope"), buffer)
+                 else
+                   Native.apikeys_key_check(handle, token, Convert.optional_text(scope, "scope"), buffer)
+                 end
+        raise ApiKeys.error_for(status) unless status.zero?
+        # A different key with the same 64-bit hash reads its own details
+        # below (and counts twice, once in a 2^64 chance).
+        return known if buffer.read_string == known.id
       end
 
       verified = verify_header(header_value, scope: scope)

@@ -48,19 +48,26 @@ module ApiKeys
 
         @app = app
         @scope = scope
+        @scope_per_request = scope.respond_to?(:call)
         @store = store
+        @store_per_request = !store.is_a?(KeyStore)
       end
 
+      # HTTP.authenticate, inline: this runs on every request.
       def call(env)
-        scope = @scope.respond_to?(:call) ? @scope.call(env) : @scope
-        key, answer, error = HTTP.authenticate(@store, env["HTTP_AUTHORIZATION"], scope)
-        if key
-          env[ENV_KEY] = key
-          return @app.call(env)
+        scope = @scope_per_request ? @scope.call(env) : @scope
+        begin
+          store = @store_per_request ? @store.call : @store
+          env[ENV_KEY] = store.authenticate_header(env["HTTP_AUTHORIZATION"], scope: scope)
+        rescue Unauthorized
+          return HTTP::UNAUTHORIZED.to_rack
+        rescue Forbidden
+          return HTTP::FORBIDDEN.to_rack
+        rescue Error => e
+          Rack.report(env, e)
+          return HTTP::INTERNAL_ERROR.to_rack
         end
-
-        Rack.report(env, error) if error
-        answer.to_rack
+        @app.call(env)
       end
     end
 
