@@ -81,6 +81,18 @@ class AuthenticateHeaderTest < Minitest::Test
     end
   end
 
+  def test_a_scope_that_is_not_a_string_is_a_type_error_and_one_with_a_nul_is_refused
+    with_store do |store|
+      key = store.generate("Typed", scopes: ["contacts:read"])
+      header = "Bearer #{key.secret}"
+      store.authenticate_header(header, scope: "contacts:read")
+      assert_raises(TypeError) { store.authenticate_header(header, scope: :contacts) }
+      with_nul = "contacts:read\0"
+      expected = assert_raises(ApiKeys::Error) { store.verify_header(header, scope: with_nul) }.class
+      assert_raises(expected) { store.authenticate_header(header, scope: with_nul) }
+    end
+  end
+
   def test_a_closed_store_raises
     store = ApiKeys::KeyStore.new(@path, pepper: PEPPER, shared: true)
     key = store.generate("Closed")

@@ -182,6 +182,7 @@ module ApiKeys
     # String#hash (SipHash with a per-process random key: no key is kept),
     # and the id the store accepts must be the reused one's.
     def authenticate_header(header_value, scope: nil)
+      scope = Convert.optional_text(scope, "scope")
       token = canonical_token(header_value)
       return verify_header(header_value, scope: scope) unless token
 
@@ -193,9 +194,9 @@ module ApiKeys
         buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
         handle = open_handle
         status = if @shared
-                   Native.apikeys_key_check_blocking(handle, token, Convert.optional_text(scope, "scope"), buffer)
+                   Native.apikeys_key_check_blocking(handle, token, scope, buffer)
                  else
-                   Native.apikeys_key_check(handle, token, Convert.optional_text(scope, "scope"), buffer)
+                   Native.apikeys_key_check(handle, token, scope, buffer)
                  end
         raise ApiKeys.error_for(status) unless status.zero?
         # A different key with the same 64-bit hash reads its own details
