@@ -64,9 +64,10 @@ module ApiKeys
     end
 
     # Closes every store this process opened through ApiKeys.store (their
-    # usage is flushed). Runs at exit; call it from a server's worker
-    # shutdown hook when the worker may leave through exit! (unicorn on TERM).
-    # Failures are reported on $stderr, not raised: the process is leaving.
+    # usage is flushed). Runs at exit (a process leaving through exit!, as
+    # unicorn's workers do on TERM, runs no exit handler: its last second
+    # of usage is lost); call it to close them earlier. Failures are
+    # reported on $stderr, not raised: the process is usually leaving.
     def close_stores
       @stores_lock.synchronize do
         forget_inherited_stores unless @stores_pid == Process.pid
