@@ -84,14 +84,19 @@ class RackIntegrationTest < Minitest::Test
                  call_app("/", bearer(:reader), application)
   end
 
-  def test_a_store_damaged_under_a_running_app_is_500
+  # Shared mode verifies from the index beside the store (<store>.index) and
+  # reads the store when the index cannot be trusted: both damaged is a
+  # store that cannot answer.
+  def test_a_store_and_its_index_damaged_under_a_running_app_is_500
     path = File.join(KeyFixture.dir, "damaged-later.redb")
     store = ApiKeys.store(path, pepper: KeyFixture::PEPPER)
     key = store.generate("Damaged later", scopes: ["contacts:read"])
     application = ApiKeys::Rack::Authenticate.new(WHO, scope: "contacts:read", store: -> { ApiKeys.store(path, pepper: KeyFixture::PEPPER) })
     status, = call_app("/", "Bearer #{key.secret}", application)
     assert_equal 200, status
-    File.open(path, "r+b") { |file| file.write("\xFF".b * file.size) }
+    [path, "#{path}.index"].each do |damaged|
+      File.open(damaged, "r+b") { |file| file.write("\xFF".b * file.size) }
+    end
     assert_equal [500, { "content-type" => "application/json" }, KeyFixture::INTERNAL_ERROR_BODY],
                  call_app("/", "Bearer #{key.secret}", application)
   end

@@ -58,8 +58,11 @@ module ClusterCases
     FileUtils.remove_entry(@dir) if @dir
   end
 
+  # As an admin runs it beside running workers: --shared, except for init
+  # (which runs before any worker, as the README shows it).
   def cli(*args)
-    output, status = Open3.capture2e(CLI, "--db", @path, "--shared", *args)
+    shared = args.first == "init" ? [] : ["--shared"]
+    output, status = Open3.capture2e(CLI, "--db", @path, *shared, *args)
     assert status.success?, "apikeys #{args.join(' ')} failed: #{output}"
     output
   end
@@ -174,9 +177,11 @@ module ClusterCases
     assert_equal :revoked, infos["doomed"].status
 
     if @as_root
-      stat = File.stat(@path)
-      assert_equal [Etc.getpwnam(WORKER_USER).uid, 0o600], [stat.uid, stat.mode & 0o777],
-                   "the command line kept the store's owner and mode"
+      [@path, "#{@path}.index"].each do |file|
+        stat = File.stat(file)
+        assert_equal [Etc.getpwnam(WORKER_USER).uid, 0o600], [stat.uid, stat.mode & 0o777],
+                     "#{file}: the command line kept the store's owner and mode"
+      end
     end
   end
 end

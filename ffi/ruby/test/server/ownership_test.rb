@@ -54,8 +54,11 @@ class OwnershipTest < Minitest::Test
     FileUtils.remove_entry(@dir) if @dir
   end
 
+  # As an admin runs it beside running workers: --shared, except for init
+  # (which runs before any worker, as the README shows it).
   def cli(*args)
-    output, status = Open3.capture2e(CLI, "--db", @path, "--shared", *args)
+    shared = args.first == "init" ? [] : ["--shared"]
+    output, status = Open3.capture2e(CLI, "--db", @path, *shared, *args)
     assert status.success?, "apikeys #{args.join(' ')} failed: #{output}"
     output
   end
@@ -103,9 +106,11 @@ class OwnershipTest < Minitest::Test
     secret = generate_secret # as root, after init: the file keeps its owner
     report = run_worker(secret, user: WORKER_USER)
     assert_equal [true, 200], [report["opened"], report["answer"].first], report.inspect
-    stat = File.stat(@path)
-    assert_equal [Etc.getpwnam(WORKER_USER).uid, Etc.getgrnam(WORKER_USER).gid, 0o600],
-                 [stat.uid, stat.gid, stat.mode & 0o777]
+    [@path, "#{@path}.index"].each do |file|
+      stat = File.stat(file)
+      assert_equal [Etc.getpwnam(WORKER_USER).uid, Etc.getgrnam(WORKER_USER).gid, 0o600],
+                   [stat.uid, stat.gid, stat.mode & 0o777], "#{file}: the store's owner and mode"
+    end
   end
 
   def test_a_group_mode_store_serves_workers_in_the_group
@@ -114,8 +119,11 @@ class OwnershipTest < Minitest::Test
     secret = generate_secret
     report = run_worker(secret, user: WORKER_USER)
     assert_equal [true, 200], [report["opened"], report["answer"].first], report.inspect
-    stat = File.stat(@path)
-    assert_equal [0, Etc.getgrnam(WORKER_USER).gid, 0o660], [stat.uid, stat.gid, stat.mode & 0o777]
+    [@path, "#{@path}.index"].each do |file|
+      stat = File.stat(file)
+      assert_equal [0, Etc.getgrnam(WORKER_USER).gid, 0o660], [stat.uid, stat.gid, stat.mode & 0o777],
+                   "#{file}: the store's owner and mode"
+    end
     # The worker's verifies were counted in the file it may write.
     assert_equal 2, ApiKeys::KeyStore.open(@path, shared: true) { |store| store.list.first.use_count }
   end
