@@ -193,11 +193,7 @@ module ApiKeys
         # verify_id without its checks: the token has only key characters.
         buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
         handle = open_handle
-        status = if @shared
-                   Native.apikeys_key_check_blocking(handle, token, scope, buffer)
-                 else
-                   Native.apikeys_key_check(handle, token, scope, buffer)
-                 end
+        status = Native.apikeys_key_check(handle, token, scope, buffer)
         raise ApiKeys.error_for(status) unless status.zero?
         # A different key with the same 64-bit hash reads its own details
         # below (and counts twice, once in a 2^64 chance).
@@ -299,9 +295,7 @@ module ApiKeys
       end
 
       if scope.nil? && buffer.nil?
-        @shared ? Native.apikeys_key_validate_blocking(handle, key) : Native.apikeys_key_validate(handle, key)
-      elsif @shared
-        Native.apikeys_key_check_blocking(handle, key, scope, buffer)
+        Native.apikeys_key_validate(handle, key)
       else
         Native.apikeys_key_check(handle, key, scope, buffer)
       end
