@@ -38,7 +38,6 @@ use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use memmap2::MmapRaw;
-use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -147,6 +146,8 @@ pub(crate) struct SharedIndex {
     mappings: Mutex<Vec<Box<Mapping>>>,
     /// Writers of this process; the `flock` orders processes.
     writing: Mutex<()>,
+    /// Readers of this process that found the table grown by another.
+    remapping: Mutex<()>,
 }
 
 /// The index file of a store.
@@ -235,6 +236,7 @@ impl SharedIndex {
             current: AtomicPtr::new(core::ptr::null_mut()),
             mappings: Mutex::new(Vec::new()),
             writing: Mutex::new(()),
+            remapping: Mutex::new(()),
         };
         {
             let _process = index.writing.lock().unwrap_or_else(PoisonError::into_inner);
@@ -364,9 +366,20 @@ impl SharedIndex {
     /// process grew the table.
     fn current_mapping(&self) -> Option<&Mapping> {
         let mapping = self.mapping()?;
-        if mapping.header(H_CAPACITY).load(Ordering::Acquire) == mapping.capacity
-            && mapping.capacity != 0
-        {
+        let capacity = mapping.header(H_CAPACITY).load(Ordering::Acquire);
+        if capacity == mapping.capacity && capacity != 0 {
+            return Some(mapping);
+        }
+        // Zero while a rebuild runs, or an odd table sequence: nothing to map
+        // yet (the caller reads the store). Mapping then would make one
+        // mapping per verify for as long as the rebuild lasts.
+        if capacity == 0 || mapping.header(H_TABLE_SEQ).load(Ordering::Acquire) % 2 == 1 {
+            return None;
+        }
+        // One thread maps the grown table; the others find it mapped.
+        let _remapping = self.remapping.lock().unwrap_or_else(PoisonError::into_inner);
+        let mapping = self.mapping()?;
+        if mapping.header(H_CAPACITY).load(Ordering::Acquire) == mapping.capacity {
             return Some(mapping);
         }
         let len = self.file.metadata().ok()?.len();
@@ -398,7 +411,7 @@ impl SharedIndex {
                 return Lookup::Unsure;
             }
             let stored = Digest::from_bytes(words_to_digest(&words));
-            if bool::from(stored.ct_eq(digest)) {
+            if stored == *digest {
                 return if flags & PENDING != 0 {
                     Lookup::Unsure
                 } else {
@@ -797,5 +810,127 @@ impl<S: Storage> Storage for Indexed<S> {
 
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         self.storage.events(after, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::NEVER;
+    use crate::record::REVOKED;
+    use crate::storage::{Change, RedbStorage};
+
+    fn record(id: &str, digest: [u8; 32]) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            digest,
+            ..crate::record::tests::sample()
+        }
+    }
+
+    fn revoke(storage: &dyn Storage, digest: &Digest) {
+        storage
+            .change(
+                Target::Digest(digest),
+                Timestamp::from_unix(2),
+                &mut |record, _| {
+                    record.revoked_at = Some(Timestamp::from_unix(2));
+                    Ok(Change {
+                        write: true,
+                        events: Vec::new(),
+                        created: Vec::new(),
+                    })
+                },
+            )
+            .unwrap();
+    }
+
+    /// An indexed store holding one key, and that key's digest.
+    fn store_with_one_key(dir: &Path) -> (PathBuf, Indexed<RedbStorage>, Digest) {
+        let path = dir.join("s.redb");
+        crate::ownership::create_store_file(&path, 0o600).unwrap();
+        let storage = RedbStorage::open(&path, true, &[1; 32]).unwrap();
+        let index = std::sync::Arc::new(SharedIndex::open(&path, [1; 32], &storage).unwrap());
+        let indexed = Indexed { storage, index };
+        let mut records = vec![record("aaaaaaaaaaaaaaaa", [0x42; 32])];
+        indexed
+            .insert(
+                &mut records,
+                Timestamp::from_unix(1),
+                RepeatCheck::InStorage,
+            )
+            .unwrap();
+        (path, indexed, Digest::from_bytes([0x42; 32]))
+    }
+
+    #[test]
+    fn a_writer_dead_between_its_commit_and_its_publication_is_read_through_then_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, indexed, digest) = store_with_one_key(dir.path());
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(NEVER));
+        assert_eq!(
+            indexed.index.lookup(&Digest::from_bytes([9; 32])),
+            Lookup::Absent
+        );
+
+        // Steps 1-4 of a revocation, then nothing: the writer "died".
+        {
+            let _lock = FileLock::take(&indexed.index.file).unwrap();
+            let mapping = indexed.index.mapping().unwrap();
+            mapping.header(H_DIRTY).store(1, Ordering::SeqCst);
+            indexed.index.set(&digest, NEVER, true).unwrap();
+            revoke(&indexed.storage, &digest);
+        }
+        // Committed, not published: this process reads the store file.
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Unsure);
+        assert_eq!(
+            indexed
+                .storage
+                .by_digest(&digest)
+                .unwrap()
+                .unwrap()
+                .state_word(),
+            REVOKED
+        );
+
+        // Another process opening the store repairs the table for everyone.
+        let other = SharedIndex::open(&path, [1; 32], &indexed.storage).unwrap();
+        assert_eq!(other.lookup(&digest), Lookup::Found(REVOKED));
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(REVOKED));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_its_entries_pending_and_the_next_writer_rebuilds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_path, indexed, digest) = store_with_one_key(dir.path());
+        // A change that fails after its key was marked: the commit never happens.
+        let failed = indexed.change(
+            Target::Digest(&digest),
+            Timestamp::from_unix(2),
+            &mut |_, _| Err(Error::Storage("injected".into())),
+        );
+        assert!(failed.is_err());
+        // Marked before the closure failed? The closure runs first, so nothing
+        // was marked and the entry is still served.
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(NEVER));
+
+        // An insert whose commit fails after marking (a repeated digest).
+        let mut repeated = vec![record("bbbbbbbbbbbbbbbb", [0x42; 32])];
+        let mut fresh = vec![record("cccccccccccccccc", [0x43; 32]), repeated.remove(0)];
+        assert!(indexed
+            .insert(&mut fresh, Timestamp::from_unix(3), RepeatCheck::InStorage)
+            .is_err());
+        assert_eq!(
+            indexed.index.lookup(&Digest::from_bytes([0x43; 32])),
+            Lookup::Unsure
+        );
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Unsure);
+        // The next write rebuilds from the store: the failed key is absent.
+        revoke(&indexed, &digest);
+        assert_eq!(
+            indexed.index.lookup(&Digest::from_bytes([0x43; 32])),
+            Lookup::Absent
+        );
+        assert_eq!(indexed.index.lookup(&digest), Lookup::Found(REVOKED));
     }
 }

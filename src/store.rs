@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -50,8 +49,10 @@ pub enum Mode {
     #[default]
     Exclusive,
     /// Many processes on one machine open the file (PHP-FPM, gunicorn, puma
-    /// workers). Every verify reads the latest commit, so a revocation by any
-    /// process is seen by the next verify in every process.
+    /// workers). Every process verifies from the shared index, a table of
+    /// every key's state in a file beside the store that all of them map;
+    /// a revocation committed by any process is refused by every verify that
+    /// starts after its commit, in every process (`docs/shared-index.md`).
     Shared,
 }
 
@@ -696,7 +697,7 @@ impl Index {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let hash = entry.digest.table_hash();
-        if let Some(found) = table.find(hash, |other| other.digest.ct_eq(&entry.digest).into()) {
+        if let Some(found) = table.find(hash, |other| other.digest == entry.digest) {
             found.lower(entry.state.load(Ordering::SeqCst));
             if let Some(hot) = entry.hot.into_inner() {
                 let _ = found.hot.set(hot);
@@ -736,9 +737,7 @@ impl Index {
             .shard(digest)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = table.find(digest.table_hash(), |entry| {
-            entry.digest.ct_eq(digest).into()
-        })?;
+        let entry = table.find(digest.table_hash(), |entry| entry.digest == *digest)?;
         Some(found(entry))
     }
 }
@@ -895,7 +894,8 @@ impl KeyStore {
         }
         let inner = Arc::new(inner);
         let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
-            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval));
+            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval))
+            .flatten();
         Ok(KeyStore { inner, flusher })
     }
 
@@ -1353,7 +1353,7 @@ impl Inner {
 
     /// Shared mode: the details of a key this process has seen, if it has.
     fn known_details(&self, digest: &Digest) -> Option<Arc<Details>> {
-        let same = |details: &Arc<Details>| bool::from(details.digest.ct_eq(digest));
+        let same = |details: &Arc<Details>| details.digest == *digest;
         self.shared
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -1365,7 +1365,7 @@ impl Inner {
     fn remember(&self, record: KeyRecord) -> Arc<Details> {
         let details = Arc::new(Details::from_record(record));
         let digest = details.digest;
-        let same = |known: &Arc<Details>| bool::from(known.digest.ct_eq(&digest));
+        let same = |known: &Arc<Details>| known.digest == digest;
         let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
         // Bounded: a process that sees very many keys starts over. Counts
         // in dropped details stay on the dirty list until flushed.
@@ -1429,9 +1429,7 @@ impl Inner {
                 self.shared
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .find(digest.table_hash(), |details| {
-                        details.digest.ct_eq(&digest).into()
-                    })
+                    .find(digest.table_hash(), |details| details.digest == digest)
                     .map(|details| details.usage.peek())
                     .unwrap_or_default()
             }
@@ -1505,7 +1503,10 @@ impl Inner {
 }
 
 impl Flusher {
-    fn start(inner: Weak<Inner>, interval: Duration) -> Flusher {
+    /// Starts the thread; `None` when the system refuses one (thread
+    /// limits, memory), in which case usage is still written by
+    /// [`KeyStore::flush`], close and drop, only not on a timer.
+    fn start(inner: Weak<Inner>, interval: Duration) -> Option<Flusher> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("apikeys-usage-flush".into())
@@ -1523,14 +1524,8 @@ impl Flusher {
                     _ => return,
                 }
             });
-        match thread {
-            Ok(thread) => Flusher { stop, thread },
-            // Without a thread, usage is still written by flush() and close().
-            Err(_) => Flusher {
-                stop,
-                thread: std::thread::spawn(|| {}),
-            },
-        }
+        // `std::thread::spawn` would panic in exactly this case.
+        thread.ok().map(|thread| Flusher { stop, thread })
     }
 }
 
@@ -1587,6 +1582,7 @@ mod tests {
     fn counted_shared_store(dir: &Path) -> (KeyStore, Arc<AtomicUsize>) {
         let path = dir.join("counted.redb");
         let hasher = Hasher::new(b"");
+        crate::ownership::create_store_file(&path, 0o600).unwrap();
         let real = RedbStorage::open(&path, true, &hasher.fingerprint()).unwrap();
         let reads = Arc::new(AtomicUsize::new(0));
         let storage = CountingStorage {
@@ -1594,7 +1590,8 @@ mod tests {
             reads: reads.clone(),
         };
         let options = StoreOptions::new().shared();
-        let store = KeyStore::with_storage(path, Box::new(storage), hasher, options).unwrap();
+        // Without a shared index: every verify that gets past parsing reads.
+        let store = KeyStore::with_storage(path, Box::new(storage), None, hasher, options).unwrap();
         (store, reads)
     }
 
