@@ -88,8 +88,9 @@ final class FpmServer
         $this->nginx = proc_open([self::NGINX, '-p', "{$this->dir}/", '-c', "{$this->dir}/nginx.conf"],
             [0 => ['file', '/dev/null', 'r'], 1 => ['file', "{$this->dir}/nginx.out", 'a'],
                 2 => ['file', "{$this->dir}/nginx.out", 'a']], $pipes, $this->dir, ['PATH' => '/usr/sbin:/usr/bin']);
-        // Bounded: 300 tries, 20 ms apart; a server that never answers fails the run with its logs.
-        for ($try = 0; $try < 300; $try++) {
+        // Bounded: 1500 tries, 20 ms apart (a loaded machine starts slowly);
+        // a server that never answers fails the run with its logs.
+        for ($try = 0; $try < 1500; $try++) {
             if (!proc_get_status($this->fpm)['running'] || !proc_get_status($this->nginx)['running']) {
                 break;
             }
