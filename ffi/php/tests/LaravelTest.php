@@ -39,6 +39,22 @@ final class LaravelTest extends ApiKeysTestCase
         require_once self::AUTOLOAD;
     }
 
+    protected function tearDown(): void
+    {
+        // The application's tree (config, storage, bootstrap/cache).
+        if (is_dir($this->dir . '/app')) {
+            $files = new \RecursiveIteratorIterator(
+                new \RecursiveDirectoryIterator($this->dir . '/app', \FilesystemIterator::SKIP_DOTS),
+                \RecursiveIteratorIterator::CHILD_FIRST,
+            );
+            foreach ($files as $file) {
+                $file->isDir() ? rmdir($file->getPathname()) : unlink($file->getPathname());
+            }
+            rmdir($this->dir . '/app');
+        }
+        parent::tearDown();
+    }
+
     /** A Laravel application in $this->dir/app, its store at $path, with the test routes. */
     private function boot(?string $path = null, ?string $pepper = self::PEPPER): void
     {
