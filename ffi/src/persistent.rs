@@ -23,7 +23,7 @@
 
 use core::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
 use apikeys_core::{KeyStore, Mode, StoreOptions};
@@ -70,6 +70,10 @@ struct Registry {
     opens: u64,
     opens_pid: u32,
 }
+
+/// Whether any persistent handle was ever made in this process image
+/// (inherited across fork, as the handles are).
+static ANY_OPENED: AtomicBool = AtomicBool::new(false);
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     entries: Vec::new(),
@@ -222,6 +226,7 @@ pub unsafe extern "C" fn apikeys_store_open_persistent(
             handle,
             open: true,
         });
+        ANY_OPENED.store(true, Ordering::Release);
         registry.opens += 1;
         // SAFETY: checked not NULL above; the caller guarantees it is writable.
         unsafe { out.write(handle) };
@@ -264,6 +269,10 @@ fn pepper_digest(pepper: &[u8]) -> blake3::Hash {
 /// this process or the one it was forked from): `apikeys_store_close`
 /// then leaves it alone.
 pub(crate) fn is_persistent(store: *const apikeys_store) -> bool {
+    // A process that never opened one never takes the registry's lock here.
+    if !ANY_OPENED.load(Ordering::Acquire) {
+        return false;
+    }
     registry()
         .entries
         .iter()
