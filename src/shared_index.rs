@@ -377,10 +377,7 @@ impl SharedIndex {
             return None;
         }
         // One thread maps the grown table; the others find it mapped.
-        let _remapping = self
-            .remapping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _remapping = self.remapping.lock().unwrap_or_else(PoisonError::into_inner);
         let mapping = self.mapping()?;
         if mapping.header(H_CAPACITY).load(Ordering::Acquire) == mapping.capacity {
             return Some(mapping);
