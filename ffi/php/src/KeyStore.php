@@ -36,13 +36,23 @@ final class KeyStore
     /** The SAPIs where a process serves many requests and PHP frees everything between them. */
     private const PERSISTENT_SAPIS = ['fpm-fcgi', 'cgi-fcgi', 'apache2handler', 'litespeed'];
 
-    /** RFC 6750's b64token characters, without the trailing "=" padding. */
-    private const B64TOKEN = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/';
+    /**
+     * The core's bearer_token as a pattern: blanks (space, tab) around the
+     * value, the scheme "bearer" in any case, one or more spaces, then the
+     * token: b64token characters (RFC 6750) and any "=" padding.
+     */
+    private const BEARER = '~\A[ \t]*bearer +([A-Za-z0-9\-._\~+/]+=*)[ \t]*\z~i';
 
     private FFI $ffi;
     private ?CData $handle = null;
     /** Receives the id from apikeys_key_check; read right after each call (PHP objects are not shared between threads). */
     private ?CData $idBuffer = null;
+    /**
+     * What closes a handle this object opened, when close() or the object's
+     * end comes; null for a persistent store, which the library owns (and
+     * then there is no destructor to run on every request).
+     */
+    private ?OwnedStoreHandle $owned = null;
     /** Whether the library owns the handle (apikeys_store_open_persistent). */
     public readonly bool $persistent;
 
@@ -81,6 +91,7 @@ final class KeyStore
             FFI::memset($pepperBuffer, 0, FFI::sizeof($pepperBuffer)); // our copy of a secret
         }
         $this->handle = $out;
+        $this->owned = new OwnedStoreHandle($this->ffi, $out);
     }
 
     /**
@@ -108,27 +119,18 @@ final class KeyStore
         return $opens->cdata;
     }
 
-    public function __destruct()
-    {
-        // A forgotten store still gets its usage counts flushed; never throw here.
-        try {
-            $this->close();
-        } catch (\Throwable) {
-        }
-    }
-
     /**
      * Flushes usage counts and releases the file. Closing twice is fine. A
      * persistent store stays open in the process (the library closes it at
-     * exit): this only lets go of this object.
+     * exit): this only lets go of this object. A store never closed is
+     * closed, its usage flushed, when the object is freed.
      */
     public function close(): void
     {
-        $handle = $this->handle;
         $this->handle = null;
-        if ($handle !== null && !$this->persistent) {
-            self::check($this->ffi->apikeys_store_close($handle));
-        }
+        $owned = $this->owned;
+        $this->owned = null;
+        $owned?->close();
     }
 
     public function isClosed(): bool
@@ -280,17 +282,10 @@ final class KeyStore
      */
     public static function bearerToken(#[\SensitiveParameter] ?string $headerValue): ?string
     {
-        $value = trim((string) $headerValue, " \t");
-        $space = strpos($value, ' ');
-        if ($space === false || strcasecmp(substr($value, 0, $space), 'bearer') !== 0) {
-            return null; // empty, another scheme, or "Bearer" alone
-        }
-        $token = ltrim(substr($value, $space + 1), ' ');
-        $body = rtrim($token, '=');
-        if ($body === '' || strspn($body, self::B64TOKEN) !== strlen($body)) {
-            return null;
-        }
-        return $token;
+        // One compiled, cached pattern: PHP's strspn() compares every byte
+        // with every byte of its mask (4 us for a key, measured), the
+        // pattern takes a fraction of that. ASCII-only: /i without /u.
+        return $headerValue !== null && preg_match(self::BEARER, $headerValue, $match) === 1 ? $match[1] : null;
     }
 
     /** Revokes by key id: true if this call revoked it, false if it already was. */
