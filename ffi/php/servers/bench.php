@@ -101,7 +101,7 @@ try {
             . escapeshellarg($server->url($path)) . ' 2>&1');
         preg_match('/Requests\/sec:\s+([\d.]+)/', (string) $output, $rate);
         preg_match('/non2xx=(\d+)/', (string) $output, $non2xx);
-        preg_match('/50%\s+(\S+)/', (string) $output, $p50);
+        preg_match('/^\s+50%\s+(\S+)/m', (string) $output, $p50); // the latency distribution's line
         if (!isset($rate[1])) {
             throw new RuntimeException("wrk printed no rate:\n$output");
         }
