@@ -38,7 +38,6 @@ use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use memmap2::MmapRaw;
-use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -147,6 +146,8 @@ pub(crate) struct SharedIndex {
     mappings: Mutex<Vec<Box<Mapping>>>,
     /// Writers of this process; the `flock` orders processes.
     writing: Mutex<()>,
+    /// Readers of this process that found the table grown by another.
+    remapping: Mutex<()>,
 }
 
 /// The index file of a store.
@@ -235,6 +236,7 @@ impl SharedIndex {
             current: AtomicPtr::new(core::ptr::null_mut()),
             mappings: Mutex::new(Vec::new()),
             writing: Mutex::new(()),
+            remapping: Mutex::new(()),
         };
         {
             let _process = index.writing.lock().unwrap_or_else(PoisonError::into_inner);
@@ -364,9 +366,20 @@ impl SharedIndex {
     /// process grew the table.
     fn current_mapping(&self) -> Option<&Mapping> {
         let mapping = self.mapping()?;
-        if mapping.header(H_CAPACITY).load(Ordering::Acquire) == mapping.capacity
-            && mapping.capacity != 0
-        {
+        let capacity = mapping.header(H_CAPACITY).load(Ordering::Acquire);
+        if capacity == mapping.capacity && capacity != 0 {
+            return Some(mapping);
+        }
+        // Zero while a rebuild runs, or an odd table sequence: nothing to map
+        // yet (the caller reads the store). Mapping then would make one
+        // mapping per verify for as long as the rebuild lasts.
+        if capacity == 0 || mapping.header(H_TABLE_SEQ).load(Ordering::Acquire) % 2 == 1 {
+            return None;
+        }
+        // One thread maps the grown table; the others find it mapped.
+        let _remapping = self.remapping.lock().unwrap_or_else(PoisonError::into_inner);
+        let mapping = self.mapping()?;
+        if mapping.header(H_CAPACITY).load(Ordering::Acquire) == mapping.capacity {
             return Some(mapping);
         }
         let len = self.file.metadata().ok()?.len();
@@ -398,7 +411,7 @@ impl SharedIndex {
                 return Lookup::Unsure;
             }
             let stored = Digest::from_bytes(words_to_digest(&words));
-            if bool::from(stored.ct_eq(digest)) {
+            if stored == *digest {
                 return if flags & PENDING != 0 {
                     Lookup::Unsure
                 } else {

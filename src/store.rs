@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -698,7 +697,7 @@ impl Index {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let hash = entry.digest.table_hash();
-        if let Some(found) = table.find(hash, |other| other.digest.ct_eq(&entry.digest).into()) {
+        if let Some(found) = table.find(hash, |other| other.digest == entry.digest) {
             found.lower(entry.state.load(Ordering::SeqCst));
             if let Some(hot) = entry.hot.into_inner() {
                 let _ = found.hot.set(hot);
@@ -738,9 +737,7 @@ impl Index {
             .shard(digest)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = table.find(digest.table_hash(), |entry| {
-            entry.digest.ct_eq(digest).into()
-        })?;
+        let entry = table.find(digest.table_hash(), |entry| entry.digest == *digest)?;
         Some(found(entry))
     }
 }
@@ -1356,7 +1353,7 @@ impl Inner {
 
     /// Shared mode: the details of a key this process has seen, if it has.
     fn known_details(&self, digest: &Digest) -> Option<Arc<Details>> {
-        let same = |details: &Arc<Details>| bool::from(details.digest.ct_eq(digest));
+        let same = |details: &Arc<Details>| details.digest == *digest;
         self.shared
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -1368,7 +1365,7 @@ impl Inner {
     fn remember(&self, record: KeyRecord) -> Arc<Details> {
         let details = Arc::new(Details::from_record(record));
         let digest = details.digest;
-        let same = |known: &Arc<Details>| bool::from(known.digest.ct_eq(&digest));
+        let same = |known: &Arc<Details>| known.digest == digest;
         let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
         // Bounded: a process that sees very many keys starts over. Counts
         // in dropped details stay on the dirty list until flushed.
@@ -1432,9 +1429,7 @@ impl Inner {
                 self.shared
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .find(digest.table_hash(), |details| {
-                        details.digest.ct_eq(&digest).into()
-                    })
+                    .find(digest.table_hash(), |details| details.digest == digest)
                     .map(|details| details.usage.peek())
                     .unwrap_or_default()
             }

@@ -15,28 +15,56 @@ use FFI\CData;
  *     $store->verify($key->secret(), scope: 'contacts:read');
  *
  * shared: true lets several processes (PHP-FPM workers) open the file at
- * once; every verify then sees revocations made by any of them. Open the
- * store in each worker process (lazily, on first use); a handle used after
- * fork() throws UsedAfterForkException.
+ * once; every verify then sees revocations made by any of them.
+ *
+ * persistent: true keeps the store open in the process between requests,
+ * the way PDO keeps persistent connections: the library holds one open
+ * handle per process for each path, pepper and mode, opened on the first
+ * request that asks for it (after the fork, in the worker), handed to every
+ * later `new KeyStore(...)` with the same arguments, and closed with its
+ * usage flushed when the process exits (pm.max_requests recycling, a
+ * graceful stop). close() then only lets go of this object. The default
+ * (null) is persistent under the SAPIs that serve many requests per
+ * process (php-fpm, FastCGI, Apache's module, LiteSpeed) and not on the
+ * command line. KeyStore::shared() is the accessor for a request handler.
  *
  * Every call hands strings to the library as (pointer, length), reads
  * results out of library-owned handles, and frees those before returning.
  */
 final class KeyStore
 {
+    /** The SAPIs where a process serves many requests and PHP frees everything between them. */
+    private const PERSISTENT_SAPIS = ['fpm-fcgi', 'cgi-fcgi', 'apache2handler', 'litespeed'];
+
     private FFI $ffi;
     private ?CData $handle = null;
     /** Receives the id from apikeys_key_check; read right after each call (PHP objects are not shared between threads). */
-    private CData $idBuffer;
+    private ?CData $idBuffer = null;
+    /** Whether the library owns the handle (apikeys_store_open_persistent). */
+    public readonly bool $persistent;
 
     public function __construct(
         public readonly string $path,
         #[\SensitiveParameter] ?string $pepper = null,
         public readonly bool $shared = false,
+        ?bool $persistent = null,
     ) {
         $this->ffi = Library::ffi();
-        $this->idBuffer = $this->ffi->new('char[' . Status::ID_SIZE . ']');
+        $this->persistent = $persistent ?? in_array(PHP_SAPI, self::PERSISTENT_SAPIS, true);
         $out = $this->ffi->new('apikeys_store*');
+        if ($this->persistent) {
+            // The library compares a digest of the pepper; it takes the PHP string as is.
+            self::check($this->ffi->apikeys_store_open_persistent(
+                $path,
+                strlen($path),
+                $pepper,
+                $pepper === null ? 0 : strlen($pepper),
+                $shared ? Status::OPEN_SHARED : 0,
+                FFI::addr($out),
+            ));
+            $this->handle = $out;
+            return;
+        }
         $pepperBuffer = self::bytes($this->ffi, $pepper);
         self::check($this->ffi->apikeys_store_open(
             $path,
@@ -52,6 +80,31 @@ final class KeyStore
         $this->handle = $out;
     }
 
+    /**
+     * The store for a request handler: shared mode, persistent (whatever
+     * the SAPI), so every request of a worker process uses the one handle
+     * the library keeps open for that process. Cheap to call on every
+     * request: the first call in a process opens the file, later ones look
+     * the handle up.
+     */
+    public static function shared(string $path, #[\SensitiveParameter] ?string $pepper = null): self
+    {
+        return new self($path, $pepper, shared: true, persistent: true);
+    }
+
+    /**
+     * How many stores this process has opened persistently: 1 in a worker
+     * that kept its store between requests, whatever the number of
+     * requests it served; 0 in a new process.
+     */
+    public static function persistentOpens(): int
+    {
+        $ffi = Library::ffi();
+        $opens = $ffi->new('uint64_t');
+        self::check($ffi->apikeys_store_persistent_opens(FFI::addr($opens)));
+        return $opens->cdata;
+    }
+
     public function __destruct()
     {
         // A forgotten store still gets its usage counts flushed; never throw here.
@@ -61,12 +114,16 @@ final class KeyStore
         }
     }
 
-    /** Flushes usage counts and releases the file. Closing twice is fine. */
+    /**
+     * Flushes usage counts and releases the file. Closing twice is fine. A
+     * persistent store stays open in the process (the library closes it at
+     * exit): this only lets go of this object.
+     */
     public function close(): void
     {
         $handle = $this->handle;
         $this->handle = null;
-        if ($handle !== null) {
+        if ($handle !== null && !$this->persistent) {
             self::check($this->ffi->apikeys_store_close($handle));
         }
     }
@@ -142,7 +199,7 @@ final class KeyStore
         $handle = $this->handle ?? throw new StoreClosedException('the key store is closed');
         $status = str_contains($key, "\0") || ($scope !== null && str_contains($scope, "\0"))
             ? $this->verifyWithLength($handle, $key, $scope)
-            : $this->ffi->apikeys_key_check($handle, $key, $scope, $this->idBuffer);
+            : $this->ffi->apikeys_key_check($handle, $key, $scope, $this->idBuffer ??= $this->ffi->new('char[' . Status::ID_SIZE . ']'));
         if ($status !== Status::OK) {
             throw ApiKeysException::fromStatus($status);
         }
@@ -275,21 +332,18 @@ final class KeyStore
     }
 
     /**
-     * [HTTP status, JSON body] to answer for a failed verification: 401 for
-     * every UnauthorizedException (one body: the client does not learn why),
-     * 403 for ForbiddenException, 500 for anything else.
+     * [HTTP status, JSON body, headers] to answer for a failed verification:
+     * 401 for every UnauthorizedException (one body: the client does not
+     * learn why) with `WWW-Authenticate: Bearer`, 403 for
+     * ForbiddenException, 500 for anything else. HttpAnswer::forError() is
+     * the same as an object, with send().
      *
-     * @return array{0: int, 1: string}
+     * @return array{0: int, 1: string, 2: array<string, string>}
      */
     public static function httpAnswer(\Throwable $error): array
     {
-        // Anything that is not a known failure is the server's problem.
-        $status = $error instanceof ApiKeysException ? ($error->getStatus() ?? Status::PANIC) : Status::PANIC;
-        $ffi = Library::ffi();
-        $httpStatus = $ffi->new('uint16_t');
-        $body = $ffi->new('const char*');
-        self::check($ffi->apikeys_status_http($status, FFI::addr($httpStatus), FFI::addr($body)));
-        return [$httpStatus->cdata, (string) Library::string($body)];
+        $answer = HttpAnswer::forError($error);
+        return [$answer->status, $answer->body, $answer->headers];
     }
 
     /**

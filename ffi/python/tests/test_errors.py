@@ -116,3 +116,53 @@ def test_a_missing_library_names_the_environment_variable(tmp_path: Path) -> Non
     assert "LibraryNotFound" in result.stderr
     assert "APIKEYS_LIB" in result.stderr
     assert "nowhere" in result.stderr
+
+
+def test_a_user_who_may_not_open_the_store_gets_permission_denied(tmp_path: Path) -> None:
+    """Status 208: the message names the file, its owner and mode, and the user."""
+    if os.geteuid() != 0:
+        store_path = tmp_path / "keys.redb"
+        with KeyStore(str(store_path), pepper=PEPPER):
+            pass
+        store_path.chmod(0)
+        with pytest.raises(apikeys.PermissionDenied) as raised:
+            KeyStore(str(store_path), pepper=PEPPER, shared=True)
+        assert raised.value.status == 208 and isinstance(raised.value, PermissionError)
+        assert str(store_path) in raised.value.detail
+        return
+    # As root every open succeeds: ask as `nobody`, with a copy of the package
+    # and library in a directory nobody can read, of a root-owned 0600 store.
+    import shutil
+    import tempfile
+
+    readable = Path(tempfile.mkdtemp(prefix="apikeys-permission-"))
+    try:
+        readable.chmod(0o755)
+        store_path = readable / "keys.redb"
+        with KeyStore(str(store_path), pepper=PEPPER):
+            pass
+        shutil.copytree(Path(apikeys.__file__).resolve().parent, readable / "apikeys")
+        shutil.copy(apikeys._native.lib()._name, readable / "apikeys" / apikeys._native.LIBRARY_FILE)
+        interpreter = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        script = (
+            "import apikeys\n"
+            "try:\n"
+            f"    apikeys.KeyStore({str(store_path)!r}, pepper={PEPPER!r}, shared=True)\n"
+            "except apikeys.PermissionDenied as denied:\n"
+            "    print(denied.status, isinstance(denied, PermissionError), denied.detail)\n"
+        )
+        result = subprocess.run(
+            [interpreter, "-c", script],
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(readable)},
+            user="nobody",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        shutil.rmtree(readable)
+    assert result.returncode == 0, result.stderr
+    status, is_permission_error, detail = result.stdout.strip().split(" ", 2)
+    assert (status, is_permission_error) == ("208", "True")
+    assert str(store_path) in detail and "root" in detail and "nobody" in detail, detail

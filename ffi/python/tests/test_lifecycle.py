@@ -66,8 +66,9 @@ def test_verify_without_the_scope_is_forbidden_with_a_403(store: KeyStore) -> No
     with pytest.raises(Forbidden) as raised:
         store.verify(key.secret, scope="contacts:write")
     assert raised.value.status == 104
-    status, body = http_answer(raised.value)
+    status, body, headers = http_answer(raised.value)
     assert status == 403
+    assert headers == (("Content-Type", "application/json"), ("WWW-Authenticate", 'Bearer error="insufficient_scope"'))
     assert json.loads(body) == {
         "success": False,
         "error": {"code": "FORBIDDEN", "message": "API key does not have the required permissions"},
@@ -85,9 +86,10 @@ def test_malformed_and_unknown_keys_are_unauthorized_with_one_401_body(
     assert unknown.value.reason == "not_found"
     answers = {http_answer(malformed.value), http_answer(unknown.value)}
     assert len(answers) == 1, "the client must not learn why the key was refused"
-    status, body = answers.pop()
+    status, body, headers = answers.pop()
     assert status == 401
-    assert json.loads(body)["error"]["code"] == "UNAUTHORIZED"
+    assert body == '{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}'
+    assert headers == (("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer"))
 
 
 def test_a_typo_in_a_real_key_is_malformed(store: KeyStore) -> None:
@@ -233,3 +235,23 @@ def test_a_closed_store_refuses_calls(store_path: str) -> None:
 
 def test_version_is_the_library_version() -> None:
     assert apikeys.version() == "0.1.0"
+
+
+def test_a_verified_key_is_an_ordinary_frozen_dataclass(store: KeyStore) -> None:
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from apikeys import VerifiedKey
+
+    expiry = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    key = store.generate("Built", env="prod", scopes=["contacts:read", "billing:*"], owner="team", expires_at=expiry)
+    verified = store.verify(key.secret)
+    expected = VerifiedKey(
+        id=key.id, name="Built", env="prod", scopes=("contacts:read", "billing:*"), owner="team", expires_at=expiry
+    )
+    assert verified == expected and hash(verified) == hash(expected) and repr(verified) == repr(expected)
+    assert dataclasses.asdict(verified) == dataclasses.asdict(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verified.name = "changed"  # type: ignore[misc]
+    bare = store.verify(store.generate("Bare").secret)
+    assert (bare.env, bare.scopes, bare.owner, bare.expires_at) == (None, (), None, None)

@@ -22,7 +22,8 @@ elif sys.platform == "win32":
 else:
     LIBRARY_FILE = "libapikeys.so"
 
-# Status numbers, as in ffi/README.md: stable, never reused.
+# Status numbers, copied from include/apikeys.h (tests/test_header.py checks
+# every number against the header): stable, never reused.
 OK = 0
 NULL_ARGUMENT = 1
 INVALID_ARGUMENT = 2
@@ -41,12 +42,16 @@ IO = 204
 STORAGE = 205
 UNSUPPORTED_VERSION = 206
 RANDOM = 207
+PERMISSION_DENIED = 208
 PANIC = 900
 
+OPEN_EXCLUSIVE = 0
 OPEN_SHARED = 1
 
 # APIKEYS_ID_SIZE: the id buffer of apikeys_key_check (16 characters and a NUL).
 ID_SIZE = 17
+# APIKEYS_KEY_SCAN_MAX: apikeys_key_check reads a key up to this many bytes.
+KEY_SCAN_MAX = 256
 IdBuffer = ctypes.c_char * ID_SIZE
 
 LIST_ALL = 0

@@ -87,6 +87,12 @@ class RandomFailure(ApiKeysError):
     """The operating system's random generator failed."""
 
 
+class PermissionDenied(ApiKeysError, PermissionError):
+    """This process's user may not open the store file. The detail names the
+    file, its owner, group and mode, and the user this process runs as: see
+    "Store ownership" in the README for the set-ups that work."""
+
+
 class NativePanic(ApiKeysError):
     """A bug in libapikeys: it panicked, caught it, and reported it."""
 
@@ -117,6 +123,7 @@ _BY_STATUS: Dict[int, Type[ApiKeysError]] = {
     n.STORAGE: StorageError,
     n.UNSUPPORTED_VERSION: UnsupportedVersion,
     n.RANDOM: RandomFailure,
+    n.PERMISSION_DENIED: PermissionDenied,
     n.PANIC: NativePanic,
 }
 
