@@ -27,9 +27,10 @@
 //!   store's index, another pepper, a replaced file), a truncated file: each
 //!   reads the store file, and the last three make the next open or write
 //!   rebuild the table. No path through a doubtful index accepts a key.
-//! - A process that opens the store in exclusive mode deletes the index:
-//!   it writes without maintaining it, and shared processes rebuild it when
-//!   they next open the store (exclusive and shared handles never coexist).
+//! - A process that opens the store in exclusive mode invalidates the
+//!   index (clears its magic word): it writes without maintaining it, and
+//!   shared processes rebuild it when they next open the store (exclusive
+//!   and shared handles never coexist).
 
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
@@ -157,13 +158,23 @@ pub(crate) fn index_path(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Removes a store's index, for a process about to write it in exclusive
-/// mode.
-pub(crate) fn discard(store: &Path) -> Result<(), Error> {
+/// Marks a store's index as not current, for a process about to write the
+/// store in exclusive mode (no shared handle can be open then): its magic
+/// word is cleared, so the next shared open rebuilds the table in place.
+/// The file itself stays, with its owner and mode, so that workers that may
+/// not create files in the store's directory can still rebuild it.
+pub(crate) fn invalidate(store: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::FileExt;
     let path = index_path(store);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
+    match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(file) => file
+            .write_all_at(&[0; 8], 0)
+            .map_err(|error| crate::ownership::io_error(error, &path)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        // Not ours to write: remove it, if the directory lets us.
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            std::fs::remove_file(&path).map_err(|_| crate::ownership::io_error(error, &path))
+        }
         Err(error) => Err(crate::ownership::io_error(error, &path)),
     }
 }
@@ -377,7 +388,10 @@ impl SharedIndex {
             return None;
         }
         // One thread maps the grown table; the others find it mapped.
-        let _remapping = self.remapping.lock().unwrap_or_else(PoisonError::into_inner);
+        let _remapping = self
+            .remapping
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mapping = self.mapping()?;
         if mapping.header(H_CAPACITY).load(Ordering::Acquire) == mapping.capacity {
             return Some(mapping);

@@ -844,7 +844,7 @@ impl KeyStore {
             Mode::Exclusive => {
                 // This process writes without keeping the shared index:
                 // shared processes rebuild it when they next open the store.
-                shared_index::discard(&path)?;
+                shared_index::invalidate(&path)?;
                 (Box::new(PanicGuard(storage)), None)
             }
             Mode::Shared => {

@@ -12,16 +12,14 @@
 #
 # Routes: /contacts (scope contacts:read), /admin (scope admin), /noauth
 # (no key), /sanctum (SHA-256 hex lookup in PostgreSQL + UPDATE last_used_at).
-require "json"
 require "apikeys/rack"
 
 ApiKeys.configure(ENV.fetch("APIKEYS_DB"), pepper: ENV["APIKEYS_PEPPER"])
 
 json = { "content-type" => "application/json" }.freeze
-who = lambda do |env|
-  key = env["apikeys.key"]
-  [200, json.dup, [%({"ok":true,"key":"#{key.id}","name":#{key.name.to_json}})]]
-end
+# The accepted key's id (ids are base62: nothing to escape), the answer of
+# /noauth otherwise: the two routes differ by the authentication only.
+who = ->(env) { [200, json.dup, [%({"ok":true,"key":"#{env['apikeys.key'].id}"})]] }
 
 if ENV["APP_WORKER_PID"] == "1"
   # Outermost, so refusals carry it too.

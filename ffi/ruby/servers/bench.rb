@@ -80,7 +80,8 @@ begin
       results[name] << run
       format("%s %.0f", name, run[:rps])
     end
-    puts "round #{round + 1}: #{line.join(', ')} req/s"
+    ratio = results["apikeys"].last[:rps] / results["no auth"].last[:rps]
+    puts format("round %d: %s req/s; apikeys / no auth %.2f", round + 1, line.join(", "), ratio)
   end
   raise "puma did not stop cleanly:\n#{puma.output}" unless puma.stop.success?
 ensure
@@ -97,8 +98,12 @@ results.each do |name, runs|
   puts format("| %s | %.0f | %s |", name, rps[name], runs.map { |run| run[:rps].round }.join(", "))
 end
 puts
-puts format("apikeys / no auth: %.2f (target >= 0.9)", rps["apikeys"] / rps["no auth"])
-puts format("apikeys / Sanctum-style: %.2f (target > 1)", rps["apikeys"] / rps["Sanctum"])
+# Per round (the three runs of a round are adjacent, so they share the
+# machine's load), then the median of those.
+round_ratios = results["apikeys"].zip(results["no auth"]).map { |auth, open| auth[:rps] / open[:rps] }
+puts format("apikeys / no auth: %.2f, the median of the rounds' %s (target >= 0.9); of the medians %.2f",
+            median(round_ratios), round_ratios.map { |r| format("%.2f", r) }.join(", "), rps["apikeys"] / rps["no auth"])
+puts format("apikeys / Sanctum-style: %.1fx (target > 1)", rps["apikeys"] / rps["Sanctum"])
 puts "usage: the key's use_count after the graceful stop = #{counted}; wrk counted #{served} requests " \
      "(wrk does not count the answers still in flight when a run ends)"
 FileUtils.remove_entry(dir)

@@ -69,7 +69,7 @@ class SanctumStyle
     return [403, JSON_HEADERS.dup, [FORBIDDEN]] unless abilities.include?("*") || abilities.include?(@scope)
 
     connection.exec_prepared("touch_token", [row["id"]])
-    [200, JSON_HEADERS.dup, [%({"ok":true,"key":"#{row['id']}","name":#{row['name'].to_json}})]]
+    [200, JSON_HEADERS.dup, [%({"ok":true,"key":"#{row['id']}"})]]
   end
 
   private
@@ -79,7 +79,7 @@ class SanctumStyle
     return connection if connection && Thread.current[:sanctum_pid] == Process.pid
 
     connection = PG.connect(@url)
-    connection.prepare("find_token", "SELECT id, name, abilities FROM personal_access_tokens WHERE token = $1")
+    connection.prepare("find_token", "SELECT id, abilities FROM personal_access_tokens WHERE token = $1")
     connection.prepare("touch_token", "UPDATE personal_access_tokens SET last_used_at = now(), updated_at = now() WHERE id = $1")
     Thread.current[:sanctum_pid] = Process.pid
     Thread.current[:sanctum_connection] = connection

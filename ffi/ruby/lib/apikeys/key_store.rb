@@ -166,8 +166,8 @@ module ApiKeys
     DETAILS_SECONDS = 1.0
     DETAILS_MAX = 65_536
     # The form of nearly every header: "Bearer " and a token of the
-    # characters of a key. Any other form takes verify_header, whose parser
-    # is the core's.
+    # characters of a key. Only such headers are remembered; any other form
+    # always takes verify_header, whose parser is the core's.
     CANONICAL_BEARER = /\ABearer [0-9A-Za-z_]{1,256}\z/.freeze
     BEARER_PREFIX_SIZE = "Bearer ".bytesize
 
@@ -176,34 +176,29 @@ module ApiKeys
     # #verify_id. Every call checks the key (revocation, expiry, scope) in
     # the store; only the details of an accepted key (the VerifiedKey,
     # frozen) are reused for up to DETAILS_SECONDS after they were read, per
-    # key, in this process: name, env, scopes and owner never change, and
+    # header, in this process: name, env, scopes and owner never change, and
     # expires_at may then lag a rotation by that long (the rotated key's
-    # expiry itself is enforced at once). The reuse is keyed by the token's
-    # String#hash (SipHash with a per-process random key: no key is kept),
-    # and the id the store accepts must be the reused one's.
+    # expiry itself is enforced at once).
+    #
+    # Reuse is keyed by the header's String#hash (SipHash under a random
+    # per-process key: no key is kept), for headers of the canonical form
+    # "Bearer <token>", whose token the call then checks with
+    # apikeys_key_check; the id the store accepts must be the remembered
+    # one's, else the details are read again. So a header that merely shares
+    # a remembered one's 64-bit hash (a 2^-64 chance) is never accepted as
+    # that key: at worst it is refused or counted twice.
     def authenticate_header(header_value, scope: nil)
-      scope = Convert.optional_text(scope, "scope")
-      token = canonical_token(header_value)
-      return verify_header(header_value, scope: scope) unless token
-
-      slot = token.hash
-      now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      known, fresh_until = @request_details[slot]
-      if known && now < fresh_until && !scope&.include?("\0")
-        # verify_id without its checks: the token has only key characters.
-        buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
-        handle = open_handle
-        status = Native.apikeys_key_check(handle, token, scope, buffer)
-        raise ApiKeys.error_for(status) unless status.zero?
-        # A different key with the same 64-bit hash reads its own details
-        # below (and counts twice, once in a 2^64 chance).
-        return known if buffer.read_string == known.id
+      scope = Convert.text(scope, "scope") unless scope.nil?
+      if header_value.is_a?(String)
+        slot = header_value.hash
+        known, fresh_until = @request_details[slot]
+        if known && Process.clock_gettime(Process::CLOCK_MONOTONIC) < fresh_until
+          return known if checked_id(header_value, scope) == known.id
+        end
       end
 
       verified = verify_header(header_value, scope: scope)
-      verified.scopes.each(&:freeze).freeze
-      @request_details.clear if @request_details.size >= DETAILS_MAX
-      @request_details[slot] = [verified.freeze, now + DETAILS_SECONDS]
+      remember(slot, verified) if slot && canonical?(header_value)
       verified
     end
 
@@ -271,14 +266,35 @@ module ApiKeys
 
     private
 
-    # The token of "Bearer <token>" when the header is exactly that, with a
-    # token made only of key characters; nil for any other form. (match?
-    # and byteslice: no MatchData to allocate.)
-    def canonical_token(header_value)
-      return nil unless header_value.is_a?(String) && CANONICAL_BEARER.match?(header_value)
+    # Whether the header is exactly "Bearer <token>", the token made only of
+    # key characters.
+    def canonical?(header_value)
+      CANONICAL_BEARER.match?(header_value)
+    rescue ArgumentError, EncodingError # bytes that are not their encoding's: never remembered
+      false
+    end
 
-      header_value.byteslice(BEARER_PREFIX_SIZE, header_value.bytesize - BEARER_PREFIX_SIZE)
-    rescue ArgumentError, EncodingError # bytes that are not their encoding's: the core's parser decides
+    def remember(slot, verified)
+      verified.scopes.each(&:freeze).freeze
+      @request_details.clear if @request_details.size >= DETAILS_MAX
+      @request_details[slot] = [verified.freeze, Process.clock_gettime(Process::CLOCK_MONOTONIC) + DETAILS_SECONDS]
+    end
+
+    # verify_id of the token of a remembered (so canonical) header: the id
+    # the store accepts, or raises. nil, for the caller to read the details
+    # again, when the header cannot be passed as it is: too short, or
+    # holding a NUL (ruby-ffi refuses those) as only a header sharing a
+    # remembered one's hash could.
+    def checked_id(header_value, scope)
+      length = header_value.bytesize - BEARER_PREFIX_SIZE
+      return nil unless length.positive?
+
+      buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
+      status = Native.apikeys_key_check(open_handle, header_value.byteslice(BEARER_PREFIX_SIZE, length), scope, buffer)
+      raise ApiKeys.error_for(status) unless status.zero?
+
+      buffer.read_string
+    rescue ArgumentError
       nil
     end
 

@@ -26,7 +26,7 @@ module ApiKeys
     # scope: the scope every request needs (`*` and `contacts:*` keys hold
     # `contacts:read`), nil for any accepted key, or a callable given the
     # env that returns one of those (per route: `->(env) { ... }`).
-    # store: where to verify; by default ApiKeys.store, the store
+    # store: where to verify; by default (nil) ApiKeys.store, the store
     # ApiKeys.configure named, opened once in each worker process. A callable
     # returning a KeyStore is called on every request (so it can open
     # lazily after the fork); a KeyStore is used as it is.
@@ -38,11 +38,11 @@ module ApiKeys
     # taken for a bad key), with the error in env["apikeys.error"] and a
     # line on env["rack.errors"].
     class Authenticate
-      def initialize(app, scope: nil, store: ApiKeys.method(:store))
+      def initialize(app, scope: nil, store: nil)
         unless scope.nil? || scope.is_a?(String) || scope.respond_to?(:call)
           raise TypeError, "scope must be a String, nil or a callable, not #{scope.class}"
         end
-        unless store.is_a?(KeyStore) || store.respond_to?(:call)
+        unless store.nil? || store.is_a?(KeyStore) || store.respond_to?(:call)
           raise TypeError, "store must be an ApiKeys::KeyStore or a callable returning one, not #{store.class}"
         end
 
@@ -50,14 +50,16 @@ module ApiKeys
         @scope = scope
         @scope_per_request = scope.respond_to?(:call)
         @store = store
-        @store_per_request = !store.is_a?(KeyStore)
       end
 
       # HTTP.authenticate, inline: this runs on every request.
       def call(env)
         scope = @scope_per_request ? @scope.call(env) : @scope
         begin
-          store = @store_per_request ? @store.call : @store
+          store = if @store.nil? then ApiKeys.store
+                  elsif @store.is_a?(KeyStore) then @store
+                  else @store.call
+                  end
           env[ENV_KEY] = store.authenticate_header(env["HTTP_AUTHORIZATION"], scope: scope)
         rescue Unauthorized
           return HTTP::UNAUTHORIZED.to_rack

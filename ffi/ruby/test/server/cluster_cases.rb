@@ -87,7 +87,7 @@ module ClusterCases
   end
 
   def accepted_body(name)
-    %({"ok":true,"key":"#{@keys.fetch(name).fetch('id')}","name":"#{name}"})
+    %({"ok":true,"key":"#{@keys.fetch(name).fetch('id')}"})
   end
 
   # The whole answer, headers included; the worker pid is checked apart.
