@@ -144,6 +144,9 @@ pub(crate) struct SharedIndex {
     current: AtomicPtr<Mapping>,
     /// Every mapping this handle made, the current one last: a reader may
     /// still be probing an older one, so none is unmapped before close.
+    /// Boxed so that `current` keeps pointing at the same place when the
+    /// vector grows.
+    #[allow(clippy::vec_box)]
     mappings: Mutex<Vec<Box<Mapping>>>,
     /// Writers of this process; the `flock` orders processes.
     writing: Mutex<()>,
