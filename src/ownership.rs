@@ -7,6 +7,7 @@
 //! `nobody`). The file stays owner-only unless its creator asks for a group
 //! mode; what the library never does is widen a file's mode on its own.
 
+#[cfg(unix)]
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;

@@ -33,7 +33,6 @@
 //!   and shared handles never coexist).
 
 use std::fs::File;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -167,11 +166,12 @@ pub(crate) fn index_path(store: &Path) -> PathBuf {
 /// The file itself stays, with its owner and mode, so that workers that may
 /// not create files in the store's directory can still rebuild it.
 pub(crate) fn invalidate(store: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::FileExt;
+    use std::io::Write;
     let path = index_path(store);
     match std::fs::OpenOptions::new().write(true).open(&path) {
-        Ok(file) => file
-            .write_all_at(&[0; 8], 0)
+        // A new descriptor writes at offset 0: the magic word.
+        Ok(mut file) => file
+            .write_all(&[0; 8])
             .map_err(|error| crate::ownership::io_error(error, &path)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         // Not ours to write: remove it, if the directory lets us.
@@ -182,30 +182,40 @@ pub(crate) fn invalidate(store: &Path) -> Result<(), Error> {
     }
 }
 
-/// An exclusive `flock` on the index file, released on drop (and by the
-/// kernel if the process dies).
+/// An exclusive lock on the index file (`flock` on Unix, `LockFileEx` on
+/// Windows), released on drop, and by the system if the process dies.
 struct FileLock<'a>(&'a File);
 
 impl<'a> FileLock<'a> {
     fn take(file: &'a File) -> Result<Self, Error> {
-        loop {
-            // SAFETY: a valid descriptor, owned by `file`.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(FileLock(file));
-            }
-            let error = std::io::Error::last_os_error();
-            if error.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::Io(error));
-            }
-        }
+        file.lock().map_err(Error::Io)?;
+        Ok(FileLock(file))
     }
 }
 
 impl Drop for FileLock<'_> {
     fn drop(&mut self) {
-        // SAFETY: as in `take`.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        let _ = self.0.unlock();
     }
+}
+
+/// The device and inode of a file: which file a store is, so that an index
+/// made for a file since replaced is not taken for its own.
+#[cfg(unix)]
+fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+/// Elsewhere the creation time stands in for the inode.
+#[cfg(not(unix))]
+fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    let created = metadata
+        .created()
+        .ok()
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos() as u64);
+    (0, created)
 }
 
 /// The check word of an entry or a header: a keyed mix of its words, so
@@ -234,17 +244,16 @@ impl SharedIndex {
         fingerprint: [u8; 32],
         storage: &dyn Storage,
     ) -> Result<SharedIndex, Error> {
-        use std::os::unix::fs::MetadataExt;
         let path = index_path(store);
         let file = crate::ownership::open_beside(store, &path)?;
-        let metadata = std::fs::metadata(store).map_err(Error::Io)?;
+        let (device, inode) = file_identity(&std::fs::metadata(store).map_err(Error::Io)?);
         let index = SharedIndex {
             path,
             file,
             identity: Identity {
                 fingerprint,
-                device: metadata.dev(),
-                inode: metadata.ino(),
+                device,
+                inode,
                 boot: boot_id(),
             },
             current: AtomicPtr::new(core::ptr::null_mut()),
