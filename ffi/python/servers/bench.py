@@ -1,5 +1,6 @@
 """The benchmark behind bench.sh (run that): for gunicorn + Flask and
-uvicorn + FastAPI, 4 workers, store in shared mode, requests/s measured by
+uvicorn + FastAPI (as installed, and with the fix of uvicorn issue #3149:
+apps/uvicorn_nodelay.py), 4 workers, store in shared mode, requests/s measured by
 wrk (2 threads, 16 connections) of
 
   auth     /contacts: the key checked by the package's integration
@@ -98,7 +99,7 @@ def bench(name: str, start, stage: harness.Stage, key: str, token: str) -> Dict[
                 secret = token if route == "sanctum" else key
                 results[route].append(wrk(server.port, path, f"Bearer {secret}", workers))
                 rate, cpu = results[route][-1]
-                print(f"  {name:<18} {route:<8} {rate:>9.0f} req/s {cpu:>8.0f} us CPU/request", file=sys.stderr, flush=True)
+                print(f"  {name:<30} {route:<8} {rate:>9.0f} req/s {cpu:>8.0f} us CPU/request", file=sys.stderr, flush=True)
     finally:
         server.stop()
     return results
@@ -111,7 +112,15 @@ def main() -> None:
         key = keys[len(keys) // 2]["key"]
         token = seed_postgres(KEYS)
         table: List[Tuple[str, Dict[str, List[Tuple[float, float]]]]] = []
-        for name, start in (("gunicorn + Flask", harness.start_gunicorn), ("uvicorn + FastAPI", harness.start_uvicorn)):
+        servers = (
+            ("gunicorn + Flask", harness.start_gunicorn),
+            ("uvicorn + FastAPI", harness.start_uvicorn),
+            # uvicorn issue #3149: without TCP_NODELAY, --workers N answers
+            # every keep-alive request after the first ~40 ms late.
+            ("uvicorn + FastAPI, #3149 fixed", lambda stage, extra_env: harness.start_uvicorn(
+                stage, extra_env=extra_env, nodelay_fix=True)),
+        )
+        for name, start in servers:
             table.append((name, bench(name, start, stage, key, token)))
     finally:
         stage.cleanup()
@@ -136,7 +145,7 @@ def main() -> None:
     print("\nevery round (req/s, us CPU/request):")
     for name, results in table:
         for route, _ in ROUTES:
-            print(f"  {name:<18} {route:<8} " + "  ".join(f"{rate:,.0f} ({cpu:,.0f})" for rate, cpu in results[route]))
+            print(f"  {name:<30} {route:<8} " + "  ".join(f"{rate:,.0f} ({cpu:,.0f})" for rate, cpu in results[route]))
 
 
 if __name__ == "__main__":

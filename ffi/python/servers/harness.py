@@ -237,13 +237,19 @@ def start_gunicorn(stage: Stage, workers: int = WORKERS, extra_env: Optional[Dic
     return Server("gunicorn", command, stage, port, extra_env=extra_env)
 
 
-def start_uvicorn(stage: Stage, workers: int = WORKERS, extra_env: Optional[Dict[str, str]] = None) -> Server:
+def start_uvicorn(stage: Stage, workers: int = WORKERS, extra_env: Optional[Dict[str, str]] = None,
+                  nodelay_fix: bool = False) -> Server:
+    """uvicorn as installed; nodelay_fix: through apps/uvicorn_nodelay.py
+    (uvicorn issue #3149, the benchmark only)."""
     port = free_port()
+    launcher = [sys.executable, str(stage.apps / "uvicorn_nodelay.py")] if nodelay_fix else [
+        str(Path(sys.executable).parent / "uvicorn")]
     command = [
-        str(Path(sys.executable).parent / "uvicorn"),
+        *launcher,
         "--workers", str(workers),
         "--host", "127.0.0.1", "--port", str(port),
         "--no-access-log", "--timeout-graceful-shutdown", "30",
         "fastapi_app:app",
     ]
-    return Server("uvicorn", command, stage, port, user=worker_user(), group=worker_group(), extra_env=extra_env)
+    name = "uvicorn-nodelay" if nodelay_fix else "uvicorn"
+    return Server(name, command, stage, port, user=worker_user(), group=worker_group(), extra_env=extra_env)

@@ -168,7 +168,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         words = header.split(None, 1) if header else ()
         if not words or words[0].lower() != "bearer":
             return None  # not ours to judge: another class may authenticate it
-        outcome = Authenticator(StoreSource(store=type(self).store)).check(header)
+        outcome = type(self)._authenticator().check(header)
         if isinstance(outcome, HttpAnswer):
             if outcome.status == 401:
                 raise KeyRefused()
@@ -177,6 +177,16 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return BEARER
+
+    @classmethod
+    def _authenticator(cls) -> Authenticator:
+        # DRF makes an authentication object per request: the Authenticator
+        # (and the key details it keeps) belongs to the class.
+        found = cls.__dict__.get("_shared_authenticator")
+        if found is None:
+            found = Authenticator(StoreSource(store=cls.store))
+            cls._shared_authenticator = found  # type: ignore[attr-defined]
+        return found
 
 
 def _required(view: Any, method: str) -> Sequence[str]:
