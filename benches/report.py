@@ -131,6 +131,11 @@ if paired and "shared_over_raw_redb_median" in paired:
 if paired and "shared_over_raw_redb_big_median" in paired:
     r = paired["shared_over_raw_redb_big_median"]
     target_row(f"  same, paired rounds ({paired['keys']:,} keys)", "≤ 1.20x", f"{r:.2f}x", r <= 1.2)
+if paired and "shared_over_exclusive_big_median" in paired:
+    r = paired["shared_over_exclusive_big_median"]
+    target_row(f"verify valid, shared (shared index) vs exclusive, paired rounds ({paired['keys']:,} keys)",
+               "≤ 1.50x", f"{r:.2f}x ({fmt_ns(paired['shared_big_ns_median'])} vs "
+               f"{fmt_ns(paired['exclusive_big_ns_median'])})", r <= 1.5)
 worst = None
 for mode in ("exclusive", "shared"):
     for kind in ("malformed", "bad_checksum"):

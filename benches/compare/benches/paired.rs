@@ -195,16 +195,27 @@ fn main() {
     let raw_big_path = dir.path().join(format!("paired-raw-{big}.redb"));
     RawRedb::build(&raw_big_path, &secrets);
     let raw_big = RawRedb::open(&raw_big_path, ConcurrencyMode::MultiWriter);
+    // Exclusive mode on a copy of the same file, beside shared mode (a file
+    // cannot be open in both modes at once).
+    let copy_path = dir.path().join(format!("paired-copy-{big}.redb"));
+    std::fs::copy(&path, &copy_path).expect("copy store");
     let shared_big = KeyStore::open(&path, StoreOptions::new().shared()).expect("open shared");
-    let mut shared_big_vs_raw = Vec::new();
+    let exclusive_big = KeyStore::open(&copy_path, StoreOptions::new()).expect("open copy");
+    let (mut shared_big_vs_raw, mut shared_big_vs_exclusive) = (Vec::new(), Vec::new());
+    let (mut shared_big_ns, mut exclusive_big_ns) = (Vec::new(), Vec::new());
     for round in 0..=rounds {
-        let a = time_batch(&sample, BATCH / 10, |key| shared_big.verify(key).is_ok());
+        let a = time_batch(&sample, BATCH, |key| shared_big.verify(key).is_ok());
+        let e = time_batch(&sample, BATCH, |key| exclusive_big.verify(key).is_ok());
         let r = time_batch(&sample, BATCH / 10, |key| raw_big.verify(key).is_some());
         if round > 0 {
             shared_big_vs_raw.push(a / r);
+            shared_big_vs_exclusive.push(a / e);
+            shared_big_ns.push(a);
+            exclusive_big_ns.push(e);
         }
     }
     shared_big.close().expect("close");
+    exclusive_big.close().expect("close");
     drop(raw_big);
 
     // 100k: usage tracking on against off, two stores of the same size.
@@ -263,6 +274,9 @@ fn main() {
         "floor_two_threads_over_one_median": median(&mut threads_floor),
         "two_threads_scaling_over_floor_scaling_median": median(&mut threads_relative),
         "shared_over_raw_redb_big_median": median(&mut shared_big_vs_raw),
+        "shared_over_exclusive_big_median": median(&mut shared_big_vs_exclusive),
+        "shared_big_ns_median": median(&mut shared_big_ns),
+        "exclusive_big_ns_median": median(&mut exclusive_big_ns),
         "tracking_keys": small,
         "tracking_on_over_off_median": median(&mut tracking),
         "shared_over_raw_redb_median": median(&mut shared_vs_raw),
