@@ -143,6 +143,9 @@ pub(crate) struct SharedIndex {
     current: AtomicPtr<Mapping>,
     /// Every mapping this handle made, the current one last: a reader may
     /// still be probing an older one, so none is unmapped before close.
+    /// Boxed so that `current` keeps pointing at a mapping when the vector
+    /// grows (a `Vec<Mapping>` would move them).
+    #[allow(clippy::vec_box)]
     mappings: Mutex<Vec<Box<Mapping>>>,
     /// Writers of this process; the `flock` orders processes.
     writing: Mutex<()>,
