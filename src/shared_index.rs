@@ -807,7 +807,8 @@ mod tests {
     use super::*;
     use crate::record::NEVER;
     use crate::record::REVOKED;
-    use crate::storage::{Change, RedbStorage};
+    use crate::storage::redb::RedbStorage;
+    use crate::storage::Change;
 
     fn record(id: &str, digest: [u8; 32]) -> KeyRecord {
         KeyRecord {

@@ -20,9 +20,9 @@ use crate::memory::IndexMemory;
 use crate::record::{state_word, Event, EventKind, KeyRecord, KeyState, Usage, NEVER, REVOKED};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
 use crate::shared_index::{self, Indexed, Lookup, SharedIndex};
+use crate::storage::redb::id_number;
 use crate::storage::{
-    id_number, repeated_digest, Change, PanicGuard, RedbStorage, RepeatCheck, Storage, Target,
-    UsageDelta,
+    repeated_digest, Change, PanicGuard, RepeatCheck, Storage, Target, UsageDelta,
 };
 use crate::usage::{self, DirtyList, PendingUsage, Presented, UsageCell};
 
@@ -837,18 +837,17 @@ impl KeyStore {
         watch_forks();
         let hasher = Hasher::new(&options.pepper);
         crate::ownership::create_store_file(&path, options.file_mode)?;
-        let storage =
-            RedbStorage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
         // Every storage call is guarded: a damaged file is an error, not a panic.
+        let storage =
+            crate::storage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
         let (storage, shared_index): (Box<dyn Storage>, _) = match options.mode {
             Mode::Exclusive => {
                 // This process writes without keeping the shared index:
                 // shared processes rebuild it when they next open the store.
                 shared_index::discard(&path)?;
-                (Box::new(PanicGuard(storage)), None)
+                (storage, None)
             }
             Mode::Shared => {
-                let storage = PanicGuard(storage);
                 let index = Arc::new(SharedIndex::open(&path, hasher.fingerprint(), &storage)?);
                 let indexed = Indexed {
                     storage,
@@ -1534,6 +1533,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+    use crate::storage::redb::RedbStorage;
     use crate::storage::Changed;
 
     /// Counts the reads that verify can make, over a real redb file.
@@ -1563,6 +1563,10 @@ mod tests {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.real.by_digest(digest)
         }
+        fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.real.key_state(digest, number)
+        }
         fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.real.by_id(id)
@@ -1570,6 +1574,13 @@ mod tests {
         fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.real.scan(visit)
+        }
+        fn key_count(&self) -> Result<u64, Error> {
+            self.real.key_count()
+        }
+        fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.real.scan_states(visit)
         }
         fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error> {
             self.real.add_usage(deltas, at)
