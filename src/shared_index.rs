@@ -40,8 +40,8 @@ use std::sync::{Mutex, PoisonError};
 use memmap2::MmapRaw;
 
 use crate::clock::Timestamp;
-use crate::digest::Digest;
 use crate::error::Error;
+use crate::key::digest::Digest;
 use crate::record::{Event, KeyRecord, KeyState, Usage};
 use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
 

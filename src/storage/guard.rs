@@ -5,8 +5,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
 use crate::clock::Timestamp;
-use crate::digest::Digest;
 use crate::error::Error;
+use crate::key::digest::Digest;
 use crate::record::{Event, KeyRecord, KeyState, Usage};
 
 /// Runs a storage call, turning a panic of the storage engine into

@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use crate::clock::Timestamp;
-use crate::digest::Digest;
 use crate::error::Error;
+use crate::key::digest::Digest;
 use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 
 mod guard;
@@ -93,7 +93,7 @@ pub(crate) struct UsageDelta<'a> {
 
 pub(crate) trait Storage: Send + Sync {
     /// Inserts new keys and their `Created` events, durably, all or none.
-    /// Each record's id must come from [`new_id`](crate::store): the store
+    /// Each record's id must come from [`new_id`](crate::key::id::new_id): the store
     /// writes the key's number over its first `NUMBER_CHARS` characters.
     fn insert(
         &self,

@@ -7,9 +7,9 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::layout::{DIGESTS, DIGEST_TABLES, FRESH, RECENT, RECORDS};
 use super::levels::{Level, Levels};
-use super::numbering::id_number;
-use crate::digest::Digest;
 use crate::error::Error;
+use crate::key::digest::Digest;
+use crate::key::id::id_number;
 use crate::record::KeyRecord;
 use crate::storage::{repeated_digest, RepeatCheck};
 

@@ -6,8 +6,8 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
 };
 
-use crate::digest::fingerprints_match;
 use crate::error::Error;
+use crate::key::digest::fingerprints_match;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(super) const RECORDS: TableDefinition<u32, &[u8]> = TableDefinition::new("records");

@@ -17,8 +17,9 @@ use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, WriteTran
 use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
-use crate::digest::Digest;
 use crate::error::Error;
+use crate::key::digest::Digest;
+use crate::key::id::id_number;
 use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
 use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
 
@@ -32,7 +33,6 @@ use digests::{digest_row, find_by_digest, insert_records, open_levels, update_st
 use error::open_error;
 use layout::{DIGEST_TABLES, EVENTS, RECORDS, USAGE};
 use levels::Levels;
-pub(crate) use numbering::id_number;
 use numbering::Numbers;
 
 /// redb page cache of an exclusive-mode store.
