@@ -13,7 +13,6 @@ use crate::usage::PendingUsage;
 
 use super::fork::FORK_GENERATION;
 use super::info::Details;
-use super::lookup::exclusive::Entry;
 use super::{Flusher, Inner, KeyStore};
 
 impl KeyStore {
@@ -80,12 +79,7 @@ impl Inner {
     /// (by its take) before the entry's count is read.
     pub(super) fn take(&self, details: &Details) -> PendingUsage {
         let mut pending = details.usage.take();
-        if let Some(index) = &self.index {
-            if let Some((uses, last_used)) = index.with(&details.digest, Entry::take_uses) {
-                pending.usage.use_count += uses;
-                pending.usage.last_used = pending.usage.last_used.max(last_used);
-            }
-        }
+        self.lookup.take_uses(details, &mut pending);
         pending
     }
 }

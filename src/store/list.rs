@@ -1,8 +1,6 @@
 //! Reading keys back: one by id, a filtered listing, the event log, each
 //! with the usage this process counted and has not flushed yet.
 
-use std::sync::PoisonError;
-
 use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::record::{Event, KeyRecord, Usage};
@@ -48,25 +46,7 @@ impl KeyStore {
 impl Inner {
     /// Usage counted in this process and not yet flushed.
     pub(super) fn pending_usage(&self, record: &KeyRecord) -> Usage {
-        match &self.index {
-            Some(index) => index
-                .with(&Digest::from_bytes(record.digest), |entry| {
-                    let mut usage = entry.peek_uses();
-                    if let Some(hot) = entry.hot.get() {
-                        usage.merge(&hot.usage.peek());
-                    }
-                    usage
-                })
-                .unwrap_or_default(),
-            None => {
-                let digest = Digest::from_bytes(record.digest);
-                self.shared
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .find(digest.table_hash(), |details| details.digest == digest)
-                    .map(|details| details.usage.peek())
-                    .unwrap_or_default()
-            }
-        }
+        self.lookup
+            .pending_usage(&Digest::from_bytes(record.digest))
     }
 }

@@ -11,10 +11,8 @@ use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-
-use hashbrown::HashTable;
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -36,7 +34,9 @@ mod write;
 use fork::{watch_forks, FORK_GENERATION};
 use info::Details;
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
-use lookup::exclusive::{Entry, Index};
+use lookup::exclusive::ExclusiveLookup;
+use lookup::shared::SharedLookup;
+use lookup::KeyLookup;
 pub use options::{Mode, NewKey, StoreOptions};
 pub use write::{MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN};
 
@@ -50,18 +50,10 @@ struct Inner {
     mode: Mode,
     track_usage: bool,
     fork_generation: u64,
-    /// Exclusive mode only.
-    index: Option<Index>,
-    /// Shared mode only: every key's state, in a file all processes map.
-    shared_index: Option<Arc<SharedIndex>>,
-    /// Shared mode: the details of keys this process verified, by digest,
-    /// with their usage counters (see [`Inner::shared_details`]).
-    shared: RwLock<HashTable<Arc<Details>>>,
+    /// How verify finds a key: chosen once, at open, from the mode.
+    lookup: Box<dyn KeyLookup>,
     /// Keys with usage counted and not yet flushed.
     dirty: DirtyList<Arc<Details>>,
-    /// Exclusive mode: held from checking new keys against the index until
-    /// they are in it, so that no other new key lands in between.
-    adding: Mutex<()>,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -111,12 +103,15 @@ impl KeyStore {
         // Every storage call is guarded: a damaged file is an error, not a panic.
         let storage =
             crate::storage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
-        let (storage, shared_index): (Box<dyn Storage>, _) = match options.mode {
+        // The one place the mode decides: the lookup verify uses, and
+        // whether writes keep the shared index.
+        let (storage, lookup): (Box<dyn Storage>, Box<dyn KeyLookup>) = match options.mode {
             Mode::Exclusive => {
                 // This process writes without keeping the shared index:
                 // shared processes rebuild it when they next open the store.
                 shared_index::discard(&path)?;
-                (storage, None)
+                let lookup = Box::new(ExclusiveLookup::load(&*storage)?);
+                (storage, lookup)
             }
             Mode::Shared => {
                 let index = Arc::new(SharedIndex::open(&path, hasher.fingerprint(), &storage)?);
@@ -124,24 +119,23 @@ impl KeyStore {
                     storage,
                     index: index.clone(),
                 };
-                (Box::new(PanicGuard(indexed)), Some(index))
+                (
+                    Box::new(PanicGuard(indexed)),
+                    Box::new(SharedLookup::new(index)),
+                )
             }
         };
-        Self::with_storage(path, storage, shared_index, hasher, options)
+        Self::with_storage(path, storage, lookup, hasher, options)
     }
 
     /// Builds the store over an opened storage.
     fn with_storage(
         path: PathBuf,
         storage: Box<dyn Storage>,
-        shared_index: Option<Arc<SharedIndex>>,
+        lookup: Box<dyn KeyLookup>,
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
-        let index = match options.mode {
-            Mode::Exclusive => Some(Index::sized(storage.key_count()?)),
-            Mode::Shared => None,
-        };
         let inner = Inner {
             path,
             storage: ManuallyDrop::new(storage),
@@ -151,17 +145,9 @@ impl KeyStore {
             mode: options.mode,
             track_usage: options.track_usage,
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
-            index,
-            shared_index,
-            shared: RwLock::new(HashTable::new()),
+            lookup,
             dirty: DirtyList::default(),
-            adding: Mutex::new(()),
         };
-        if let Some(index) = &inner.index {
-            inner
-                .storage
-                .scan_states(&|state| index.load(Entry::cold(&state)))?;
-        }
         let inner = Arc::new(inner);
         let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
             .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval))

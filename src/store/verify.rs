@@ -1,19 +1,11 @@
 //! Verify: parse, digest, find the key through the mode's lookup, decide on
 //! its state and scope, count the use off the verify path.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
-use crate::clock::Timestamp;
-use crate::error::{Error, Rejection, VerifyError};
+use crate::error::{Rejection, VerifyError};
 use crate::key;
-use crate::record::{NEVER, REVOKED};
-use crate::shared_index::Lookup;
-use crate::storage::Storage;
 use crate::usage::Presented;
 
-use super::info::{Details, Held, VerifiedKey};
-use super::lookup::exclusive::Entry;
+use super::info::VerifiedKey;
 use super::KeyStore;
 
 impl KeyStore {
@@ -42,82 +34,7 @@ impl KeyStore {
         }
         let digest = inner.hasher.digest(key);
         let now = inner.clock.now();
-        let (verified, revoked) = match &inner.index {
-            Some(index) => {
-                // None when the key is known but its details are not loaded yet.
-                let serve = |entry: &Entry| {
-                    let hot = entry.hot.get()?;
-                    let expires = entry.state.load(Ordering::SeqCst);
-                    let outcome = match expires {
-                        REVOKED => Presented::Revoked,
-                        expires if now.unix() >= expires => Presented::Expired,
-                        _ => Presented::Accepted,
-                    };
-                    // An accepted use is counted in the entry: the details
-                    // are touched only by the first use after a flush.
-                    let listed = inner.track_usage
-                        && match outcome {
-                            Presented::Accepted => entry.count_use(now) && hot.usage.mark_dirty(),
-                            rejected => hot.usage.record(rejected, now),
-                        };
-                    if listed {
-                        inner.dirty.push(hot.clone());
-                    }
-                    // SAFETY: the details are in an Arc that the entry holds
-                    // for as long as the index lives (`Entry::hot` is never
-                    // replaced and entries are never removed). The index
-                    // lives as long as `inner`, which `self` keeps alive for
-                    // the borrow the result carries; a resize of the table
-                    // moves the Arc, not the details it points to.
-                    let details: &Details = unsafe { &*Arc::as_ptr(hot) };
-                    let verified = VerifiedKey {
-                        details: Held::Indexed(details),
-                        expires_at: (expires != NEVER).then(|| Timestamp::from_unix(expires)),
-                    };
-                    Some((verified, outcome))
-                };
-                match index.with(&digest, serve).ok_or(Rejection::NotFound)? {
-                    Some(served) => served,
-                    None => {
-                        // First use of a key loaded at open: read its record
-                        // once. Revocation and expiry stay those of the index.
-                        let record = inner.storage.by_digest(&digest)?.ok_or_else(|| {
-                            Error::Corrupted("an indexed key has no record".into())
-                        })?;
-                        let hot = Arc::new(Details::from_record(record));
-                        index
-                            .with(&digest, |entry| {
-                                let _ = entry.hot.set(hot);
-                                serve(entry)
-                            })
-                            .flatten()
-                            .ok_or(Rejection::NotFound)?
-                    }
-                }
-            }
-            None => {
-                let (details, state) = match inner.shared_index.as_ref().map(|i| i.lookup(&digest))
-                {
-                    Some(Lookup::Absent) => return Err(Rejection::NotFound.into()),
-                    Some(Lookup::Found(state)) => (inner.shared_details(&digest)?, state),
-                    // Being written, or an index in doubt: the store file.
-                    Some(Lookup::Unsure) | None => inner.shared_lookup(&digest)?,
-                };
-                let outcome = match state {
-                    REVOKED => Presented::Revoked,
-                    expires if now.unix() >= expires => Presented::Expired,
-                    _ => Presented::Accepted,
-                };
-                if inner.track_usage && details.usage.record(outcome, now) {
-                    inner.dirty.push(details.clone());
-                }
-                let verified = VerifiedKey {
-                    expires_at: (state != NEVER).then(|| Timestamp::from_unix(state)),
-                    details: Held::Owned(details),
-                };
-                (verified, outcome)
-            }
-        };
+        let (verified, revoked) = inner.lookup.find(inner, &digest, now)?;
         match revoked {
             Presented::Revoked => Err(Rejection::Revoked.into()),
             Presented::Expired => Err(Rejection::Expired.into()),
@@ -133,16 +50,19 @@ impl KeyStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     use super::*;
     use std::path::Path;
 
     use crate::clock::Timestamp;
+    use crate::error::Error;
     use crate::key::digest::{Digest, Hasher};
     use crate::record::{Event, KeyRecord, KeyState, Usage};
     use crate::storage::redb::RedbStorage;
     use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+    use crate::store::lookup::read_through::ReadThrough;
     use crate::store::{NewKey, StoreOptions};
 
     /// Counts the reads that verify can make, over a real redb file.
@@ -211,7 +131,9 @@ mod tests {
         };
         let options = StoreOptions::new().shared();
         // Without a shared index: every verify that gets past parsing reads.
-        let store = KeyStore::with_storage(path, Box::new(storage), None, hasher, options).unwrap();
+        let lookup = Box::new(ReadThrough::default());
+        let store =
+            KeyStore::with_storage(path, Box::new(storage), lookup, hasher, options).unwrap();
         (store, reads)
     }
 

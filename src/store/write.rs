@@ -2,7 +2,6 @@
 //! id or by the key itself), rotate. Each is durable before it returns, and
 //! brings the exclusive index up to date with what it committed.
 
-use std::sync::PoisonError;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
@@ -11,10 +10,9 @@ use crate::key::id::new_id;
 use crate::key::{self, SecretKey};
 use crate::record::{EventKind, KeyRecord, Usage};
 use crate::scope::{check_scope, MAX_SCOPES};
-use crate::storage::{Change, RepeatCheck, Storage, Target};
+use crate::storage::{Change, Storage, Target};
 
 use super::info::{GeneratedKey, KeyInfo, Status};
-use super::lookup::exclusive::Entry;
 use super::options::{Expiry, NewKey};
 use super::{Inner, KeyStore};
 
@@ -73,17 +71,8 @@ impl KeyStore {
             records.push(record);
         }
         drop(random);
-        // Exclusive mode: the index holds every stored digest, so a repeat
-        // is looked for there, not by a storage read per key (a fifth of a
-        // batch's time).
-        let adding = inner.index.as_ref().map(|index| {
-            let adding = inner.adding.lock().unwrap_or_else(PoisonError::into_inner);
-            index.check_new(&records).map(|()| adding)
-        });
-        let (check, adding) = match adding {
-            Some(adding) => (RepeatCheck::DoneByCaller, Some(adding?)),
-            None => (RepeatCheck::InStorage, None),
-        };
+        // Held until the new keys are in the lookup (see `KeyLookup::admit`).
+        let (check, adding) = inner.lookup.admit(&records)?;
         inner.storage.insert(&mut records, now, check)?;
         let generated = secrets
             .into_iter()
@@ -153,10 +142,7 @@ impl KeyStore {
         let mut secret = None;
         // The successor is checked in storage; until it is in the index, a
         // batch must not check against the index (see `generate_batch`).
-        let adding = inner
-            .index
-            .as_ref()
-            .map(|_| inner.adding.lock().unwrap_or_else(PoisonError::into_inner));
+        let adding = inner.lookup.hold_new_keys();
         let changed = inner.storage.change(Target::Id(id), now, &mut |old, ids| {
             match Status::of(old.revoked_at.is_some(), old.expires_at, now) {
                 Status::Revoked => {
@@ -285,11 +271,9 @@ impl Inner {
         Ok((secret, record))
     }
 
-    /// Brings the exclusive-mode index up to date with a committed record:
-    /// one lookup, which adds a new key or lowers a known key's state.
+    /// Tells the lookup of a committed record (exclusive mode: one lookup
+    /// in its index, which adds a new key or lowers a known key's state).
     pub(super) fn cache(&self, record: &KeyRecord) {
-        if let Some(index) = &self.index {
-            index.insert(Entry::of(record));
-        }
+        self.lookup.committed(record);
     }
 }

@@ -15,7 +15,15 @@ use crate::record::{state_word, KeyRecord, KeyState, Usage};
 use crate::storage::repeated_digest;
 use crate::usage;
 
-use crate::store::info::Details;
+use crate::error::{Rejection, VerifyError};
+use crate::record::{NEVER, REVOKED};
+use crate::storage::{RepeatCheck, Storage};
+use crate::usage::{PendingUsage, Presented};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{Found, KeyLookup};
+use crate::store::info::{Details, Held, VerifiedKey};
+use crate::store::Inner;
 
 /// One key in the exclusive-mode index, stored inline in its shard's table,
 /// one cache line each, so that a verify reads that line and nothing else.
@@ -216,6 +224,128 @@ impl Index {
             .unwrap_or_else(PoisonError::into_inner);
         let entry = table.find(digest.table_hash(), |entry| entry.digest == *digest)?;
         Some(found(entry))
+    }
+}
+
+/// Exclusive mode's strategy: the index, and the lock that keeps new keys
+/// from landing between a batch's check against the index and its insert.
+pub(in crate::store) struct ExclusiveLookup {
+    index: Index,
+    /// Held from checking new keys against the index until they are in it.
+    adding: Mutex<()>,
+}
+
+impl ExclusiveLookup {
+    /// Loads every key's state from `storage` (a scan that skips the rest
+    /// of each record; details are read on a key's first verify).
+    pub(in crate::store) fn load(storage: &dyn Storage) -> Result<Self, Error> {
+        let index = Index::sized(storage.key_count()?);
+        storage.scan_states(&|state| index.load(Entry::cold(&state)))?;
+        Ok(ExclusiveLookup {
+            index,
+            adding: Mutex::new(()),
+        })
+    }
+}
+
+impl KeyLookup for ExclusiveLookup {
+    fn find<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+    ) -> Result<Found<'store>, VerifyError> {
+        let index = &self.index;
+        // None when the key is known but its details are not loaded yet.
+        let serve = |entry: &Entry| {
+            let hot = entry.hot.get()?;
+            let expires = entry.state.load(Ordering::SeqCst);
+            let outcome = match expires {
+                REVOKED => Presented::Revoked,
+                expires if now.unix() >= expires => Presented::Expired,
+                _ => Presented::Accepted,
+            };
+            // An accepted use is counted in the entry: the details
+            // are touched only by the first use after a flush.
+            let listed = store.track_usage
+                && match outcome {
+                    Presented::Accepted => entry.count_use(now) && hot.usage.mark_dirty(),
+                    rejected => hot.usage.record(rejected, now),
+                };
+            if listed {
+                store.dirty.push(hot.clone());
+            }
+            // SAFETY: the details are in an Arc that the entry holds for as
+            // long as the index lives (`Entry::hot` is never replaced and
+            // entries are never removed). The index lives as long as `self`,
+            // which the store keeps alive for the borrow the result carries;
+            // a resize of the table moves the Arc, not the details it
+            // points to.
+            let details: &Details = unsafe { &*Arc::as_ptr(hot) };
+            let verified = VerifiedKey {
+                details: Held::Indexed(details),
+                expires_at: (expires != NEVER).then(|| Timestamp::from_unix(expires)),
+            };
+            Some((verified, outcome))
+        };
+        match index.with(digest, serve).ok_or(Rejection::NotFound)? {
+            Some(served) => Ok(served),
+            None => {
+                // First use of a key loaded at open: read its record
+                // once. Revocation and expiry stay those of the index.
+                let record = store
+                    .storage
+                    .by_digest(digest)?
+                    .ok_or_else(|| Error::Corrupted("an indexed key has no record".into()))?;
+                let hot = Arc::new(Details::from_record(record));
+                Ok(index
+                    .with(digest, |entry| {
+                        let _ = entry.hot.set(hot);
+                        serve(entry)
+                    })
+                    .flatten()
+                    .ok_or(Rejection::NotFound)?)
+            }
+        }
+    }
+
+    fn admit(
+        &self,
+        records: &[KeyRecord],
+    ) -> Result<(RepeatCheck, Option<MutexGuard<'_, ()>>), Error> {
+        // The index holds every stored digest, so a repeat is looked for
+        // there, not by a storage read per key (a fifth of a batch's time).
+        let adding = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
+        self.index.check_new(records)?;
+        Ok((RepeatCheck::DoneByCaller, Some(adding)))
+    }
+
+    fn hold_new_keys(&self) -> Option<MutexGuard<'_, ()>> {
+        Some(self.adding.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn committed(&self, record: &KeyRecord) {
+        // One lookup, which adds a new key or lowers a known key's state.
+        self.index.insert(Entry::of(record));
+    }
+
+    fn pending_usage(&self, digest: &Digest) -> Usage {
+        self.index
+            .with(digest, |entry| {
+                let mut usage = entry.peek_uses();
+                if let Some(hot) = entry.hot.get() {
+                    usage.merge(&hot.usage.peek());
+                }
+                usage
+            })
+            .unwrap_or_default()
+    }
+
+    fn take_uses(&self, details: &Details, pending: &mut PendingUsage) {
+        if let Some((uses, last_used)) = self.index.with(&details.digest, Entry::take_uses) {
+            pending.usage.use_count += uses;
+            pending.usage.last_used = pending.usage.last_used.max(last_used);
+        }
     }
 }
 
