@@ -39,7 +39,6 @@ mod memory;
 mod ownership;
 mod record;
 mod scope;
-mod shared_index;
 mod storage;
 mod store;
 mod usage;

@@ -18,7 +18,6 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::key;
 use crate::key::digest::Hasher;
-use crate::shared_index::{self, Indexed, SharedIndex};
 use crate::storage::{PanicGuard, Storage};
 use crate::usage::DirtyList;
 
@@ -35,6 +34,7 @@ use fork::{watch_forks, FORK_GENERATION};
 use info::Details;
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
 use lookup::exclusive::ExclusiveLookup;
+use lookup::shared::index::{self as shared_index, Indexed, SharedIndex};
 use lookup::shared::SharedLookup;
 use lookup::KeyLookup;
 pub use options::{Mode, NewKey, StoreOptions};

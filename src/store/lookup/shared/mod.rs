@@ -1,5 +1,5 @@
 //! Shared mode's lookup: a key's state from the shared index file that every
-//! process maps (`crate::shared_index`, `docs/shared-index.md`) and, for a
+//! process maps ([`index`], `docs/shared-index.md`) and, for a
 //! key being written or an index in doubt, from the latest commit of the
 //! store file ([`ReadThrough`], which also keeps the keys' details).
 
@@ -9,9 +9,12 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Rejection, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
-use crate::shared_index::{Lookup, SharedIndex};
 use crate::storage::RepeatCheck;
 use crate::usage::PendingUsage;
+
+pub(in crate::store) mod index;
+
+use index::{Lookup, SharedIndex};
 
 use super::read_through::ReadThrough;
 use super::{Found, KeyLookup};
