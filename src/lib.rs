@@ -39,6 +39,7 @@ mod memory;
 mod ownership;
 mod record;
 mod scope;
+mod state;
 mod storage;
 mod store;
 mod usage;

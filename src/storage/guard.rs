@@ -7,7 +7,8 @@ use super::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
-use crate::record::{Event, KeyRecord, KeyState, Usage};
+use crate::record::{Event, KeyRecord, StoredState, Usage};
+use crate::state::KeyState;
 
 /// Runs a storage call, turning a panic of the storage engine into
 /// [`Error::Corrupted`]. redb trusts the pages it reads: a damaged file can
@@ -44,7 +45,7 @@ impl<S: Storage> Storage for PanicGuard<S> {
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         no_panic(|| self.0.by_digest(digest))
     }
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
         no_panic(|| self.0.key_state(digest, number))
     }
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
@@ -56,7 +57,7 @@ impl<S: Storage> Storage for PanicGuard<S> {
     fn key_count(&self) -> Result<u64, Error> {
         no_panic(|| self.0.key_count())
     }
-    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error> {
         no_panic(|| self.0.scan_states(visit))
     }
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error> {

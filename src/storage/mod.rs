@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
-use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
+use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
+use crate::state::KeyState;
 
 mod guard;
 pub(crate) mod redb;
@@ -116,7 +117,7 @@ pub(crate) trait Storage: Send + Sync {
     /// is `digest`, as of the latest commit: what a shared-mode verify reads
     /// for a key whose details it already holds. `None` if there is no such
     /// key.
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error>;
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error>;
     /// The record and usage of one key.
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error>;
     /// Every record with its usage, in no particular order.
@@ -127,7 +128,7 @@ pub(crate) trait Storage: Send + Sync {
     /// order: what the exclusive-mode index loads at open. Implementations
     /// should skip decoding the rest of each record, and may call `visit`
     /// from several threads at once.
-    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error>;
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error>;
     /// Adds usage deltas and their events in one durable transaction.
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error>;
     /// Events after sequence number `after`, at most `limit`.
@@ -154,7 +155,7 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         (**self).by_digest(digest)
     }
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
         (**self).key_state(digest, number)
     }
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
@@ -166,7 +167,7 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     fn key_count(&self) -> Result<u64, Error> {
         (**self).key_count()
     }
-    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error> {
         (**self).scan_states(visit)
     }
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error> {

@@ -11,6 +11,7 @@ use crate::key::id::id_number;
 use crate::key::SecretKey;
 use crate::record::{KeyRecord, Usage};
 use crate::scope::scopes_cover;
+pub use crate::state::Status;
 use crate::usage::UsageCell;
 
 /// A key just generated: the secret, to show once, and its public id.
@@ -26,38 +27,6 @@ impl GeneratedKey {
     /// The key's public id.
     pub fn id(&self) -> &str {
         &self.info.id
-    }
-}
-
-/// A key's state at a given time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// Accepted by verify.
-    Active,
-    /// Revoked: rejected forever.
-    Revoked,
-    /// Past its expiry (or its rotation grace).
-    Expired,
-}
-
-impl Status {
-    /// `active`, `revoked` or `expired`. Stable: used in JSON output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Revoked => "revoked",
-            Status::Expired => "expired",
-        }
-    }
-
-    pub(super) fn of(revoked: bool, expires_at: Option<Timestamp>, now: Timestamp) -> Status {
-        if revoked {
-            Status::Revoked
-        } else if expires_at.is_some_and(|at| now >= at) {
-            Status::Expired
-        } else {
-            Status::Active
-        }
     }
 }
 

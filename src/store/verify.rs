@@ -3,7 +3,7 @@
 
 use crate::error::{Rejection, VerifyError};
 use crate::key;
-use crate::usage::Presented;
+use crate::state::Status;
 
 use super::info::VerifiedKey;
 use super::KeyStore;
@@ -36,9 +36,9 @@ impl KeyStore {
         let now = inner.clock.now();
         let (verified, revoked) = inner.lookup.find(inner, &digest, now)?;
         match revoked {
-            Presented::Revoked => Err(Rejection::Revoked.into()),
-            Presented::Expired => Err(Rejection::Expired.into()),
-            Presented::Accepted => match scope {
+            Status::Revoked => Err(Rejection::Revoked.into()),
+            Status::Expired => Err(Rejection::Expired.into()),
+            Status::Active => match scope {
                 Some(scope) if !verified.has_scope(scope) => {
                     Err(Rejection::InsufficientScope.into())
                 }
@@ -59,7 +59,8 @@ mod tests {
     use crate::clock::Timestamp;
     use crate::error::Error;
     use crate::key::digest::{Digest, Hasher};
-    use crate::record::{Event, KeyRecord, KeyState, Usage};
+    use crate::record::{Event, KeyRecord, StoredState, Usage};
+    use crate::state::KeyState;
     use crate::storage::redb::RedbStorage;
     use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
     use crate::store::lookup::read_through::ReadThrough;
@@ -92,7 +93,7 @@ mod tests {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.real.by_digest(digest)
         }
-        fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+        fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.real.key_state(digest, number)
         }
@@ -107,7 +108,7 @@ mod tests {
         fn key_count(&self) -> Result<u64, Error> {
             self.real.key_count()
         }
-        fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+        fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.real.scan_states(visit)
         }

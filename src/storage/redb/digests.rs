@@ -85,7 +85,7 @@ pub(super) fn insert_records(
         rows.push((
             digest_row(&record.digest, number),
             record.digest,
-            record.state_word(),
+            record.state().word(),
         ));
     }
     rows.sort_unstable_by_key(|&(row, _, _)| row);

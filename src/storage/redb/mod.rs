@@ -20,7 +20,8 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::key::id::id_number;
-use crate::record::{Event, EventKind, KeyRecord, KeyState, Usage};
+use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
+use crate::state::KeyState;
 use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
 
 mod digests;
@@ -99,13 +100,13 @@ impl RedbStorage {
         &self,
         from: u32,
         to: u32,
-        visit: &(dyn Fn(KeyState) + Sync),
+        visit: &(dyn Fn(StoredState) + Sync),
     ) -> Result<(), Error> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
         for entry in records.range(from..=to)? {
             let (_, bytes) = entry?;
-            visit(KeyState::decode(bytes.value())?);
+            visit(StoredState::decode(bytes.value())?);
         }
         Ok(())
     }
@@ -218,7 +219,11 @@ impl Storage for RedbStorage {
                 txn.open_table(RECORDS)?
                     .insert(number, record.encode().as_slice())?;
                 // The state read by shared-mode verify, in the same commit.
-                update_state(txn, digest_row(&record.digest, number), record.state_word())?;
+                update_state(
+                    txn,
+                    digest_row(&record.digest, number),
+                    record.state().word(),
+                )?;
                 insert_records(txn, &outcome.created, RepeatCheck::InStorage, self.levels)?;
                 append_events(txn, at, outcome.events)?;
             }
@@ -241,7 +246,7 @@ impl Storage for RedbStorage {
         Ok(found.map(|(_, record)| record))
     }
 
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
         // One get per table, as in any key-value lookup: the row's key is
         // known. Most keys are in `digests`, read first; the newest are in
         // the smaller tables.
@@ -249,7 +254,7 @@ impl Storage for RedbStorage {
         let row = digest_row(&digest.to_bytes(), number);
         for table in DIGEST_TABLES {
             if let Some(state) = txn.open_table(table)?.get(row)? {
-                return Ok(Some(state.value()));
+                return Ok(Some(KeyState::from_word(state.value())));
             }
         }
         Ok(None)
@@ -288,7 +293,7 @@ impl Storage for RedbStorage {
         Ok(redb::ReadableTableMetadata::len(&txn.open_table(RECORDS)?)?)
     }
 
-    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error> {
         // Loading a large store is decoding-bound: split the key numbers
         // (dense, from 1) between the cores.
         let last = {
@@ -525,7 +530,7 @@ mod tests {
             let number = id_number(id).unwrap();
             assert_eq!(
                 storage.key_state(&digest, number).unwrap(),
-                Some(found.state_word())
+                Some(found.state())
             );
         }
         // A revocation rewrites the row where it is, in each table holding one.
@@ -539,7 +544,7 @@ mod tests {
             let digest = Digest::from_bytes(spread_digest(i as u32));
             assert_eq!(
                 storage.key_state(&digest, table[0]).unwrap(),
-                Some(crate::record::REVOKED)
+                Some(KeyState::from_word(crate::state::REVOKED))
             );
             // A repeated digest is refused whichever table holds the first.
             let mut again = vec![record("bbbbbbbbbbbbbbbb", spread_digest(i as u32))];

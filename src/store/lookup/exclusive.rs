@@ -11,14 +11,14 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::memory::IndexMemory;
-use crate::record::{state_word, KeyRecord, KeyState, Usage};
+use crate::record::{KeyRecord, StoredState, Usage};
 use crate::storage::repeated_digest;
 use crate::usage;
 
 use crate::error::{Rejection, VerifyError};
-use crate::record::{NEVER, REVOKED};
+use crate::state::{KeyState, Status};
 use crate::storage::{RepeatCheck, Storage};
-use crate::usage::{PendingUsage, Presented};
+use crate::usage::PendingUsage;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{Found, KeyLookup};
@@ -53,7 +53,7 @@ const _: () = assert!(core::mem::size_of::<Entry>() == 64);
 impl Entry {
     /// The entry of a record this process holds in full (it just wrote it).
     pub(in crate::store) fn of(record: &KeyRecord) -> Self {
-        let entry = Entry::cold(&KeyState {
+        let entry = Entry::cold(&StoredState {
             digest: record.digest,
             expires_at: record.expires_at,
             revoked: record.revoked_at.is_some(),
@@ -63,10 +63,10 @@ impl Entry {
     }
 
     /// The entry of a key loaded at open; its details are read on first use.
-    pub(in crate::store) fn cold(state: &KeyState) -> Self {
+    pub(in crate::store) fn cold(state: &StoredState) -> Self {
         Entry {
             digest: Digest::from_bytes(state.digest),
-            state: AtomicI64::new(state_word(state.expires_at, state.revoked)),
+            state: AtomicI64::new(state.state().word()),
             uses: AtomicU32::new(0),
             last_used: AtomicU32::new(0),
             hot: OnceLock::new(),
@@ -259,17 +259,13 @@ impl KeyLookup for ExclusiveLookup {
         // None when the key is known but its details are not loaded yet.
         let serve = |entry: &Entry| {
             let hot = entry.hot.get()?;
-            let expires = entry.state.load(Ordering::SeqCst);
-            let outcome = match expires {
-                REVOKED => Presented::Revoked,
-                expires if now.unix() >= expires => Presented::Expired,
-                _ => Presented::Accepted,
-            };
+            let state = KeyState::from_word(entry.state.load(Ordering::SeqCst));
+            let outcome = state.status(now);
             // An accepted use is counted in the entry: the details
             // are touched only by the first use after a flush.
             let listed = store.track_usage
                 && match outcome {
-                    Presented::Accepted => entry.count_use(now) && hot.usage.mark_dirty(),
+                    Status::Active => entry.count_use(now) && hot.usage.mark_dirty(),
                     rejected => hot.usage.record(rejected, now),
                 };
             if listed {
@@ -284,7 +280,7 @@ impl KeyLookup for ExclusiveLookup {
             let details: &Details = unsafe { &*Arc::as_ptr(hot) };
             let verified = VerifiedKey {
                 details: Held::Indexed(details),
-                expires_at: (expires != NEVER).then(|| Timestamp::from_unix(expires)),
+                expires_at: state.expires_at(),
             };
             Some((verified, outcome))
         };

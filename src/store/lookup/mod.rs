@@ -15,8 +15,9 @@ use crate::clock::Timestamp;
 use crate::error::{Error, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
+use crate::state::Status;
 use crate::storage::RepeatCheck;
-use crate::usage::{PendingUsage, Presented};
+use crate::usage::PendingUsage;
 
 use super::info::{Details, VerifiedKey};
 use super::Inner;
@@ -26,7 +27,7 @@ pub(super) mod read_through;
 pub(super) mod shared;
 
 /// What verify finds: the key as a verify returns it, and how it stands.
-pub(super) type Found<'store> = (VerifiedKey<'store>, Presented);
+pub(super) type Found<'store> = (VerifiedKey<'store>, Status);
 
 /// A verify strategy: how a presented key is found and its state decided,
 /// and what the strategy must hear of the store's writes and flushes.

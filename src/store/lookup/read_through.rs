@@ -12,9 +12,10 @@ use hashbrown::HashTable;
 use crate::clock::Timestamp;
 use crate::error::{Error, Rejection, VerifyError};
 use crate::key::digest::Digest;
-use crate::record::{KeyRecord, Usage, NEVER, REVOKED};
+use crate::record::{KeyRecord, Usage};
+use crate::state::KeyState;
 use crate::storage::{RepeatCheck, Storage};
-use crate::usage::{PendingUsage, Presented};
+use crate::usage::PendingUsage;
 
 use super::{Found, KeyLookup};
 use crate::store::info::{Details, Held, VerifiedKey};
@@ -82,14 +83,14 @@ impl ReadThrough {
         Ok(self.remember(record))
     }
 
-    /// The key with this digest and its state word as of the latest
+    /// The key with this digest and its state as of the latest
     /// commit, read from the store file (one get of its `digests` row once
     /// its details are known).
     pub(super) fn state_of(
         &self,
         store: &Inner,
         digest: &Digest,
-    ) -> Result<(Arc<Details>, i64), VerifyError> {
+    ) -> Result<(Arc<Details>, KeyState), VerifyError> {
         if let Some(details) = self.known_details(digest) {
             let state = store
                 .storage
@@ -103,28 +104,24 @@ impl ReadThrough {
             .storage
             .by_digest(digest)?
             .ok_or(Rejection::NotFound)?;
-        let state = record.state_word();
+        let state = record.state();
         Ok((self.remember(record), state))
     }
 
-    /// A key found with state word `state`: how it stands at `now`, its use
+    /// A key found in `state`: how it stands at `now`, its use
     /// counted when `store` tracks usage.
     pub(super) fn serve(
         store: &Inner,
         details: Arc<Details>,
-        state: i64,
+        state: KeyState,
         now: Timestamp,
     ) -> Found<'static> {
-        let outcome = match state {
-            REVOKED => Presented::Revoked,
-            expires if now.unix() >= expires => Presented::Expired,
-            _ => Presented::Accepted,
-        };
+        let outcome = state.status(now);
         if store.track_usage && details.usage.record(outcome, now) {
             store.dirty.push(details.clone());
         }
         let verified = VerifiedKey {
-            expires_at: (state != NEVER).then(|| Timestamp::from_unix(state)),
+            expires_at: state.expires_at(),
             details: Held::Owned(details),
         };
         (verified, outcome)

@@ -42,7 +42,8 @@ use memmap2::MmapRaw;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
-use crate::record::{Event, KeyRecord, KeyState, Usage};
+use crate::record::{Event, KeyRecord, StoredState, Usage};
+use crate::state::KeyState;
 use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
 
 /// "APKIDX01", little-endian.
@@ -529,11 +530,11 @@ impl SharedIndex {
     /// room for at least `room` keys.
     fn rebuild_with(&self, storage: &dyn Storage, room: u64) -> Result<(), Error> {
         let states = Mutex::new(Vec::new());
-        storage.scan_states(&|state: KeyState| {
-            states.lock().unwrap_or_else(PoisonError::into_inner).push((
-                state.digest,
-                crate::record::state_word(state.expires_at, state.revoked),
-            ));
+        storage.scan_states(&|state: StoredState| {
+            states
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((state.digest, state.state().word()));
         })?;
         let states = states.into_inner().unwrap_or_else(PoisonError::into_inner);
         let keys = states.len() as u64;
@@ -714,7 +715,7 @@ impl<S: Storage> Storage for Indexed<S> {
     ) -> Result<(), Error> {
         let states: Vec<(Digest, i64)> = records
             .iter()
-            .map(|record| (Digest::from_bytes(record.digest), record.state_word()))
+            .map(|record| (Digest::from_bytes(record.digest), record.state().word()))
             .collect();
         self.index.write(
             &self.storage,
@@ -745,7 +746,7 @@ impl<S: Storage> Storage for Indexed<S> {
                     let touched = core::iter::once(&*record).chain(outcome.created.iter());
                     for key in touched {
                         if let Err(error) =
-                            marker.mark(&Digest::from_bytes(key.digest), key.state_word())
+                            marker.mark(&Digest::from_bytes(key.digest), key.state().word())
                         {
                             marking_failed = Some(error);
                             return Err(Error::Storage(
@@ -763,7 +764,7 @@ impl<S: Storage> Storage for Indexed<S> {
             |changed| {
                 core::iter::once(&changed.record)
                     .chain(changed.created.iter())
-                    .map(|record| (Digest::from_bytes(record.digest), record.state_word()))
+                    .map(|record| (Digest::from_bytes(record.digest), record.state().word()))
                     .collect()
             },
         )
@@ -773,7 +774,7 @@ impl<S: Storage> Storage for Indexed<S> {
         self.storage.by_digest(digest)
     }
 
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
         self.storage.key_state(digest, number)
     }
 
@@ -789,7 +790,7 @@ impl<S: Storage> Storage for Indexed<S> {
         self.storage.key_count()
     }
 
-    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error> {
         self.storage.scan_states(visit)
     }
 
@@ -805,8 +806,8 @@ impl<S: Storage> Storage for Indexed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::NEVER;
-    use crate::record::REVOKED;
+    use crate::state::NEVER;
+    use crate::state::REVOKED;
     use crate::storage::redb::RedbStorage;
     use crate::storage::Change;
 
@@ -879,7 +880,8 @@ mod tests {
                 .by_digest(&digest)
                 .unwrap()
                 .unwrap()
-                .state_word(),
+                .state()
+                .word(),
             REVOKED
         );
 

@@ -9,6 +9,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Rejection, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
+use crate::state::KeyState;
 use crate::storage::RepeatCheck;
 use crate::usage::PendingUsage;
 
@@ -45,7 +46,10 @@ impl KeyLookup for SharedLookup {
     ) -> Result<Found<'store>, VerifyError> {
         let (details, state) = match self.index.lookup(digest) {
             Lookup::Absent => return Err(Rejection::NotFound.into()),
-            Lookup::Found(state) => (self.through.details_of(store, digest)?, state),
+            Lookup::Found(word) => (
+                self.through.details_of(store, digest)?,
+                KeyState::from_word(word),
+            ),
             // Being written, or an index in doubt: the store file.
             Lookup::Unsure => self.through.state_of(store, digest)?,
         };
