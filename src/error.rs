@@ -152,43 +152,6 @@ impl From<rand_core::Error> for Error {
     }
 }
 
-impl From<redb::StorageError> for Error {
-    fn from(error: redb::StorageError) -> Self {
-        match error {
-            redb::StorageError::Io(error) => Error::Io(error),
-            redb::StorageError::Corrupted(why) => Error::Corrupted(why),
-            other => Error::Storage(other.to_string()),
-        }
-    }
-}
-
-impl From<redb::TransactionError> for Error {
-    fn from(error: redb::TransactionError) -> Self {
-        match error {
-            redb::TransactionError::Storage(error) => error.into(),
-            other => Error::Storage(other.to_string()),
-        }
-    }
-}
-
-impl From<redb::TableError> for Error {
-    fn from(error: redb::TableError) -> Self {
-        match error {
-            redb::TableError::Storage(error) => error.into(),
-            other => Error::Storage(other.to_string()),
-        }
-    }
-}
-
-impl From<redb::CommitError> for Error {
-    fn from(error: redb::CommitError) -> Self {
-        match error {
-            redb::CommitError::Storage(error) => error.into(),
-            other => Error::Storage(other.to_string()),
-        }
-    }
-}
-
 /// The outcome of a failed verification: the key was rejected, or the store
 /// could not answer.
 ///

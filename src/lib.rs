@@ -32,15 +32,14 @@
 #![warn(missing_docs)]
 
 mod clock;
-mod digest;
 mod error;
-mod format;
 pub mod http;
+mod key;
 mod memory;
 mod ownership;
 mod record;
 mod scope;
-mod shared_index;
+mod state;
 mod storage;
 mod store;
 mod usage;
@@ -52,7 +51,8 @@ mod readme {}
 
 pub use clock::{parse_duration, Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Rejection, VerifyError};
-pub use format::{
+pub use key::id::ID_LEN;
+pub use key::{
     fill_random_chars, generate_with, is_env_tag, is_vendor, is_well_formed, parse, sample_char,
     ParsedKey, SecretKey, ALPHABET, BODY_LEN, CHECKSUM_LEN, DEFAULT_VENDOR, MAX_KEY_LEN,
     RANDOM_LEN,
@@ -62,5 +62,5 @@ pub use record::{Event, EventKind, KeyRecord};
 pub use scope::{check_scope, scope_covers, scopes_cover, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use store::{
     GeneratedKey, KeyInfo, KeyStore, ListFilter, Mode, NewKey, Status, StatusFilter, StoreOptions,
-    VerifiedKey, ID_LEN, MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
+    VerifiedKey, MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
 };

@@ -119,7 +119,7 @@ pub fn set_owner_and_mode(
         check_mode(mode)?;
     }
     set_one(path, owner, mode)?;
-    let index = crate::shared_index::index_path(path);
+    let index = crate::store::index_path(path);
     if index.exists() {
         set_one(&index, owner, mode)?;
     }

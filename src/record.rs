@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::state::KeyState;
 
 /// Version byte of the record encoding written by this library.
 pub(crate) const RECORD_VERSION: u8 = 1;
@@ -189,12 +190,19 @@ impl Usage {
 }
 
 /// What the exclusive-mode index needs of a record when the store opens:
-/// the digest and the two fields verify decides on.
+/// the digest and the two fields its [`KeyState`] is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KeyState {
+pub(crate) struct StoredState {
     pub(crate) digest: [u8; 32],
     pub(crate) expires_at: Option<Timestamp>,
     pub(crate) revoked: bool,
+}
+
+impl StoredState {
+    /// The key's state.
+    pub(crate) fn state(&self) -> KeyState {
+        KeyState::of(self.expires_at, self.revoked)
+    }
 }
 
 /// A string of the encoding, checked (UTF-8) and dropped without allocating.
@@ -230,7 +238,7 @@ impl<'de> Deserialize<'de> for SkippedList {
 }
 
 /// [`KeyRecord`]'s encoding read field by field in the same order, keeping
-/// only what [`KeyState`] needs. Loading a million keys at open then
+/// only what [`StoredState`] needs. Loading a million keys at open then
 /// allocates nothing per record, while checking the bytes exactly as
 /// [`KeyRecord::decode`] does.
 #[derive(Deserialize)]
@@ -251,38 +259,19 @@ struct RecordState {
     rotated_to: Option<Skipped>,
 }
 
-/// A key's state as one word, in the exclusive index and in the `digests`
-/// rows: unix seconds of expiry, [`NEVER`], or [`REVOKED`]. Revocation is
-/// below every expiry, so that a minimum keeps the strictest state
-/// (revocation is forever, rotation only shortens).
-pub(crate) const REVOKED: i64 = i64::MIN;
-/// The state word of a key that never expires.
-pub(crate) const NEVER: i64 = i64::MAX;
-
-/// The state word of a key with this expiry and revocation.
-pub(crate) fn state_word(expires_at: Option<Timestamp>, revoked: bool) -> i64 {
-    match expires_at {
-        _ if revoked => REVOKED,
-        // An expiry at REVOKED would read as a revocation: one second later
-        // is the same instant for any clock (the key expired long ago).
-        Some(at) => at.unix().max(REVOKED + 1),
-        None => NEVER,
-    }
-}
-
 impl KeyRecord {
-    /// This record's state word.
-    pub(crate) fn state_word(&self) -> i64 {
-        state_word(self.expires_at, self.revoked_at.is_some())
+    /// This record's state.
+    pub(crate) fn state(&self) -> KeyState {
+        KeyState::of(self.expires_at, self.revoked_at.is_some())
     }
 }
 
-impl KeyState {
+impl StoredState {
     /// Decodes the state of a stored record; bad bytes are [`Error::Corrupted`]
     /// exactly when [`KeyRecord::decode`] would fail on them.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let state: RecordState = decode_versioned(bytes, RECORD_VERSION, "key record")?;
-        Ok(KeyState {
+        Ok(StoredState {
             digest: state.digest,
             expires_at: state.expires_at,
             revoked: state.revoked_at.is_some(),
@@ -303,8 +292,8 @@ pub(crate) mod tests {
         record.rotated_to = Some("next".into());
         let bytes = record.encode();
         assert_eq!(
-            KeyState::decode(&bytes).unwrap(),
-            KeyState {
+            StoredState::decode(&bytes).unwrap(),
+            StoredState {
                 digest: [7; 32],
                 expires_at: Some(Timestamp::from_unix(99)),
                 revoked: true,
@@ -314,14 +303,14 @@ pub(crate) mod tests {
         for cut in 0..bytes.len() {
             assert!(KeyRecord::decode(&bytes[..cut]).is_err());
             assert!(matches!(
-                KeyState::decode(&bytes[..cut]),
+                StoredState::decode(&bytes[..cut]),
                 Err(Error::Corrupted(_))
             ));
         }
         let mut extended = bytes.clone();
         extended.push(0);
         assert!(matches!(
-            KeyState::decode(&extended),
+            StoredState::decode(&extended),
             Err(Error::Corrupted(_))
         ));
         let name_at = bytes.iter().position(|&b| b == b'P').unwrap();
@@ -329,7 +318,7 @@ pub(crate) mod tests {
         bad_utf8[name_at] = 0xff;
         assert!(KeyRecord::decode(&bad_utf8).is_err());
         assert!(matches!(
-            KeyState::decode(&bad_utf8),
+            StoredState::decode(&bad_utf8),
             Err(Error::Corrupted(_))
         ));
     }

@@ -12,6 +12,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::clock::Timestamp;
 use crate::record::Usage;
+use crate::state::Status;
 
 /// Usage counted in memory since the last flush, for one key.
 #[derive(Debug, Default)]
@@ -42,14 +43,6 @@ impl PendingUsage {
     }
 }
 
-/// How a key was presented, for counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Presented {
-    Accepted,
-    Revoked,
-    Expired,
-}
-
 fn raise(cell: &AtomicI64, now: Timestamp) {
     // A load first: the common case (same second) then writes nothing.
     if cell.load(Ordering::Relaxed) < now.unix() {
@@ -73,11 +66,11 @@ fn timestamp(seconds: i64) -> Option<Timestamp> {
 impl UsageCell {
     /// Counts one presentation; returns true when the cell just became dirty
     /// and must be put on the dirty list.
-    pub(crate) fn record(&self, presented: Presented, now: Timestamp) -> bool {
+    pub(crate) fn record(&self, presented: Status, now: Timestamp) -> bool {
         let (counter, last) = match presented {
-            Presented::Accepted => (&self.uses, &self.last_used),
-            Presented::Revoked => (&self.revoked_uses, &self.last_rejected),
-            Presented::Expired => (&self.expired_uses, &self.last_rejected),
+            Status::Active => (&self.uses, &self.last_used),
+            Status::Revoked => (&self.revoked_uses, &self.last_rejected),
+            Status::Expired => (&self.expired_uses, &self.last_rejected),
         };
         raise(last, now);
         count(counter);
@@ -189,14 +182,14 @@ mod tests {
     fn first_use_after_take_marks_the_cell_dirty_once() {
         let cell = UsageCell::default();
         let now = Timestamp::from_unix(50);
-        assert!(cell.record(Presented::Accepted, now));
-        assert!(!cell.record(Presented::Accepted, now));
-        assert!(!cell.record(Presented::Revoked, now));
+        assert!(cell.record(Status::Active, now));
+        assert!(!cell.record(Status::Active, now));
+        assert!(!cell.record(Status::Revoked, now));
         let pending = cell.take();
         assert_eq!(pending.usage.use_count, 2);
         assert_eq!(pending.revoked_uses, 1);
         assert_eq!(pending.usage.last_used, Some(now));
-        assert!(cell.record(Presented::Expired, Timestamp::from_unix(60)));
+        assert!(cell.record(Status::Expired, Timestamp::from_unix(60)));
         assert!(!cell.restore(&pending), "already dirty: listed once");
         let again = cell.take();
         assert_eq!(

@@ -337,13 +337,12 @@ async fn the_handler_sees_the_keys_id_name_and_details() {
 #[tokio::test]
 async fn when_the_store_fails_the_answer_is_500_never_401() {
     // A shared-mode store whose file is cut away under the running server
-    // (a disk or a volume lost): every verify reads the file and fails.
+    // (a disk or a volume lost). Keys are served from the shared index, but
+    // a key this process has not verified yet needs its details (name,
+    // scopes) from the file: that read fails, and the answer is 500.
     let keys = test_store(true);
     let key = keys.key(NewKey::new("fine until the disk went").scope("*"));
     let apps = apps(&keys.store);
-    for (_, app) in &apps {
-        assert_eq!(send(app, "/contacts", &[&bearer(&key)]).await.status, 200);
-    }
     std::fs::OpenOptions::new()
         .write(true)
         .open(&keys.path)

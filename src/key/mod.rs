@@ -13,14 +13,21 @@
 //! base62 (`0-9A-Za-z`), left-padded with `0` to six characters. It lets
 //! `verify` reject typos and truncations without touching storage, and lets a
 //! secret scanner tell a real key from noise offline.
+//!
+//! Everything else that says what a key is lives beside this file: its
+//! [`digest`] (what the store keeps), its public [`id`] (and the key number
+//! in it), and the [`base62`] digits both are written in.
 
 use core::fmt;
 
 use rand_core::RngCore;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// The 62 characters of a key body, in checksum-digit order.
-pub const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) mod base62;
+pub(crate) mod digest;
+pub(crate) mod id;
+
+pub use base62::ALPHABET;
 /// The vendor prefix used when the store is not told otherwise.
 pub const DEFAULT_VENDOR: &str = "flz";
 /// The kind of every key this library issues: a secret key.
@@ -183,25 +190,14 @@ pub fn is_vendor(vendor: &str) -> bool {
 
 /// The six base62 checksum digits of `signed` (everything before them).
 fn checksum_digits(signed: &str) -> [u8; CHECKSUM_LEN] {
-    let mut value = crc32fast::hash(signed.as_bytes());
     let mut digits = [b'0'; CHECKSUM_LEN];
-    for slot in digits.iter_mut().rev() {
-        *slot = ALPHABET[(value % 62) as usize];
-        value /= 62;
-    }
+    base62::write_digits(u64::from(crc32fast::hash(signed.as_bytes())), &mut digits);
     digits
 }
 
 /// The value of base62 digits already known to be alphanumeric.
 fn checksum_value(digits: &[u8]) -> u64 {
-    digits.iter().fold(0, |value, &digit| {
-        let offset = match digit {
-            b'a'..=b'z' => b'a' - 36,
-            b'A'..=b'Z' => b'A' - 10,
-            _ => b'0',
-        };
-        value * 62 + u64::from(digit.wrapping_sub(offset))
-    })
+    base62::value_of(digits)
 }
 
 /// Draws one character uniformly from [`ALPHABET`] out of a stream of random

@@ -40,9 +40,10 @@ use std::sync::{Mutex, PoisonError};
 use memmap2::MmapRaw;
 
 use crate::clock::Timestamp;
-use crate::digest::Digest;
 use crate::error::Error;
-use crate::record::{Event, KeyRecord, KeyState, Usage};
+use crate::key::digest::Digest;
+use crate::record::{Event, KeyRecord, StoredState, Usage};
+use crate::state::KeyState;
 use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
 
 /// "APKIDX01", little-endian.
@@ -143,8 +144,8 @@ pub(crate) struct SharedIndex {
     current: AtomicPtr<Mapping>,
     /// Every mapping this handle made, the current one last: a reader may
     /// still be probing an older one, so none is unmapped before close.
-    /// Boxed so that `current` keeps pointing at the same place when the
-    /// vector grows.
+    /// Boxed so that `current` keeps pointing at a mapping when the vector
+    /// grows (a `Vec<Mapping>` would move them).
     #[allow(clippy::vec_box)]
     mappings: Mutex<Vec<Box<Mapping>>>,
     /// Writers of this process; the `flock` orders processes.
@@ -566,11 +567,11 @@ impl SharedIndex {
     /// room for at least `room` keys.
     fn rebuild_with(&self, storage: &dyn Storage, room: u64) -> Result<(), Error> {
         let states = Mutex::new(Vec::new());
-        storage.scan_states(&|state: KeyState| {
-            states.lock().unwrap_or_else(PoisonError::into_inner).push((
-                state.digest,
-                crate::record::state_word(state.expires_at, state.revoked),
-            ));
+        storage.scan_states(&|state: StoredState| {
+            states
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((state.digest, state.state().word()));
         })?;
         let states = states.into_inner().unwrap_or_else(PoisonError::into_inner);
         let keys = states.len() as u64;
@@ -751,7 +752,7 @@ impl<S: Storage> Storage for Indexed<S> {
     ) -> Result<(), Error> {
         let states: Vec<(Digest, i64)> = records
             .iter()
-            .map(|record| (Digest::from_bytes(record.digest), record.state_word()))
+            .map(|record| (Digest::from_bytes(record.digest), record.state().word()))
             .collect();
         self.index.write(
             &self.storage,
@@ -782,7 +783,7 @@ impl<S: Storage> Storage for Indexed<S> {
                     let touched = core::iter::once(&*record).chain(outcome.created.iter());
                     for key in touched {
                         if let Err(error) =
-                            marker.mark(&Digest::from_bytes(key.digest), key.state_word())
+                            marker.mark(&Digest::from_bytes(key.digest), key.state().word())
                         {
                             marking_failed = Some(error);
                             return Err(Error::Storage(
@@ -800,7 +801,7 @@ impl<S: Storage> Storage for Indexed<S> {
             |changed| {
                 core::iter::once(&changed.record)
                     .chain(changed.created.iter())
-                    .map(|record| (Digest::from_bytes(record.digest), record.state_word()))
+                    .map(|record| (Digest::from_bytes(record.digest), record.state().word()))
                     .collect()
             },
         )
@@ -810,7 +811,7 @@ impl<S: Storage> Storage for Indexed<S> {
         self.storage.by_digest(digest)
     }
 
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<i64>, Error> {
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
         self.storage.key_state(digest, number)
     }
 
@@ -826,7 +827,7 @@ impl<S: Storage> Storage for Indexed<S> {
         self.storage.key_count()
     }
 
-    fn scan_states(&self, visit: &(dyn Fn(KeyState) + Sync)) -> Result<(), Error> {
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error> {
         self.storage.scan_states(visit)
     }
 
@@ -842,9 +843,10 @@ impl<S: Storage> Storage for Indexed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::NEVER;
-    use crate::record::REVOKED;
-    use crate::storage::{Change, RedbStorage};
+    use crate::state::NEVER;
+    use crate::state::REVOKED;
+    use crate::storage::redb::RedbStorage;
+    use crate::storage::Change;
 
     fn record(id: &str, digest: [u8; 32]) -> KeyRecord {
         KeyRecord {
@@ -915,7 +917,8 @@ mod tests {
                 .by_digest(&digest)
                 .unwrap()
                 .unwrap()
-                .state_word(),
+                .state()
+                .word(),
             REVOKED
         );
 

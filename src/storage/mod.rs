@@ -1,0 +1,179 @@
+//! The storage interface the key store is written against: one trait,
+//! [`Storage`], and the types its operations take and return. Backends are
+//! folders below this one ([`redb`], the embedded default); [`open`] picks
+//! one for a path, so that the store never names a backend.
+//!
+//! The interface is narrow on purpose (insert, change one key, look up, scan,
+//! add usage, read events) so that a server-backed store such as PostgreSQL
+//! can implement it for fleets of machines. It has no default methods: every
+//! backend implements every operation, so no slow fallback hides behind one.
+
+use std::path::Path;
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::key::digest::Digest;
+use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
+use crate::state::KeyState;
+
+mod guard;
+pub(crate) mod redb;
+
+pub(crate) use guard::PanicGuard;
+
+/// Opens or creates the store file at `path` with the backend for it (today
+/// always redb), checking its format and pepper `fingerprint`; `shared`
+/// lets other processes open it at the same time. Every call of the result
+/// runs under [`PanicGuard`]: a damaged file is an error, never a panic.
+pub(crate) fn open(
+    path: &Path,
+    shared: bool,
+    fingerprint: &[u8; 32],
+) -> Result<Box<dyn Storage>, Error> {
+    let storage = redb::RedbStorage::open(path, shared, fingerprint)?;
+    Ok(Box::new(PanicGuard(storage)))
+}
+
+/// Who makes sure that no new key's digest is already stored. 154 random
+/// bits make a repeat a broken generator, not bad luck: it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RepeatCheck {
+    /// The storage, in the insert's transaction: one lookup per key.
+    InStorage,
+    /// The caller, which holds every stored digest in memory and lets no
+    /// other key in between its check and this insert (exclusive mode).
+    DoneByCaller,
+}
+
+/// The error for a new key whose digest is already stored.
+pub(crate) fn repeated_digest() -> Error {
+    Error::Storage("generated key collides with a stored one".into())
+}
+
+/// Which key an operation is about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Id(&'a str),
+    Digest(&'a Digest),
+}
+
+/// What a change to one key did.
+#[derive(Debug)]
+pub(crate) struct Changed {
+    /// The key's record after the change.
+    pub(crate) record: KeyRecord,
+    /// Whether anything was written (false for a repeated revoke).
+    pub(crate) changed: bool,
+    /// New keys created by the change (a rotation's successor).
+    pub(crate) created: Vec<KeyRecord>,
+}
+
+/// What a change function asks for.
+pub(crate) struct Change {
+    /// Write the modified record (false: leave everything as it was).
+    pub(crate) write: bool,
+    /// Events to append, about any key.
+    pub(crate) events: Vec<(String, EventKind)>,
+    /// New keys to insert with it.
+    pub(crate) created: Vec<KeyRecord>,
+}
+
+/// Gives a new record its number (written into its id).
+pub(crate) type Numbering<'a> = dyn FnMut(&mut KeyRecord) -> Result<(), Error> + 'a;
+
+/// What [`Storage::change`] runs on the record it read.
+pub(crate) type ChangeFn<'a> =
+    dyn FnMut(&mut KeyRecord, &mut Numbering<'_>) -> Result<Change, Error> + 'a;
+
+/// Pending usage of one key, with the events it produces.
+pub(crate) struct UsageDelta<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) usage: Usage,
+    pub(crate) events: Vec<EventKind>,
+}
+
+pub(crate) trait Storage: Send + Sync {
+    /// Inserts new keys and their `Created` events, durably, all or none.
+    /// Each record's id must come from [`new_id`](crate::key::id::new_id): the store
+    /// writes the key's number over its first `NUMBER_CHARS` characters.
+    fn insert(
+        &self,
+        records: &mut [KeyRecord],
+        at: Timestamp,
+        check: RepeatCheck,
+    ) -> Result<(), Error>;
+    /// Reads one key, lets `change` modify it, writes the result durably.
+    /// `change` numbers any key it creates with the function it is given,
+    /// before it uses that key's id.
+    fn change(
+        &self,
+        target: Target<'_>,
+        at: Timestamp,
+        change: &mut ChangeFn<'_>,
+    ) -> Result<Changed, Error>;
+    /// The record with this digest, read from the latest commit.
+    fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error>;
+    /// The state word ([`state_word`](crate::record::state_word)) of key number `number`, whose digest
+    /// is `digest`, as of the latest commit: what a shared-mode verify reads
+    /// for a key whose details it already holds. `None` if there is no such
+    /// key.
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error>;
+    /// The record and usage of one key.
+    fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error>;
+    /// Every record with its usage, in no particular order.
+    fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error>;
+    /// How many keys are stored.
+    fn key_count(&self) -> Result<u64, Error>;
+    /// The state of every key (digest, expiry, revoked), in no particular
+    /// order: what the exclusive-mode index loads at open. Implementations
+    /// should skip decoding the rest of each record, and may call `visit`
+    /// from several threads at once.
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error>;
+    /// Adds usage deltas and their events in one durable transaction.
+    fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error>;
+    /// Events after sequence number `after`, at most `limit`.
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;
+}
+
+impl<S: Storage + ?Sized> Storage for Box<S> {
+    fn insert(
+        &self,
+        records: &mut [KeyRecord],
+        at: Timestamp,
+        check: RepeatCheck,
+    ) -> Result<(), Error> {
+        (**self).insert(records, at, check)
+    }
+    fn change(
+        &self,
+        target: Target<'_>,
+        at: Timestamp,
+        change: &mut ChangeFn<'_>,
+    ) -> Result<Changed, Error> {
+        (**self).change(target, at, change)
+    }
+    fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
+        (**self).by_digest(digest)
+    }
+    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
+        (**self).key_state(digest, number)
+    }
+    fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
+        (**self).by_id(id)
+    }
+    fn scan(&self, visit: &mut dyn FnMut(KeyRecord, Usage)) -> Result<(), Error> {
+        (**self).scan(visit)
+    }
+    fn key_count(&self) -> Result<u64, Error> {
+        (**self).key_count()
+    }
+    fn scan_states(&self, visit: &(dyn Fn(StoredState) + Sync)) -> Result<(), Error> {
+        (**self).scan_states(visit)
+    }
+    fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error> {
+        (**self).add_usage(deltas, at)
+    }
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        (**self).events(after, limit)
+    }
+}

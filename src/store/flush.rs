@@ -1,0 +1,112 @@
+//! Usage off the verify path: counts coalesced in memory, written in
+//! batches by [`KeyStore::flush`], the flusher thread, close and drop.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::record::EventKind;
+use crate::storage::{Storage, UsageDelta};
+use crate::usage::PendingUsage;
+
+use super::fork::FORK_GENERATION;
+use super::info::Details;
+use super::{Flusher, Inner, KeyStore};
+
+impl KeyStore {
+    /// Writes counted usage now. On failure the counts are kept for the next flush.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.inner()?.flush()
+    }
+}
+
+impl Inner {
+    pub(super) fn flush(&self) -> Result<(), Error> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let taken: Vec<(Arc<Details>, PendingUsage)> = self
+            .dirty
+            .drain()
+            .into_iter()
+            .map(|dirty| {
+                let pending = self.take(&dirty);
+                (dirty, pending)
+            })
+            // Empty after a race with an earlier flush.
+            .filter(|(_, pending)| !pending.is_empty())
+            .collect();
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let deltas: Vec<UsageDelta<'_>> = taken
+            .iter()
+            .map(|(dirty, pending)| {
+                let mut events = Vec::new();
+                if pending.revoked_uses > 0 {
+                    events.push(EventKind::RevokedKeyUsed {
+                        count: pending.revoked_uses,
+                    });
+                }
+                if pending.expired_uses > 0 {
+                    events.push(EventKind::ExpiredKeyUsed {
+                        count: pending.expired_uses,
+                    });
+                }
+                UsageDelta {
+                    id: &dirty.id,
+                    usage: pending.usage,
+                    events,
+                }
+            })
+            .collect();
+        let result = self.storage.add_usage(&deltas, self.clock.now());
+        if result.is_err() {
+            for (dirty, pending) in taken {
+                // Put back in the key's cell, which sums with its entry.
+                if dirty.usage.restore(&pending) {
+                    self.dirty.push(dirty);
+                }
+            }
+        }
+        result
+    }
+
+    /// Takes a dirty key's counts: its cell's, and in exclusive mode the
+    /// accepted uses counted in its index entry. The cell's flag is cleared
+    /// (by its take) before the entry's count is read.
+    pub(super) fn take(&self, details: &Details) -> PendingUsage {
+        let mut pending = details.usage.take();
+        self.lookup.take_uses(details, &mut pending);
+        pending
+    }
+}
+
+impl Flusher {
+    /// Starts the thread; `None` when the system refuses one (thread
+    /// limits, memory), in which case usage is still written by
+    /// [`KeyStore::flush`], close and drop, only not on a timer.
+    pub(super) fn start(inner: Weak<Inner>, interval: Duration) -> Option<Flusher> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("apikeys-usage-flush".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => match inner.upgrade() {
+                        Some(inner)
+                            if inner.fork_generation == FORK_GENERATION.load(Ordering::SeqCst) =>
+                        {
+                            // A failed flush keeps its counts for the next one.
+                            let _ = inner.flush();
+                        }
+                        _ => return,
+                    },
+                    _ => return,
+                }
+            });
+        // `std::thread::spawn` would panic in exactly this case.
+        thread.ok().map(|thread| Flusher { stop, thread })
+    }
+}

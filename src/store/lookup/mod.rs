@@ -1,0 +1,68 @@
+//! How verify finds a key: one trait, [`KeyLookup`], and one file per
+//! strategy. The store picks its strategy once, at open, from its mode:
+//!
+//! - [`exclusive`]: exclusive mode's in-memory index of every key, kept
+//!   coherent by this process's own writes.
+//! - [`shared`]: shared mode's index file, mapped by every process, which
+//!   falls back to [`read_through`] for a key being written or an index in
+//!   doubt.
+//! - [`read_through`]: the latest commit of the store file, with the keys'
+//!   details (which never change) kept once per process.
+
+use std::sync::MutexGuard;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, VerifyError};
+use crate::key::digest::Digest;
+use crate::record::{KeyRecord, Usage};
+use crate::state::Status;
+use crate::storage::RepeatCheck;
+use crate::usage::PendingUsage;
+
+use super::info::{Details, VerifiedKey};
+use super::Inner;
+
+pub(super) mod exclusive;
+pub(super) mod read_through;
+pub(super) mod shared;
+
+/// What verify finds: the key as a verify returns it, and how it stands.
+pub(super) type Found<'store> = (VerifiedKey<'store>, Status);
+
+/// A verify strategy: how a presented key is found and its state decided,
+/// and what the strategy must hear of the store's writes and flushes.
+pub(super) trait KeyLookup: Send + Sync {
+    /// The key with this digest and its state at `now`, with the use
+    /// counted when `store` tracks usage. [`crate::Rejection::NotFound`]
+    /// for an unknown key.
+    fn find<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+    ) -> Result<Found<'store>, VerifyError>;
+
+    /// Before new keys are inserted: who checks them for repeated digests,
+    /// and a guard to hold until they are [`committed`](Self::committed),
+    /// so that no other new key lands in between a check and its insert.
+    fn admit(
+        &self,
+        records: &[KeyRecord],
+    ) -> Result<(RepeatCheck, Option<MutexGuard<'_, ()>>), Error>;
+
+    /// Before a change that creates a key checked in storage (a rotation's
+    /// successor): the guard [`admit`](Self::admit) would take, so that no
+    /// batch checks against a lookup that lacks that key.
+    fn hold_new_keys(&self) -> Option<MutexGuard<'_, ()>>;
+
+    /// A record this process committed: the lookup brings itself up to date.
+    fn committed(&self, record: &KeyRecord);
+
+    /// Usage of this key counted by this process and not yet flushed.
+    fn pending_usage(&self, digest: &Digest) -> Usage;
+
+    /// A flush takes a dirty key's counts: adds those the lookup holds
+    /// itself (exclusive mode counts accepted uses in the key's entry) to
+    /// `pending`, which already has the key's cell's.
+    fn take_uses(&self, details: &Details, pending: &mut PendingUsage);
+}

@@ -1,0 +1,213 @@
+//! [`KeyStore`]: the lifecycle of API keys (generate, verify, revoke, rotate,
+//! list) over a [`Storage`], with usage counted off the verify path.
+//!
+//! This file opens and closes a store and holds its state ([`Inner`]); each
+//! other file is one concept: `options` (how to open, what to generate),
+//! `info` (what the store tells about a key), `write` (generate, revoke,
+//! rotate), `verify`, `list`, `flush` (usage), `fork` (handles used after
+//! `fork()`), and `lookup/` (how verify finds a key, one file per mode).
+
+use std::mem::ManuallyDrop;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::key;
+use crate::key::digest::Hasher;
+use crate::storage::{PanicGuard, Storage};
+use crate::usage::DirtyList;
+
+mod flush;
+mod fork;
+mod info;
+mod list;
+mod lookup;
+mod options;
+mod verify;
+mod write;
+
+use fork::{watch_forks, FORK_GENERATION};
+use info::Details;
+pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
+use lookup::exclusive::ExclusiveLookup;
+/// The shared index's file beside a store (`ownership` gives it the store's owner).
+pub(crate) use lookup::shared::index::index_path;
+use lookup::shared::index::{self as shared_index, Indexed, SharedIndex};
+use lookup::shared::SharedLookup;
+use lookup::KeyLookup;
+pub use options::{Mode, NewKey, StoreOptions};
+pub use write::{MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN};
+
+struct Inner {
+    path: PathBuf,
+    /// Dropped only in the process that opened it (see `Drop for Inner`).
+    storage: ManuallyDrop<Box<dyn Storage>>,
+    hasher: Hasher,
+    clock: Arc<dyn Clock>,
+    vendor: String,
+    mode: Mode,
+    track_usage: bool,
+    fork_generation: u64,
+    /// How verify finds a key: chosen once, at open, from the mode.
+    lookup: Box<dyn KeyLookup>,
+    /// Keys with usage counted and not yet flushed.
+    dirty: DirtyList<Arc<Details>>,
+}
+
+/// An open API-key store. Safe to share between threads (`&self` methods).
+///
+/// Dropping it flushes counted usage; [`KeyStore::close`] does the same and
+/// reports errors.
+pub struct KeyStore {
+    inner: Arc<Inner>,
+    flusher: Option<Flusher>,
+}
+
+struct Flusher {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl core::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("path", &self.inner.path)
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyStore {
+    /// Opens the store at `path`, creating it (owner-only, 0600, unless
+    /// [`StoreOptions::file_mode`] says otherwise) if needed.
+    ///
+    /// Errors: [`Error::Locked`] when another process holds the file (in
+    /// exclusive mode, or in shared mode against an exclusive holder),
+    /// [`Error::PermissionDenied`] when this process's user may not open it,
+    /// [`Error::WrongPepper`], [`Error::Corrupted`] for a damaged or foreign
+    /// file, [`Error::InvalidArgument`] for a bad vendor.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<KeyStore, Error> {
+        let path = path.as_ref().to_path_buf();
+        if !key::is_vendor(&options.vendor) {
+            return Err(Error::InvalidArgument(format!(
+                "vendor {:?}: expected 2 to 8 of [a-z]",
+                options.vendor
+            )));
+        }
+        crate::ownership::check_mode(options.file_mode)?;
+        watch_forks();
+        let hasher = Hasher::new(&options.pepper);
+        crate::ownership::create_store_file(&path, options.file_mode)?;
+        // Every storage call is guarded: a damaged file is an error, not a panic.
+        let storage =
+            crate::storage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
+        // The one place the mode decides: the lookup verify uses, and
+        // whether writes keep the shared index.
+        let (storage, lookup): (Box<dyn Storage>, Box<dyn KeyLookup>) = match options.mode {
+            Mode::Exclusive => {
+                // This process writes without keeping the shared index:
+                // shared processes rebuild it when they next open the store.
+                shared_index::invalidate(&path)?;
+                let lookup = Box::new(ExclusiveLookup::load(&*storage)?);
+                (storage, lookup)
+            }
+            Mode::Shared => {
+                let index = Arc::new(SharedIndex::open(&path, hasher.fingerprint(), &storage)?);
+                let indexed = Indexed {
+                    storage,
+                    index: index.clone(),
+                };
+                (
+                    Box::new(PanicGuard(indexed)),
+                    Box::new(SharedLookup::new(index)),
+                )
+            }
+        };
+        Self::with_storage(path, storage, lookup, hasher, options)
+    }
+
+    /// Builds the store over an opened storage.
+    fn with_storage(
+        path: PathBuf,
+        storage: Box<dyn Storage>,
+        lookup: Box<dyn KeyLookup>,
+        hasher: Hasher,
+        options: StoreOptions,
+    ) -> Result<KeyStore, Error> {
+        let inner = Inner {
+            path,
+            storage: ManuallyDrop::new(storage),
+            hasher,
+            clock: options.clock,
+            vendor: options.vendor,
+            mode: options.mode,
+            track_usage: options.track_usage,
+            fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
+            lookup,
+            dirty: DirtyList::default(),
+        };
+        let inner = Arc::new(inner);
+        let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
+            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval))
+            .flatten();
+        Ok(KeyStore { inner, flusher })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The mode the store was opened in.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Flushes usage and closes the store, reporting any error.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.stop_flusher();
+        self.flush()
+    }
+
+    fn stop_flusher(&mut self) {
+        if let Some(flusher) = self.flusher.take() {
+            if self.inner.fork_generation != FORK_GENERATION.load(Ordering::SeqCst) {
+                // The thread stayed in the parent: there is nothing to join.
+                core::mem::forget(flusher);
+                return;
+            }
+            drop(flusher.stop);
+            let _ = flusher.thread.join();
+        }
+    }
+
+    fn inner(&self) -> Result<&Inner, Error> {
+        if self.inner.fork_generation != FORK_GENERATION.load(Ordering::SeqCst) {
+            return Err(Error::UsedAfterFork);
+        }
+        Ok(&self.inner)
+    }
+}
+
+impl Drop for KeyStore {
+    fn drop(&mut self) {
+        self.stop_flusher();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.fork_generation != FORK_GENERATION.load(Ordering::SeqCst) {
+            // The parent owns the file: closing it from the child would write
+            // to it from both sides of the fork. Leave the storage undropped.
+            return;
+        }
+        let _ = self.flush();
+        // SAFETY: dropped once, here, and `self` is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.storage) }
+    }
+}

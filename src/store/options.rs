@@ -1,0 +1,206 @@
+//! How to open a store ([`StoreOptions`], [`Mode`]) and what to generate
+//! ([`NewKey`]): plain values with builder methods, validated when used.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::key;
+
+/// How the store file is shared between processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// One process owns the file. Verify is served from an in-memory index
+    /// kept coherent by this process's own writes. Another process opening
+    /// the file gets [`Error::Locked`].
+    #[default]
+    Exclusive,
+    /// Many processes on one machine open the file (PHP-FPM, gunicorn, puma
+    /// workers). Every process verifies from the shared index, a table of
+    /// every key's state in a file beside the store that all of them map;
+    /// a revocation committed by any process is refused by every verify that
+    /// starts after its commit, in every process (`docs/shared-index.md`).
+    Shared,
+}
+
+/// How to open a store.
+#[derive(Clone)]
+pub struct StoreOptions {
+    pub(super) pepper: Zeroizing<Vec<u8>>,
+    pub(super) mode: Mode,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) vendor: String,
+    pub(super) flush_interval: Duration,
+    pub(super) track_usage: bool,
+    pub(super) file_mode: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pepper: Zeroizing::new(Vec::new()),
+            mode: Mode::Exclusive,
+            clock: Arc::new(SystemClock),
+            vendor: key::DEFAULT_VENDOR.to_string(),
+            flush_interval: Duration::from_secs(1),
+            track_usage: true,
+            file_mode: crate::ownership::OWNER_ONLY,
+        }
+    }
+}
+
+impl core::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field(
+                "pepper",
+                &if self.pepper.is_empty() {
+                    "none"
+                } else {
+                    "set"
+                },
+            )
+            .field("mode", &self.mode)
+            .field("vendor", &self.vendor)
+            .field("flush_interval", &self.flush_interval)
+            .field("track_usage", &self.track_usage)
+            .field("file_mode", &format_args!("{:o}", self.file_mode))
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreOptions {
+    /// Exclusive mode, no pepper, the system clock, vendor `flz`, usage
+    /// flushed every second.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A deployment secret mixed into every digest. A stolen store file is
+    /// then useless without it. The store refuses to open with another one.
+    pub fn pepper(mut self, pepper: impl AsRef<[u8]>) -> Self {
+        self.pepper = Zeroizing::new(pepper.as_ref().to_vec());
+        self
+    }
+
+    /// How the file is shared between processes.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Shorthand for `mode(Mode::Shared)`.
+    pub fn shared(self) -> Self {
+        self.mode(Mode::Shared)
+    }
+
+    /// Where the store reads the time (tests inject a [`crate::ManualClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The vendor prefix of generated keys: 2 to 8 of `[a-z]`.
+    pub fn vendor(mut self, vendor: impl Into<String>) -> Self {
+        self.vendor = vendor.into();
+        self
+    }
+
+    /// How often counted usage is written; zero writes it only on
+    /// [`KeyStore::flush`] and close.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// Whether verify counts uses (last used, use count). On by default.
+    pub fn track_usage(mut self, track: bool) -> Self {
+        self.track_usage = track;
+        self
+    }
+
+    /// The mode a new store file is created with: `0o600` (owner only, the
+    /// default), `0o640` or `0o660` (workers in the file's group). An
+    /// existing file keeps its mode; open refuses any other value.
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+}
+
+/// When a new key stops being accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expiry {
+    At(Timestamp),
+    In(Duration),
+}
+
+/// What to generate: a name (required) and optional env tag, scopes,
+/// expiry, owner and metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    pub(super) name: String,
+    pub(super) env: Option<String>,
+    pub(super) scopes: Vec<String>,
+    pub(super) expiry: Option<Expiry>,
+    pub(super) owner: Option<String>,
+    pub(super) metadata: Option<String>,
+}
+
+impl NewKey {
+    /// A key named `name` (such as "Production"), with no scope, no expiry.
+    pub fn new(name: impl Into<String>) -> Self {
+        NewKey {
+            name: name.into(),
+            env: None,
+            scopes: Vec::new(),
+            expiry: None,
+            owner: None,
+            metadata: None,
+        }
+    }
+
+    /// The environment tag in the key, such as `prod` (1 to 8 of `[a-z0-9]`).
+    pub fn env(mut self, env: impl Into<String>) -> Self {
+        self.env = Some(env.into());
+        self
+    }
+
+    /// Adds a granted scope, such as `contacts:read`, `contacts:*` or `*`.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scopes.push(scope.into());
+        self
+    }
+
+    /// Adds granted scopes.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// The key stops being accepted at `at`.
+    pub fn expires_at(mut self, at: Timestamp) -> Self {
+        self.expiry = Some(Expiry::At(at));
+        self
+    }
+
+    /// The key stops being accepted `after` its creation.
+    pub fn expires_in(mut self, after: Duration) -> Self {
+        self.expiry = Some(Expiry::In(after));
+        self
+    }
+
+    /// Who the key belongs to: an account or user id of the host.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Free-form data kept with the key, such as JSON.
+    pub fn metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = Some(metadata.into());
+        self
+    }
+}
