@@ -2,7 +2,7 @@
 //! and returns [`crate::Error::UsedAfterFork`] in the child instead of
 //! writing to the file from both sides.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Once;
 
 /// Incremented in the child by `pthread_atfork`: a handle opened under an
@@ -11,7 +11,7 @@ pub(super) static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(unix)]
 extern "C" fn after_fork_in_child() {
-    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+    FORK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 pub(super) fn watch_forks() {
