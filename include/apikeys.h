@@ -576,6 +576,68 @@ apikeys_status apikeys_list_get(const struct apikeys_list *list,
 apikeys_status apikeys_list_free(struct apikeys_list *list);
 
 /**
+ * Opens the store file at `path`, or hands back the handle this process
+ * already opened for the same `path`, `pepper` and `flags`. For hosts that
+ * cannot keep a handle between requests (PHP-FPM): the first call in a
+ * process opens the store, every later one returns the same handle.
+ *
+ * The arguments are those of `apikeys_store_open`, except that `pepper`
+ * is declared `const char *` so that hosts pass the string they hold
+ * without a copy; it is any bytes (not necessarily UTF-8 nor
+ * NUL-terminated), `pepper_len` of them. `path` is compared as given: two
+ * spellings of one file are two handles.
+ *
+ * Ownership: the handle belongs to the library, not to the caller.
+ * `apikeys_store_close` on it does nothing and returns `APIKEYS_OK`; it
+ * stays valid, and safe to use from several threads, until the process
+ * exits. Then an exit hook (`atexit`, registered on the first call) closes
+ * every persistent handle the process opened, flushing its usage. A
+ * process killed by a signal loses the usage counted since the last
+ * periodic flush (at most one second's). No thread may use a persistent
+ * handle once `exit()` has begun. Usage is written every second and by
+ * `apikeys_store_flush`, never per verify.
+ *
+ * Fork: a handle is kept with the id of the process that opened it. In a
+ * child after `fork()`, a call opens a new handle for the child; the
+ * parent's answers `APIKEYS_USED_AFTER_FORK` there, is never closed nor
+ * freed there (the file is the parent's), and the child's exit leaves it
+ * alone. Open persistent stores in each worker after the fork, never in
+ * the parent.
+ *
+ * The pepper is never kept: only a BLAKE3 digest of it, to tell whether a
+ * later call asks for the same store. A call with another pepper opens
+ * the file again, which then fails with `APIKEYS_WRONG_PEPPER`. A failed
+ * open is not remembered: the next call tries again. A process holds at
+ * most 64 persistent handles: past that, `APIKEYS_INVALID_ARGUMENT`.
+ *
+ * On success `*out` receives the handle. Errors are those of
+ * `apikeys_store_open`.
+ *
+ * # Safety
+ *
+ * `path` and `pepper`, when not NULL, must be readable for their lengths;
+ * `out` must be NULL (refused) or valid for one pointer write.
+ */
+apikeys_status apikeys_store_open_persistent(const char *path,
+                                             size_t path_len,
+                                             const char *pepper,
+                                             size_t pepper_len,
+                                             uint32_t flags,
+                                             struct apikeys_store **out);
+
+/**
+ * Writes to `*out` how many stores this process has opened through
+ * `apikeys_store_open_persistent`: each open counts once, however many
+ * calls then reused it, so a worker that kept its store reads 1. Starts at
+ * 0 in every process, forked children included.
+ *
+ * # Safety
+ *
+ * `out` must be NULL (refused) or valid for one `uint64_t` write.
+ */
+apikeys_status apikeys_store_persistent_opens(uint64_t *out);
+
+/**
  * Opens the store file at `path` (UTF-8, `path_len` bytes, not
  * NUL-terminated), creating it readable by its owner only if it does not
  * exist.
@@ -618,7 +680,8 @@ apikeys_status apikeys_store_flush(const struct apikeys_store *store);
 /**
  * Flushes usage, closes the file and frees the handle. The handle is freed
  * even when the flush fails (the status then says why). NULL is accepted
- * and does nothing.
+ * and does nothing, and so is a handle from
+ * `apikeys_store_open_persistent`, which belongs to the library.
  *
  * In a child process after `fork()`, closing a handle opened in the parent
  * frees its memory without touching the file (which the parent still

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole benchmark suite in one go and prints the ratio table:
-#   - the criterion suite (benches/verify.rs): apikeys against an in-memory
-#     floor, raw redb, SQLite Sanctum-style and PBKDF2, at 100k and 1M keys;
-#     generate, revoke, batch, list, threads;
-#   - opening a 1M-key store, time and resident memory (benches/open_memory.rs);
+# Runs the whole benchmark suite in one go and prints the ratio table. The
+# programs are the benches of the crate apikeys-compare (benches/compare/, its
+# own crate so that the core's dependencies do not include the peers):
+#   - the criterion suite (benches/compare/benches/verify.rs): apikeys against
+#     an in-memory floor, raw redb, SQLite Sanctum-style and PBKDF2, at 100k
+#     and 1M keys; generate, revoke, batch, list, threads;
+#   - opening a 1M-key store, time and resident memory (open_memory.rs);
 #   - batches and single generates into a 1M-key store, call by call
-#     (benches/write_latency.rs);
-#   - the main ratios again in alternating rounds (benches/paired.rs), which a
+#     (write_latency.rs);
+#   - the main ratios again in alternating rounds (paired.rs), which a
 #     machine busy with other work biases less;
 #   - apikeys called from PHP, Ruby and Python through the C ABI, beside each
 #     language's usual approach (benches/hosts/).
@@ -22,7 +24,7 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 cargo build --release -p apikeys-ffi
-cargo bench --no-run --bench verify --bench open_memory --bench paired --bench write_latency
+cargo bench -p apikeys-compare --no-run --bench verify --bench open_memory --bench paired --bench write_latency
 
 rm -rf "$target/criterion" "$target/bench-results"
 mkdir -p "$target/bench-results"
@@ -30,10 +32,10 @@ run_dir="$(mktemp -d "$target/bench-run.XXXXXX")"
 trap 'rm -rf "$run_dir"' EXIT
 export APIKEYS_BENCH_DIR="$run_dir"
 
-cargo bench --bench verify -- "$@"
-cargo bench --bench open_memory
-cargo bench --bench paired
-cargo bench --bench write_latency
+cargo bench -p apikeys-compare --bench verify -- "$@"
+cargo bench -p apikeys-compare --bench open_memory
+cargo bench -p apikeys-compare --bench paired
+cargo bench -p apikeys-compare --bench write_latency
 
 lib="$target/release/libapikeys.so"
 run_host() {

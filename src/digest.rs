@@ -14,25 +14,32 @@ const DIGEST_CONTEXT: &str = "apikeys 2026-11-27 key digest v1";
 /// Context of the fingerprint of the hashing key kept in the store.
 const FINGERPRINT_CONTEXT: &str = "apikeys 2026-11-27 pepper fingerprint v1";
 
-/// The 32-byte digest of a key. Compared in constant time; it has no `AsRef`
-/// so that it cannot be compared with `==` on bytes by accident.
-#[derive(Clone, Copy)]
-pub struct Digest([u8; 32]);
+/// The 32-byte digest of a key.
+///
+/// It is a [`blake3::Hash`], so `==` is blake3's constant-time comparison
+/// (`constant_time_eq`), and like `Hash` it has no `AsRef<[u8]>`, `Deref` or
+/// comparison with raw bytes: two digests can only be compared as digests.
+/// The bytes leave and enter only through [`Digest::to_bytes`] and
+/// [`Digest::from_bytes`], for storage.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Digest(blake3::Hash);
 
 impl Digest {
+    /// A digest read back from storage.
     pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
-        Digest(bytes)
+        Digest(blake3::Hash::from_bytes(bytes))
     }
 
+    /// The bytes to store. Never compare them: compare the digests.
     pub(crate) fn to_bytes(self) -> [u8; 32] {
-        self.0
+        *self.0.as_bytes()
     }
 
     /// A well-mixed 64-bit value for hash tables: the digest is already a
     /// keyed hash, so its first bytes serve.
     pub(crate) fn table_hash(&self) -> u64 {
         let mut first = [0u8; 8];
-        first.copy_from_slice(&self.0[..8]);
+        first.copy_from_slice(&self.0.as_bytes()[..8]);
         u64::from_le_bytes(first)
     }
 
@@ -40,33 +47,10 @@ impl Digest {
     /// to pick the index shard.
     pub(crate) fn shard_hash(&self) -> u64 {
         let mut second = [0u8; 8];
-        second.copy_from_slice(&self.0[8..16]);
+        second.copy_from_slice(&self.0.as_bytes()[8..16]);
         u64::from_le_bytes(second)
     }
 }
-
-impl ConstantTimeEq for Digest {
-    fn ct_eq(&self, other: &Self) -> subtle::Choice {
-        // Word by word: the differences are folded with OR, with no branch
-        // on the data, and only the final word goes through `subtle`. Four
-        // words cost a few instructions where subtle's byte loop over a
-        // slice costs 32 optimization barriers, on every verify.
-        let mut difference = 0u64;
-        for (a, b) in self.0.chunks_exact(8).zip(other.0.chunks_exact(8)) {
-            let word = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().unwrap_or_default());
-            difference |= word(a) ^ word(b);
-        }
-        difference.ct_eq(&0)
-    }
-}
-
-impl PartialEq for Digest {
-    fn eq(&self, other: &Self) -> bool {
-        self.ct_eq(other).into()
-    }
-}
-
-impl Eq for Digest {}
 
 impl core::fmt::Debug for Digest {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -90,7 +74,7 @@ impl Hasher {
 
     /// The digest of a whole key string.
     pub(crate) fn digest(&self, key: &str) -> Digest {
-        Digest(*blake3::keyed_hash(&self.key, key.as_bytes()).as_bytes())
+        Digest(blake3::keyed_hash(&self.key, key.as_bytes()))
     }
 
     /// A fingerprint of the hashing key, safe to store: it reveals neither
@@ -124,5 +108,26 @@ mod tests {
             &plain.fingerprint(),
             &Hasher::new(b"").fingerprint()
         ));
+    }
+
+    #[test]
+    fn digests_round_trip_through_their_stored_bytes_and_print_redacted() {
+        let digest = Hasher::new(b"pepper").digest("flz_sk_x");
+        let stored = digest.to_bytes();
+        assert!(Digest::from_bytes(stored) == digest);
+        for at in [0, 7, 8, 31] {
+            let mut other = stored;
+            other[at] ^= 1;
+            assert!(Digest::from_bytes(other) != digest, "byte {at}");
+        }
+        assert_eq!(format!("{digest:?}"), "Digest { .. }");
+        assert_eq!(
+            digest.table_hash(),
+            u64::from_le_bytes(stored[..8].try_into().unwrap())
+        );
+        assert_eq!(
+            digest.shard_hash(),
+            u64::from_le_bytes(stored[8..16].try_into().unwrap())
+        );
     }
 }

@@ -40,6 +40,7 @@ mod memory;
 mod ownership;
 mod record;
 mod scope;
+mod shared_index;
 mod storage;
 mod store;
 mod usage;

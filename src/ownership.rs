@@ -7,6 +7,7 @@
 //! `nobody`). The file stays owner-only unless its creator asks for a group
 //! mode; what the library never does is widen a file's mode on its own.
 
+#[cfg(unix)]
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -105,8 +106,10 @@ pub(crate) fn open_beside(store: &Path, path: &Path) -> Result<File, Error> {
     }
 }
 
-/// Gives an existing store file an owner, a group and a mode (for
-/// `apikeys init --owner www-data --mode 660`).
+/// Gives an existing store file, and the files the library keeps beside it
+/// (its shared index), an owner, a group and a mode (for `apikeys init
+/// --owner www-data --mode 660`). `owner` is `USER` (with that user's
+/// primary group), `USER:GROUP` or `:GROUP`, by name or number.
 pub fn set_owner_and_mode(
     path: &Path,
     owner: Option<&str>,
@@ -115,6 +118,15 @@ pub fn set_owner_and_mode(
     if let Some(mode) = mode {
         check_mode(mode)?;
     }
+    set_one(path, owner, mode)?;
+    let index = crate::shared_index::index_path(path);
+    if index.exists() {
+        set_one(&index, owner, mode)?;
+    }
+    Ok(())
+}
+
+fn set_one(path: &Path, owner: Option<&str>, mode: Option<u32>) -> Result<(), Error> {
     let file = OpenOptions::new()
         .read(true)
         .open(path)
@@ -122,7 +134,7 @@ pub fn set_owner_and_mode(
     #[cfg(unix)]
     if let Some(owner) = owner {
         let (uid, gid) = resolve_owner(owner)?;
-        std::os::unix::fs::fchown(&file, Some(uid), gid).map_err(|error| io_error(error, path))?;
+        std::os::unix::fs::fchown(&file, uid, gid).map_err(|error| io_error(error, path))?;
     }
     #[cfg(not(unix))]
     if owner.is_some() {
@@ -186,7 +198,7 @@ fn describe_access(path: &Path) -> String {
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let owned = match metadata {
             Some(m) => format!(
-                "{what} is owned by {}:{} with mode {:o}",
+                "{what} is owned by {}:{} with mode {:03o}",
                 user_name(m.uid()),
                 group_name(m.gid()),
                 m.mode() & 0o7777
@@ -250,13 +262,14 @@ fn group_name(gid: libc::gid_t) -> String {
     gid.to_string()
 }
 
-/// `USER`, `USER:GROUP` or `:GROUP`, by name or number. A user alone keeps
-/// the file's group.
+/// `USER`, `USER:GROUP` or `:GROUP`, by name or number. A user alone
+/// (named or numbered) brings their primary group; `:GROUP` keeps the
+/// file's owner (`None` for the user means the file keeps its owner).
 #[cfg(unix)]
-fn resolve_owner(spec: &str) -> Result<(u32, Option<u32>), Error> {
+fn resolve_owner(spec: &str) -> Result<(Option<u32>, Option<u32>), Error> {
     let (user, group) = match spec.split_once(':') {
-        Some((user, group)) => (user, Some(group)),
-        None => (spec, None),
+        Some((user, group)) => (user, group),
+        None => (spec, ""),
     };
     let unknown = |what: &str, name: &str| {
         Error::InvalidArgument(format!(
@@ -264,41 +277,62 @@ fn resolve_owner(spec: &str) -> Result<(u32, Option<u32>), Error> {
             crate::error::excerpt(name)
         ))
     };
-    let uid = if user.is_empty() {
-        // SAFETY: geteuid cannot fail.
-        unsafe { libc::geteuid() }
-    } else if let Ok(uid) = user.parse() {
-        uid
-    } else {
-        lookup_user(user).ok_or_else(|| unknown("user", user))?
+    let user = match user {
+        "" => None,
+        user => Some(match user.parse::<u32>() {
+            // A number: the user may have no entry; then no primary group.
+            Ok(uid) => (uid, passwd_entry(Lookup::Uid(uid)).map(|(_, gid)| gid)),
+            Err(_) => {
+                let (uid, gid) =
+                    passwd_entry(Lookup::Name(user)).ok_or_else(|| unknown("user", user))?;
+                (uid, Some(gid))
+            }
+        }),
     };
     let gid = match group {
-        None | Some("") => None,
-        Some(group) => Some(match group.parse() {
+        "" => user.and_then(|(_, primary)| primary),
+        group => Some(match group.parse() {
             Ok(gid) => gid,
             Err(_) => lookup_group(group).ok_or_else(|| unknown("group", group))?,
         }),
     };
-    Ok((uid, gid))
+    Ok((user.map(|(uid, _)| uid), gid))
 }
 
 #[cfg(unix)]
-fn lookup_user(name: &str) -> Option<u32> {
-    let name = std::ffi::CString::new(name).ok()?;
+enum Lookup<'a> {
+    Name(&'a str),
+    Uid(u32),
+}
+
+/// A user's uid and primary gid.
+#[cfg(unix)]
+fn passwd_entry(lookup: Lookup<'_>) -> Option<(u32, u32)> {
     let mut buffer = vec![0 as libc::c_char; 1024];
     // SAFETY: as in `user_name`.
     unsafe {
         let mut entry: libc::passwd = core::mem::zeroed();
         let mut found = core::ptr::null_mut();
-        (libc::getpwnam_r(
-            name.as_ptr(),
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        ) == 0
-            && !found.is_null())
-        .then_some(entry.pw_uid)
+        let status = match lookup {
+            Lookup::Name(name) => {
+                let name = std::ffi::CString::new(name).ok()?;
+                libc::getpwnam_r(
+                    name.as_ptr(),
+                    &mut entry,
+                    buffer.as_mut_ptr(),
+                    buffer.len(),
+                    &mut found,
+                )
+            }
+            Lookup::Uid(uid) => libc::getpwuid_r(
+                uid,
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            ),
+        };
+        (status == 0 && !found.is_null()).then_some((entry.pw_uid, entry.pw_gid))
     }
 }
 
@@ -370,8 +404,11 @@ mod tests {
 
     #[test]
     fn owners_resolve_by_name_and_number() {
-        assert_eq!(resolve_owner("0").unwrap(), (0, None));
-        assert_eq!(resolve_owner("root:root").unwrap(), (0, Some(0)));
+        assert_eq!(resolve_owner("0").unwrap(), (Some(0), Some(0)));
+        assert_eq!(resolve_owner("root").unwrap(), (Some(0), Some(0)));
+        assert_eq!(resolve_owner("root:root").unwrap(), (Some(0), Some(0)));
+        assert_eq!(resolve_owner(":0").unwrap(), (None, Some(0)));
+        assert_eq!(resolve_owner("4000000:").unwrap(), (Some(4_000_000), None));
         assert!(matches!(
             resolve_owner("no-such-user-apikeys"),
             Err(Error::InvalidArgument(message)) if message.contains("no-such-user-apikeys")

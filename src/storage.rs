@@ -307,8 +307,11 @@ pub(crate) struct RedbStorage {
 
 impl RedbStorage {
     /// Opens or creates the store file, checking format and pepper.
-    /// The file exists: [`crate::ownership::create_store_file`] made it.
+    /// A missing file is created owner-only first ([`crate::KeyStore::open`]
+    /// creates it with the mode asked for before this): redb would create it
+    /// with the umask's mode.
     pub(crate) fn open(path: &Path, shared: bool, fingerprint: &[u8; 32]) -> Result<Self, Error> {
+        crate::ownership::create_store_file(path, crate::ownership::OWNER_ONLY)?;
         let mode = if shared {
             ConcurrencyMode::MultiWriter
         } else {

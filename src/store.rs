@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -20,6 +19,7 @@ use crate::format::{self, SecretKey};
 use crate::memory::IndexMemory;
 use crate::record::{state_word, Event, EventKind, KeyRecord, KeyState, Usage, NEVER, REVOKED};
 use crate::scope::{check_scope, scopes_cover, MAX_SCOPES};
+use crate::shared_index::{self, Indexed, Lookup, SharedIndex};
 use crate::storage::{
     id_number, repeated_digest, Change, PanicGuard, RedbStorage, RepeatCheck, Storage, Target,
     UsageDelta,
@@ -49,8 +49,10 @@ pub enum Mode {
     #[default]
     Exclusive,
     /// Many processes on one machine open the file (PHP-FPM, gunicorn, puma
-    /// workers). Every verify reads the latest commit, so a revocation by any
-    /// process is seen by the next verify in every process.
+    /// workers). Every process verifies from the shared index, a table of
+    /// every key's state in a file beside the store that all of them map;
+    /// a revocation committed by any process is refused by every verify that
+    /// starts after its commit, in every process (`docs/shared-index.md`).
     Shared,
 }
 
@@ -695,7 +697,7 @@ impl Index {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let hash = entry.digest.table_hash();
-        if let Some(found) = table.find(hash, |other| other.digest.ct_eq(&entry.digest).into()) {
+        if let Some(found) = table.find(hash, |other| other.digest == entry.digest) {
             found.lower(entry.state.load(Ordering::SeqCst));
             if let Some(hot) = entry.hot.into_inner() {
                 let _ = found.hot.set(hot);
@@ -735,9 +737,7 @@ impl Index {
             .shard(digest)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = table.find(digest.table_hash(), |entry| {
-            entry.digest.ct_eq(digest).into()
-        })?;
+        let entry = table.find(digest.table_hash(), |entry| entry.digest == *digest)?;
         Some(found(entry))
     }
 }
@@ -754,6 +754,8 @@ struct Inner {
     fork_generation: u64,
     /// Exclusive mode only.
     index: Option<Index>,
+    /// Shared mode only: every key's state, in a file all processes map.
+    shared_index: Option<Arc<SharedIndex>>,
     /// Shared mode: the details of keys this process verified, by digest,
     /// with their usage counters (see [`Inner::shared_details`]).
     shared: RwLock<HashTable<Arc<Details>>>,
@@ -838,13 +840,31 @@ impl KeyStore {
         let storage =
             RedbStorage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
         // Every storage call is guarded: a damaged file is an error, not a panic.
-        Self::with_storage(path, Box::new(PanicGuard(storage)), hasher, options)
+        let (storage, shared_index): (Box<dyn Storage>, _) = match options.mode {
+            Mode::Exclusive => {
+                // This process writes without keeping the shared index:
+                // shared processes rebuild it when they next open the store.
+                shared_index::invalidate(&path)?;
+                (Box::new(PanicGuard(storage)), None)
+            }
+            Mode::Shared => {
+                let storage = PanicGuard(storage);
+                let index = Arc::new(SharedIndex::open(&path, hasher.fingerprint(), &storage)?);
+                let indexed = Indexed {
+                    storage,
+                    index: index.clone(),
+                };
+                (Box::new(PanicGuard(indexed)), Some(index))
+            }
+        };
+        Self::with_storage(path, storage, shared_index, hasher, options)
     }
 
     /// Builds the store over an opened storage.
     fn with_storage(
         path: PathBuf,
         storage: Box<dyn Storage>,
+        shared_index: Option<Arc<SharedIndex>>,
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
@@ -862,6 +882,7 @@ impl KeyStore {
             track_usage: options.track_usage,
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
             index,
+            shared_index,
             shared: RwLock::new(HashTable::new()),
             dirty: DirtyList::default(),
             adding: Mutex::new(()),
@@ -873,7 +894,8 @@ impl KeyStore {
         }
         let inner = Arc::new(inner);
         let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
-            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval));
+            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval))
+            .flatten();
         Ok(KeyStore { inner, flusher })
     }
 
@@ -1021,7 +1043,13 @@ impl KeyStore {
                 }
             }
             None => {
-                let (details, state) = inner.shared_lookup(&digest)?;
+                let (details, state) = match inner.shared_index.as_ref().map(|i| i.lookup(&digest))
+                {
+                    Some(Lookup::Absent) => return Err(Rejection::NotFound.into()),
+                    Some(Lookup::Found(state)) => (inner.shared_details(&digest)?, state),
+                    // Being written, or an index in doubt: the store file.
+                    Some(Lookup::Unsure) | None => inner.shared_lookup(&digest)?,
+                };
                 let outcome = match state {
                     REVOKED => Presented::Revoked,
                     expires if now.unix() >= expires => Presented::Expired,
@@ -1323,20 +1351,54 @@ impl Inner {
         }
     }
 
-    /// Shared mode: the key with this digest and its state word as of the
-    /// latest commit. A key's name, env, owner, scopes and number never
-    /// change, so a process keeps them once read; its state (expiry,
-    /// revocation) is read on every call, by one get of its `digests` row.
-    fn shared_lookup(&self, digest: &Digest) -> Result<(Arc<Details>, i64), VerifyError> {
-        let hash = digest.table_hash();
-        let same = |details: &Arc<Details>| bool::from(details.digest.ct_eq(digest));
-        let known = self
-            .shared
+    /// Shared mode: the details of a key this process has seen, if it has.
+    fn known_details(&self, digest: &Digest) -> Option<Arc<Details>> {
+        let same = |details: &Arc<Details>| details.digest == *digest;
+        self.shared
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .find(hash, same)
-            .cloned();
-        if let Some(details) = known {
+            .find(digest.table_hash(), same)
+            .cloned()
+    }
+
+    /// Shared mode: keeps a key's details for this process's next verifies.
+    fn remember(&self, record: KeyRecord) -> Arc<Details> {
+        let details = Arc::new(Details::from_record(record));
+        let digest = details.digest;
+        let same = |known: &Arc<Details>| known.digest == digest;
+        let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
+        // Bounded: a process that sees very many keys starts over. Counts
+        // in dropped details stay on the dirty list until flushed.
+        if cache.len() >= SHARED_DETAILS_MAX {
+            cache.clear();
+        }
+        match cache.find(digest.table_hash(), same) {
+            Some(known) => known.clone(),
+            None => {
+                cache.insert_unique(digest.table_hash(), details.clone(), |details| {
+                    details.digest.table_hash()
+                });
+                details
+            }
+        }
+    }
+
+    /// Shared mode, for a key the shared index holds: its details, read
+    /// from the store file once per process. A key's name, env, owner,
+    /// scopes and number never change.
+    fn shared_details(&self, digest: &Digest) -> Result<Arc<Details>, VerifyError> {
+        if let Some(details) = self.known_details(digest) {
+            return Ok(details);
+        }
+        let record = self.storage.by_digest(digest)?.ok_or(Rejection::NotFound)?;
+        Ok(self.remember(record))
+    }
+
+    /// Shared mode without a usable index entry: the key with this digest
+    /// and its state word as of the latest commit, read from the store file
+    /// (one get of its `digests` row once its details are known).
+    fn shared_lookup(&self, digest: &Digest) -> Result<(Arc<Details>, i64), VerifyError> {
+        if let Some(details) = self.known_details(digest) {
             let state = self
                 .storage
                 .key_state(digest, details.number)?
@@ -1347,17 +1409,7 @@ impl Inner {
         // fresh as the row's.
         let record = self.storage.by_digest(digest)?.ok_or(Rejection::NotFound)?;
         let state = record.state_word();
-        let details = Arc::new(Details::from_record(record));
-        let mut cache = self.shared.write().unwrap_or_else(PoisonError::into_inner);
-        // Bounded: a process that sees very many keys starts over. Counts
-        // in dropped details stay on the dirty list until flushed.
-        if cache.len() >= SHARED_DETAILS_MAX {
-            cache.clear();
-        }
-        if cache.find(hash, same).is_none() {
-            cache.insert_unique(hash, details.clone(), |details| details.digest.table_hash());
-        }
-        Ok((details, state))
+        Ok((self.remember(record), state))
     }
 
     /// Usage counted in this process and not yet flushed.
@@ -1377,9 +1429,7 @@ impl Inner {
                 self.shared
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .find(digest.table_hash(), |details| {
-                        details.digest.ct_eq(&digest).into()
-                    })
+                    .find(digest.table_hash(), |details| details.digest == digest)
                     .map(|details| details.usage.peek())
                     .unwrap_or_default()
             }
@@ -1453,7 +1503,10 @@ impl Inner {
 }
 
 impl Flusher {
-    fn start(inner: Weak<Inner>, interval: Duration) -> Flusher {
+    /// Starts the thread; `None` when the system refuses one (thread
+    /// limits, memory), in which case usage is still written by
+    /// [`KeyStore::flush`], close and drop, only not on a timer.
+    fn start(inner: Weak<Inner>, interval: Duration) -> Option<Flusher> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("apikeys-usage-flush".into())
@@ -1471,14 +1524,8 @@ impl Flusher {
                     _ => return,
                 }
             });
-        match thread {
-            Ok(thread) => Flusher { stop, thread },
-            // Without a thread, usage is still written by flush() and close().
-            Err(_) => Flusher {
-                stop,
-                thread: std::thread::spawn(|| {}),
-            },
-        }
+        // `std::thread::spawn` would panic in exactly this case.
+        thread.ok().map(|thread| Flusher { stop, thread })
     }
 }
 
@@ -1535,6 +1582,7 @@ mod tests {
     fn counted_shared_store(dir: &Path) -> (KeyStore, Arc<AtomicUsize>) {
         let path = dir.join("counted.redb");
         let hasher = Hasher::new(b"");
+        crate::ownership::create_store_file(&path, 0o600).unwrap();
         let real = RedbStorage::open(&path, true, &hasher.fingerprint()).unwrap();
         let reads = Arc::new(AtomicUsize::new(0));
         let storage = CountingStorage {
@@ -1542,7 +1590,8 @@ mod tests {
             reads: reads.clone(),
         };
         let options = StoreOptions::new().shared();
-        let store = KeyStore::with_storage(path, Box::new(storage), hasher, options).unwrap();
+        // Without a shared index: every verify that gets past parsing reads.
+        let store = KeyStore::with_storage(path, Box::new(storage), None, hasher, options).unwrap();
         (store, reads)
     }
 

@@ -205,6 +205,51 @@ fn init_gives_the_store_to_the_workers_user_and_admin_commands_keep_it() {
 }
 
 #[test]
+fn init_in_shared_mode_gives_the_index_to_the_workers_user_too() {
+    if !is_root() {
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let dir = open_dir();
+    let path = dir.path().join("k.redb");
+    // A user alone brings their primary group (nobody's is 65534 here).
+    let output = cli(
+        &path,
+        &["--shared", "init", "--owner", "nobody", "--mode", "660"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut index = path.as_os_str().to_owned();
+    index.push(".index");
+    for file in [path.clone(), index.into()] {
+        let metadata = std::fs::metadata(&file).unwrap();
+        assert_eq!(
+            (metadata.uid(), metadata.gid(), metadata.mode() & 0o777),
+            (65534, 65534, 0o660),
+            "{}",
+            file.display()
+        );
+    }
+    let generated = cli(&path, &["--shared", "generate", "--name", "k", "--json"]);
+    assert!(generated.status.success());
+    let json: serde_json::Value =
+        serde_json::from_slice(generated.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let output = cli_as_nobody(
+        &path,
+        &["--shared", "verify"],
+        json["key"].as_str().unwrap(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn init_names_an_unknown_user() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.redb");

@@ -155,6 +155,15 @@ apikeys_status apikeys_list_get(const struct apikeys_list *list,
 
 apikeys_status apikeys_list_free(struct apikeys_list *list);
 
+apikeys_status apikeys_store_open_persistent(const char *path,
+                                             size_t path_len,
+                                             const char *pepper,
+                                             size_t pepper_len,
+                                             uint32_t flags,
+                                             struct apikeys_store **out);
+
+apikeys_status apikeys_store_persistent_opens(uint64_t *out);
+
 apikeys_status apikeys_store_open(const char *path,
                                   size_t path_len,
                                   const uint8_t *pepper,

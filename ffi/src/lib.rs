@@ -20,6 +20,7 @@ mod check;
 mod info;
 mod key;
 mod list;
+mod persistent;
 mod status;
 mod store;
 mod verify;

@@ -93,7 +93,8 @@ pub unsafe extern "C" fn apikeys_store_flush(store: *const apikeys_store) -> api
 
 /// Flushes usage, closes the file and frees the handle. The handle is freed
 /// even when the flush fails (the status then says why). NULL is accepted
-/// and does nothing.
+/// and does nothing, and so is a handle from
+/// `apikeys_store_open_persistent`, which belongs to the library.
 ///
 /// In a child process after `fork()`, closing a handle opened in the parent
 /// frees its memory without touching the file (which the parent still
@@ -106,7 +107,8 @@ pub unsafe extern "C" fn apikeys_store_flush(store: *const apikeys_store) -> api
 #[no_mangle]
 pub unsafe extern "C" fn apikeys_store_close(store: *mut apikeys_store) -> apikeys_status {
     ffi_boundary! {
-        if store.is_null() {
+        // A persistent handle belongs to the library (persistent.rs).
+        if store.is_null() || crate::persistent::is_persistent(store) {
             return Ok(());
         }
         // SAFETY: the caller hands back a pointer made by Box::into_raw in

@@ -104,6 +104,13 @@ unsafe fn symbol<F: Copy>(library: *mut c_void, name: &str) -> F {
 }
 
 fn load() -> Api {
+    let library = open_library();
+    // SAFETY: every signature below is copied from include/apikeys.h.
+    unsafe { resolve(library) }
+}
+
+/// `dlopen` of the built library (kept loaded for the process).
+fn open_library() -> *mut c_void {
     // target/<profile>/deps/hostile_abi-<hash> -> target/<profile>/libapikeys.so
     let exe = std::env::current_exe().expect("test path");
     let dir = exe
@@ -119,6 +126,12 @@ fn load() -> Api {
         "cannot load {}: build it first with `cargo build -p apikeys-ffi`",
         path.display()
     );
+    library
+}
+
+/// # Safety
+/// `library` is a live dlopen handle of libapikeys.
+unsafe fn resolve(library: *mut c_void) -> Api {
     // SAFETY: every signature below is copied from include/apikeys.h.
     unsafe {
         Api {
@@ -909,4 +922,176 @@ fn hostile_strings_where_names_ids_scopes_and_paths_go_are_refused() {
         }
     }
     eprintln!("{calls} calls with hostile names, env tags, scopes, ids and paths");
+}
+
+/// The persistent handles' functions (ffi/src/persistent.rs).
+struct PersistentApi {
+    open: unsafe extern "C" fn(
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        u32,
+        *mut *mut Store,
+    ) -> u32,
+    opens: unsafe extern "C" fn(*mut u64) -> u32,
+}
+
+#[test]
+fn persistent_open_refuses_null_and_hostile_arguments_and_writes_out_only_on_success() {
+    let api = load();
+    let library = open_library();
+    // SAFETY: signatures copied from include/apikeys.h.
+    let persistent = unsafe {
+        PersistentApi {
+            open: symbol(library, "apikeys_store_open_persistent"),
+            opens: symbol(library, "apikeys_store_persistent_opens"),
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("persistent.redb");
+    let path = path.to_str().expect("utf-8").as_bytes();
+    let directory = dir.path().to_str().expect("utf-8").as_bytes();
+    let huge = vec![b'a'; 1 << 20];
+    let sentinel = std::ptr::dangling_mut::<Store>();
+    let pepper = b"pepper";
+    // SAFETY: every non-NULL pointer is a live buffer of the given length or
+    // a writable out slot; NULLs are what is under test.
+    unsafe {
+        let cases: [(&str, *const c_char, usize, *const c_char, usize, u32, u32); 9] = [
+            (
+                "NULL path, length 9",
+                null(),
+                9,
+                null(),
+                0,
+                1,
+                NULL_ARGUMENT,
+            ),
+            (
+                "(NULL, 0) path: the empty path",
+                null(),
+                0,
+                null(),
+                0,
+                1,
+                INVALID_ARGUMENT,
+            ),
+            (
+                "NULL pepper, length 4",
+                ptr(path),
+                path.len(),
+                null(),
+                4,
+                1,
+                NULL_ARGUMENT,
+            ),
+            (
+                "unknown flags",
+                ptr(path),
+                path.len(),
+                null(),
+                0,
+                0xFF00,
+                INVALID_ARGUMENT,
+            ),
+            (
+                "a NUL in the path",
+                ptr(b"a\0b"),
+                3,
+                null(),
+                0,
+                1,
+                INVALID_ARGUMENT,
+            ),
+            (
+                "a path that is not UTF-8",
+                ptr(b"\xff\xfe"),
+                2,
+                null(),
+                0,
+                1,
+                INVALID_ARGUMENT,
+            ),
+            (
+                "a directory",
+                ptr(directory),
+                directory.len(),
+                null(),
+                0,
+                1,
+                INVALID_ARGUMENT,
+            ),
+            (
+                "a 1 MiB path",
+                ptr(&huge),
+                huge.len(),
+                null(),
+                0,
+                1,
+                (api.store_open)(ptr(&huge), huge.len(), null(), 0, 1, &mut null_mut()),
+            ),
+            (
+                "a pepper of 1 MiB",
+                ptr(path),
+                path.len(),
+                ptr(&huge),
+                huge.len(),
+                1,
+                OK,
+            ),
+        ];
+        for (what, path_ptr, path_len, pepper_ptr, pepper_len, flags, expected) in cases {
+            let mut out = sentinel;
+            let status =
+                (persistent.open)(path_ptr, path_len, pepper_ptr, pepper_len, flags, &mut out);
+            documented(&api, status, what);
+            assert_eq!(status, expected, "{what}");
+            if status == OK {
+                assert!(!out.is_null() && out != sentinel, "{what}: no handle");
+            } else {
+                assert_eq!(out, sentinel, "{what}: out written on failure");
+            }
+        }
+        // The store made above with the 1 MiB pepper refuses any other.
+        let mut out = sentinel;
+        let status = (persistent.open)(
+            ptr(path),
+            path.len(),
+            ptr(pepper),
+            pepper.len(),
+            1,
+            &mut out,
+        );
+        assert_eq!(status, 202, "another pepper: WRONG_PEPPER");
+        assert_eq!(out, sentinel);
+        assert_eq!(
+            (persistent.open)(ptr(path), path.len(), null(), 0, 1, null_mut()),
+            NULL_ARGUMENT,
+            "NULL out"
+        );
+        assert_eq!(
+            (persistent.opens)(null_mut()),
+            NULL_ARGUMENT,
+            "opens: NULL out"
+        );
+
+        // The same arguments give the same handle, which close leaves open.
+        let (mut first, mut again) = (null_mut(), null_mut());
+        assert_eq!(
+            (persistent.open)(ptr(path), path.len(), ptr(&huge), huge.len(), 1, &mut first),
+            OK
+        );
+        assert_eq!(
+            (persistent.open)(ptr(path), path.len(), ptr(&huge), huge.len(), 1, &mut again),
+            OK
+        );
+        assert_eq!(first, again);
+        assert_eq!((api.store_close)(first), OK);
+        let key = c"flz_sk_not_a_key";
+        assert_eq!((api.key_validate)(first, key.as_ptr()), MALFORMED);
+        let mut opens = 0u64;
+        assert_eq!((persistent.opens)(&mut opens), OK);
+        assert!(opens >= 1);
+    }
 }

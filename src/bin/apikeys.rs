@@ -221,10 +221,14 @@ fn read_key() -> Result<Option<Zeroizing<String>>, Error> {
 
 fn run(cli: Cli) -> Result<Outcome, Error> {
     if let Command::Init { ref owner, mode } = cli.command {
-        // Created with the mode asked for (the umask cannot narrow it), then
-        // given away; an existing store keeps what it has unless told.
+        // Created with the mode asked for (the umask cannot narrow it), in
+        // shared mode so that its index exists too (workers may not create
+        // files in the store's directory), then both are given away; an
+        // existing store keeps what it has unless told.
         open_with(&cli, |options| {
-            options.file_mode(mode.unwrap_or(OWNER_ONLY))
+            options
+                .file_mode(mode.unwrap_or(OWNER_ONLY))
+                .mode(Mode::Shared)
         })?
         .close()?;
         set_owner_and_mode(&cli.db, owner.as_deref(), mode)?;

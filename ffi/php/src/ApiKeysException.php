@@ -31,6 +31,7 @@ class ApiKeysException extends \RuntimeException
         Status::STORAGE => StorageException::class,
         Status::UNSUPPORTED_VERSION => UnsupportedVersionException::class,
         Status::RANDOM => RandomFailureException::class,
+        Status::PERMISSION_DENIED => PermissionDeniedException::class,
         Status::PANIC => NativePanicException::class,
     ];
 

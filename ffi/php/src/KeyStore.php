@@ -15,28 +15,69 @@ use FFI\CData;
  *     $store->verify($key->secret(), scope: 'contacts:read');
  *
  * shared: true lets several processes (PHP-FPM workers) open the file at
- * once; every verify then sees revocations made by any of them. Open the
- * store in each worker process (lazily, on first use); a handle used after
- * fork() throws UsedAfterForkException.
+ * once; every verify then sees revocations made by any of them.
+ *
+ * persistent: true keeps the store open in the process between requests,
+ * the way PDO keeps persistent connections: the library holds one open
+ * handle per process for each path, pepper and mode, opened on the first
+ * request that asks for it (after the fork, in the worker), handed to every
+ * later `new KeyStore(...)` with the same arguments, and closed with its
+ * usage flushed when the process exits (pm.max_requests recycling, a
+ * graceful stop). close() then only lets go of this object. The default
+ * (null) is persistent under the SAPIs that serve many requests per
+ * process (php-fpm, FastCGI, Apache's module, LiteSpeed) and not on the
+ * command line. KeyStore::shared() is the accessor for a request handler.
  *
  * Every call hands strings to the library as (pointer, length), reads
  * results out of library-owned handles, and frees those before returning.
  */
 final class KeyStore
 {
+    /** The SAPIs where a process serves many requests and PHP frees everything between them. */
+    private const PERSISTENT_SAPIS = ['fpm-fcgi', 'cgi-fcgi', 'apache2handler', 'litespeed'];
+
+    /**
+     * The core's bearer_token as a pattern: blanks (space, tab) around the
+     * value, the scheme "bearer" in any case, one or more spaces, then the
+     * token: b64token characters (RFC 6750) and any "=" padding.
+     */
+    private const BEARER = '~\A[ \t]*bearer +([A-Za-z0-9\-._\~+/]+=*)[ \t]*\z~i';
+
     private FFI $ffi;
     private ?CData $handle = null;
     /** Receives the id from apikeys_key_check; read right after each call (PHP objects are not shared between threads). */
-    private CData $idBuffer;
+    private ?CData $idBuffer = null;
+    /**
+     * What closes a handle this object opened, when close() or the object's
+     * end comes; null for a persistent store, which the library owns (and
+     * then there is no destructor to run on every request).
+     */
+    private ?OwnedStoreHandle $owned = null;
+    /** Whether the library owns the handle (apikeys_store_open_persistent). */
+    public readonly bool $persistent;
 
     public function __construct(
         public readonly string $path,
         #[\SensitiveParameter] ?string $pepper = null,
         public readonly bool $shared = false,
+        ?bool $persistent = null,
     ) {
         $this->ffi = Library::ffi();
-        $this->idBuffer = $this->ffi->new('char[' . Status::ID_SIZE . ']');
+        $this->persistent = $persistent ?? in_array(PHP_SAPI, self::PERSISTENT_SAPIS, true);
         $out = $this->ffi->new('apikeys_store*');
+        if ($this->persistent) {
+            // The library compares a digest of the pepper; it takes the PHP string as is.
+            self::check($this->ffi->apikeys_store_open_persistent(
+                $path,
+                strlen($path),
+                $pepper,
+                $pepper === null ? 0 : strlen($pepper),
+                $shared ? Status::OPEN_SHARED : 0,
+                FFI::addr($out),
+            ));
+            $this->handle = $out;
+            return;
+        }
         $pepperBuffer = self::bytes($this->ffi, $pepper);
         self::check($this->ffi->apikeys_store_open(
             $path,
@@ -50,25 +91,46 @@ final class KeyStore
             FFI::memset($pepperBuffer, 0, FFI::sizeof($pepperBuffer)); // our copy of a secret
         }
         $this->handle = $out;
+        $this->owned = new OwnedStoreHandle($this->ffi, $out);
     }
 
-    public function __destruct()
+    /**
+     * The store for a request handler: shared mode, persistent (whatever
+     * the SAPI), so every request of a worker process uses the one handle
+     * the library keeps open for that process. Cheap to call on every
+     * request: the first call in a process opens the file, later ones look
+     * the handle up.
+     */
+    public static function shared(string $path, #[\SensitiveParameter] ?string $pepper = null): self
     {
-        // A forgotten store still gets its usage counts flushed; never throw here.
-        try {
-            $this->close();
-        } catch (\Throwable) {
-        }
+        return new self($path, $pepper, shared: true, persistent: true);
     }
 
-    /** Flushes usage counts and releases the file. Closing twice is fine. */
+    /**
+     * How many stores this process has opened persistently: 1 in a worker
+     * that kept its store between requests, whatever the number of
+     * requests it served; 0 in a new process.
+     */
+    public static function persistentOpens(): int
+    {
+        $ffi = Library::ffi();
+        $opens = $ffi->new('uint64_t');
+        self::check($ffi->apikeys_store_persistent_opens(FFI::addr($opens)));
+        return $opens->cdata;
+    }
+
+    /**
+     * Flushes usage counts and releases the file. Closing twice is fine. A
+     * persistent store stays open in the process (the library closes it at
+     * exit): this only lets go of this object. A store never closed is
+     * closed, its usage flushed, when the object is freed.
+     */
     public function close(): void
     {
-        $handle = $this->handle;
         $this->handle = null;
-        if ($handle !== null) {
-            self::check($this->ffi->apikeys_store_close($handle));
-        }
+        $owned = $this->owned;
+        $this->owned = null;
+        $owned?->close();
     }
 
     public function isClosed(): bool
@@ -142,7 +204,7 @@ final class KeyStore
         $handle = $this->handle ?? throw new StoreClosedException('the key store is closed');
         $status = str_contains($key, "\0") || ($scope !== null && str_contains($scope, "\0"))
             ? $this->verifyWithLength($handle, $key, $scope)
-            : $this->ffi->apikeys_key_check($handle, $key, $scope, $this->idBuffer);
+            : $this->ffi->apikeys_key_check($handle, $key, $scope, $this->idBuffer ??= $this->ffi->new('char[' . Status::ID_SIZE . ']'));
         if ($status !== Status::OK) {
             throw ApiKeysException::fromStatus($status);
         }
@@ -192,6 +254,38 @@ final class KeyStore
             FFI::addr($out),
         );
         return $this->takeVerified($status, $out);
+    }
+
+    /**
+     * The id of the key in an Authorization header value ("Bearer
+     * flz_sk_..."), or Unauthorized/ForbiddenException as verifyHeader()
+     * throws them: the request path's check when the key's id is what the
+     * request needs. The header is read here, by the rules of the core's
+     * bearer_token (the tests compare the two), and the key goes to
+     * verifyId(): one FFI call instead of verifyHeader()'s three and the
+     * VerifiedKey it builds.
+     */
+    public function verifyHeaderId(#[\SensitiveParameter] ?string $headerValue, ?string $scope = null): string
+    {
+        $token = self::bearerToken($headerValue);
+        if ($token === null) {
+            throw new UnauthorizedException('no usable `Authorization: Bearer <key>` header', Status::BAD_HEADER);
+        }
+        return $this->verifyId($token, $scope);
+    }
+
+    /**
+     * The token of an `Authorization: Bearer <token>` header value, or null
+     * when there is none: the core's rules (RFC 6750): blanks around the
+     * value ignored, the scheme case-insensitive and followed by one or more
+     * spaces, the token one word of b64token characters.
+     */
+    public static function bearerToken(#[\SensitiveParameter] ?string $headerValue): ?string
+    {
+        // One compiled, cached pattern: PHP's strspn() compares every byte
+        // with every byte of its mask (4 us for a key, measured), the
+        // pattern takes a fraction of that. ASCII-only: /i without /u.
+        return $headerValue !== null && preg_match(self::BEARER, $headerValue, $match) === 1 ? $match[1] : null;
     }
 
     /** Revokes by key id: true if this call revoked it, false if it already was. */
@@ -275,21 +369,18 @@ final class KeyStore
     }
 
     /**
-     * [HTTP status, JSON body] to answer for a failed verification: 401 for
-     * every UnauthorizedException (one body: the client does not learn why),
-     * 403 for ForbiddenException, 500 for anything else.
+     * [HTTP status, JSON body, headers] to answer for a failed verification:
+     * 401 for every UnauthorizedException (one body: the client does not
+     * learn why) with `WWW-Authenticate: Bearer`, 403 for
+     * ForbiddenException, 500 for anything else. HttpAnswer::forError() is
+     * the same as an object, with send().
      *
-     * @return array{0: int, 1: string}
+     * @return array{0: int, 1: string, 2: array<string, string>}
      */
     public static function httpAnswer(\Throwable $error): array
     {
-        // Anything that is not a known failure is the server's problem.
-        $status = $error instanceof ApiKeysException ? ($error->getStatus() ?? Status::PANIC) : Status::PANIC;
-        $ffi = Library::ffi();
-        $httpStatus = $ffi->new('uint16_t');
-        $body = $ffi->new('const char*');
-        self::check($ffi->apikeys_status_http($status, FFI::addr($httpStatus), FFI::addr($body)));
-        return [$httpStatus->cdata, (string) Library::string($body)];
+        $answer = HttpAnswer::forError($error);
+        return [$answer->status, $answer->body, $answer->headers];
     }
 
     /**

@@ -10,11 +10,14 @@ use FFI;
  * Finds and loads libapikeys.
  *
  * Under PHP-FPM (ffi.enable=preload, the default) FFI works only from
- * opcache.preload: preload.php loads apikeys.h into the "APIKEYS" scope and
- * every request uses FFI::scope('APIKEYS'). On the command line, where FFI
- * is allowed, the library is loaded with FFI::cdef instead, from
- * APIKEYS_LIB, else this package's directory, else the Cargo workspace's
- * target/release, else the system loader.
+ * preloaded code: the header must be loaded into the "APIKEYS" scope at
+ * startup (ffi.preload, or preload.php through opcache.preload), and this
+ * package's classes must be preloaded too (preload.php), since PHP refuses
+ * FFI::scope() and the other FFI calls from code that was not. On the
+ * command line, where FFI is allowed, the library is loaded with FFI::cdef
+ * instead. Either way it is looked for in APIKEYS_LIB, else this package's
+ * directory (where the built package carries it), else the Cargo
+ * workspace's target/release, else the system loader.
  */
 final class Library
 {
@@ -23,10 +26,20 @@ final class Library
     public const LIBRARY_FILE = PHP_OS_FAMILY === 'Darwin' ? 'libapikeys.dylib' : 'libapikeys.so';
 
     private static ?FFI $ffi = null;
+    private static ?string $loadedFrom = null;
 
     public static function ffi(): FFI
     {
         return self::$ffi ??= self::load();
+    }
+
+    /**
+     * Where this request's library came from: the path FFI::cdef loaded,
+     * or "FFI scope APIKEYS" when it was preloaded; null before the first use.
+     */
+    public static function loadedFrom(): ?string
+    {
+        return self::$loadedFrom;
     }
 
     /** The flattened header shipped with this package (FFI::load format). */
@@ -70,28 +83,33 @@ final class Library
 
     /**
      * For opcache.preload (see preload.php): loads the header into the
-     * APIKEYS scope. FFI_LIB names libapikeys.so for the system loader;
-     * when APIKEYS_LIB is set, a copy naming that path is loaded instead.
+     * APIKEYS scope, unless ffi.preload already did. FFI_LIB is the first
+     * library of candidatePaths() that exists, by absolute path (a copy of
+     * the header naming it is loaded), so the library this package carries
+     * is found without APIKEYS_LIB.
+     *
+     * PHP refuses FFI::load() under opcache.preload_user (a master started
+     * as root): there the scope must come from ffi.preload, with the header
+     * that `bin/apikeys-php-ini --root-master` writes.
      */
     public static function preload(): FFI
     {
-        $header = self::headerPath();
-        $explicit = getenv(self::ENV_VAR);
-        if (is_string($explicit) && $explicit !== '') {
-            $text = preg_replace(
-                '/^#define FFI_LIB .*$/m',
-                '#define FFI_LIB ' . json_encode($explicit, JSON_UNESCAPED_SLASHES),
-                (string) file_get_contents($header),
-            );
-            $header = tempnam(sys_get_temp_dir(), 'apikeys-h');
-            file_put_contents($header, $text);
-        }
         try {
+            return FFI::scope(self::SCOPE); // ffi.preload loaded it already
+        } catch (FFI\Exception) {
+        }
+        $header = tempnam(sys_get_temp_dir(), 'apikeys-h');
+        try {
+            self::writeHeader($header, self::preferredLibrary());
             $ffi = FFI::load($header);
+        } catch (\Error $refused) {
+            // FFI\Exception, or the Error PHP throws under opcache.preload_user.
+            throw new LibraryNotFoundException('FFI::load(' . self::headerPath() . ') failed: '
+                . $refused->getMessage() . '. With opcache.preload_user (a master started as root), load the '
+                . 'header with ffi.preload instead: `php bin/apikeys-php-ini --root-master --user USER` prints '
+                . 'the settings.', null, $refused);
         } finally {
-            if ($header !== self::headerPath()) {
-                @unlink($header);
-            }
+            @unlink($header);
         }
         if ($ffi === null) {
             throw new LibraryNotFoundException('FFI::load(' . self::headerPath() . ') failed; set '
@@ -100,10 +118,66 @@ final class Library
         return $ffi;
     }
 
+    /**
+     * Compiles and links this package's classes during opcache.preload, so
+     * that their calls into FFI are allowed under ffi.enable=preload. Only
+     * the classes of src/ itself: the framework integrations (src/Psr15,
+     * src/Laravel) need interfaces that may not be loadable at preload time,
+     * and need not be preloaded (they call FFI only through KeyStore).
+     */
+    public static function preloadClasses(): void
+    {
+        spl_autoload_register(static function (string $class): void {
+            $file = __DIR__ . '/' . str_replace('\\', '/', substr($class, strlen(__NAMESPACE__) + 1)) . '.php';
+            if (str_starts_with($class, __NAMESPACE__ . '\\') && is_file($file)) {
+                require_once $file;
+            }
+        });
+        foreach (glob(__DIR__ . '/*.php') ?: [] as $file) {
+            $class = __NAMESPACE__ . '\\' . basename($file, '.php');
+            class_exists($class) || interface_exists($class);
+        }
+    }
+
+    /**
+     * Writes the header with FFI_LIB naming $library: for ffi.preload and
+     * FFI::load, which resolve FFI_LIB with dlopen() (a relative name from
+     * the working directory, a bare name through the system loader).
+     */
+    public static function writeHeader(string $target, string $library): void
+    {
+        $text = preg_replace(
+            '/^#define FFI_LIB .*$/m',
+            '#define FFI_LIB ' . json_encode($library, JSON_UNESCAPED_SLASHES),
+            (string) file_get_contents(self::headerPath()),
+            1,
+        );
+        if (file_put_contents($target, $text) !== strlen($text)) {
+            throw new LibraryNotFoundException("cannot write $target");
+        }
+    }
+
+    /** The first library of candidatePaths() that exists, by absolute path; else the bare name. */
+    public static function preferredLibrary(): string
+    {
+        $explicit = getenv(self::ENV_VAR);
+        if (is_string($explicit) && $explicit !== '') {
+            return $explicit;
+        }
+        foreach (self::candidatePaths() as $path) {
+            if (str_contains($path, '/') && is_file($path)) {
+                return (string) realpath($path);
+            }
+        }
+        return self::LIBRARY_FILE;
+    }
+
     private static function load(): FFI
     {
         try {
-            return FFI::scope(self::SCOPE); // preloaded: the only way under PHP-FPM
+            $scope = FFI::scope(self::SCOPE); // preloaded: the only way under PHP-FPM
+            self::$loadedFrom = 'FFI scope ' . self::SCOPE;
+            return $scope;
         } catch (FFI\Exception) {
             // not preloaded: load it here (allowed on the command line)
         }
@@ -116,7 +190,9 @@ final class Library
                 continue;
             }
             try {
-                return FFI::cdef($declarations, $path);
+                $ffi = FFI::cdef($declarations, $path);
+                self::$loadedFrom = $path;
+                return $ffi;
             } catch (FFI\Exception $e) {
                 $tried[] = "$path ({$e->getMessage()})";
             }

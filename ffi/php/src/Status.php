@@ -25,6 +25,7 @@ final class Status
     public const STORAGE = 205;
     public const UNSUPPORTED_VERSION = 206;
     public const RANDOM = 207;
+    public const PERMISSION_DENIED = 208;
     public const PANIC = 900;
 
     public const OPEN_SHARED = 1;

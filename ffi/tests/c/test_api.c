@@ -99,7 +99,7 @@ static void test_static_strings(void) {
             CHECK(strcmp(text, apikeys_status_str(known[j])) != 0);
         }
     }
-    const uint32_t unknown[] = {4, 99, 106, 199, 208, 899, 901, UINT32_MAX};
+    const uint32_t unknown[] = {4, 99, 106, 199, 209, 899, 901, UINT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK_STR(apikeys_status_str(unknown[i]), "unknown status");
     }

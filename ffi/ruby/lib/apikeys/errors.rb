@@ -53,6 +53,10 @@ module ApiKeys
   class UnsupportedVersion < Error; end
   # The operating system's random generator failed.
   class RandomFailure < Error; end
+  # This process's user may not open the store file: #detail names the
+  # file, its owner, group and mode, and the user (see "Ownership" in the
+  # README).
+  class PermissionDenied < Error; end
   # A bug in libapikeys: it panicked, caught it and reported it.
   class NativePanic < Error; end
 
@@ -74,6 +78,7 @@ module ApiKeys
     Native::STORAGE => StorageError,
     Native::UNSUPPORTED_VERSION => UnsupportedVersion,
     Native::RANDOM => RandomFailure,
+    Native::PERMISSION_DENIED => PermissionDenied,
     Native::PANIC => NativePanic
   }.freeze
 

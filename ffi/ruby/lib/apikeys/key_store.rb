@@ -76,6 +76,7 @@ module ApiKeys
       @handle = FFI::AutoPointer.new(out.read_pointer, Native.method(:apikeys_store_close))
       @path = path
       @shared = shared
+      @request_details = {}
     end
 
     def shared?
@@ -121,7 +122,7 @@ module ApiKeys
     def verify(key, scope: nil)
       key = Convert.text(key, "key")
       scope = Convert.optional_text(scope, "scope")
-      out = FFI::MemoryPointer.new(:pointer)
+      out = Convert.out_pointers[0]
       status = Native.apikeys_key_verify(open_handle, key, key.bytesize, scope, Convert.size(scope), out)
       Convert.take_verified(status, out)
     end
@@ -155,9 +156,50 @@ module ApiKeys
     def verify_header(header_value, scope: nil)
       header = header_value.nil? ? "" : Convert.text(header_value, "header_value")
       scope = Convert.optional_text(scope, "scope")
-      out = FFI::MemoryPointer.new(:pointer)
+      out = Convert.out_pointers[0]
       status = Native.apikeys_header_verify(open_handle, header, header.bytesize, scope, Convert.size(scope), out)
       Convert.take_verified(status, out)
+    end
+
+    # How long authenticate_header reuses a key's details; at most how many
+    # keys' details it keeps (then it starts over).
+    DETAILS_SECONDS = 1.0
+    DETAILS_MAX = 65_536
+    # The form of nearly every header: "Bearer " and a token of the
+    # characters of a key. Only such headers are remembered; any other form
+    # always takes verify_header, whose parser is the core's.
+    CANONICAL_BEARER = /\ABearer [0-9A-Za-z_]{1,256}\z/.freeze
+    BEARER_PREFIX_SIZE = "Bearer ".bytesize
+
+    # The verify of the framework integrations: the checks and outcome of
+    # #verify_header, one use counted per call, at about the cost of
+    # #verify_id. Every call checks the key (revocation, expiry, scope) in
+    # the store; only the details of an accepted key (the VerifiedKey,
+    # frozen) are reused for up to DETAILS_SECONDS after they were read, per
+    # header, in this process: name, env, scopes and owner never change, and
+    # expires_at may then lag a rotation by that long (the rotated key's
+    # expiry itself is enforced at once).
+    #
+    # Reuse is keyed by the header's String#hash (SipHash under a random
+    # per-process key: no key is kept), for headers of the canonical form
+    # "Bearer <token>", whose token the call then checks with
+    # apikeys_key_check; the id the store accepts must be the remembered
+    # one's, else the details are read again. So a header that merely shares
+    # a remembered one's 64-bit hash (a 2^-64 chance) is never accepted as
+    # that key: at worst it is refused or counted twice.
+    def authenticate_header(header_value, scope: nil)
+      scope = Convert.text(scope, "scope") unless scope.nil?
+      if header_value.is_a?(String)
+        slot = header_value.hash
+        known, fresh_until = @request_details[slot]
+        if known && Process.clock_gettime(Process::CLOCK_MONOTONIC) < fresh_until
+          return known if checked_id(header_value, scope) == known.id
+        end
+      end
+
+      verified = verify_header(header_value, scope: scope)
+      remember(slot, verified) if slot && canonical?(header_value)
+      verified
     end
 
     # Revokes by key id: true if this call revoked it, false if it already was.
@@ -224,6 +266,38 @@ module ApiKeys
 
     private
 
+    # Whether the header is exactly "Bearer <token>", the token made only of
+    # key characters.
+    def canonical?(header_value)
+      CANONICAL_BEARER.match?(header_value)
+    rescue ArgumentError, EncodingError # bytes that are not their encoding's: never remembered
+      false
+    end
+
+    def remember(slot, verified)
+      verified.scopes.each(&:freeze).freeze
+      @request_details.clear if @request_details.size >= DETAILS_MAX
+      @request_details[slot] = [verified.freeze, Process.clock_gettime(Process::CLOCK_MONOTONIC) + DETAILS_SECONDS]
+    end
+
+    # verify_id of the token of a remembered (so canonical) header: the id
+    # the store accepts, or raises. nil, for the caller to read the details
+    # again, when the header cannot be passed as it is: too short, or
+    # holding a NUL (ruby-ffi refuses those) as only a header sharing a
+    # remembered one's hash could.
+    def checked_id(header_value, scope)
+      length = header_value.bytesize - BEARER_PREFIX_SIZE
+      return nil unless length.positive?
+
+      buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
+      status = Native.apikeys_key_check(open_handle, header_value.byteslice(BEARER_PREFIX_SIZE, length), scope, buffer)
+      raise ApiKeys.error_for(status) unless status.zero?
+
+      buffer.read_string
+    rescue ArgumentError
+      nil
+    end
+
     # apikeys_key_check (apikeys_key_validate when there is neither scope nor
     # id to read) reads the key and scope up to their NUL; a String
     # holding a NUL takes the (pointer, length) call, which refuses it with
@@ -237,9 +311,7 @@ module ApiKeys
       end
 
       if scope.nil? && buffer.nil?
-        @shared ? Native.apikeys_key_validate_blocking(handle, key) : Native.apikeys_key_validate(handle, key)
-      elsif @shared
-        Native.apikeys_key_check_blocking(handle, key, scope, buffer)
+        Native.apikeys_key_validate(handle, key)
       else
         Native.apikeys_key_check(handle, key, scope, buffer)
       end
@@ -345,19 +417,35 @@ module ApiKeys
       Native.apikeys_key_free(handle)
     end
 
+    # Offsets in struct apikeys_verified_info, read with one call each
+    # rather than through FFI::Struct (a third of a verify's Ruby cost).
+    VERIFIED_OFFSETS = Native::VerifiedInfo.members.to_h do |member|
+      [member, Native::VerifiedInfo.offset_of(member)]
+    end.freeze
+
+    # Out parameters of the verify calls: one pair per thread (fiber),
+    # written by the call and read right after it.
+    def out_pointers
+      Thread.current[:apikeys_out_pointers] ||= [FFI::MemoryPointer.new(:pointer), FFI::MemoryPointer.new(:pointer)]
+    end
+
     def take_verified(status, out)
       check(status)
       handle = out.read_pointer
       begin
-        info_out = FFI::MemoryPointer.new(:pointer)
+        info_out = out_pointers[1]
         check(Native.apikeys_verified_info(handle, info_out))
-        raw = Native::VerifiedInfo.new(info_out.read_pointer)
-        VerifiedKey.new(id: string(raw[:id]), name: string(raw[:name]), env: string(raw[:env]),
-                        scopes: split_scopes(raw[:scopes]), owner: string(raw[:owner]),
-                        expires_at: time(raw[:expires_at]))
+        raw = info_out.read_pointer
+        offsets = VERIFIED_OFFSETS
+        VerifiedKey.new(id: string(raw.get_pointer(offsets[:id])), name: string(raw.get_pointer(offsets[:name])),
+                        env: string(raw.get_pointer(offsets[:env])),
+                        scopes: split_scopes(raw.get_pointer(offsets[:scopes])),
+                        owner: string(raw.get_pointer(offsets[:owner])),
+                        expires_at: time(raw.get_int64(offsets[:expires_at])))
       ensure
         Native.apikeys_verified_free(handle)
       end
     end
   end
 end
+

@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -62,8 +62,7 @@ fn main() {
     });
     println!("{result}");
     if measuring {
-        let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
-        std::fs::create_dir_all(&out).expect("create target/bench-results");
+        let out = support::results_dir();
         std::fs::write(out.join("open.json"), result.to_string()).expect("write open.json");
     }
 }

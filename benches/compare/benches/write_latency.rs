@@ -12,7 +12,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use apikeys::{KeyStore, StoreOptions};
@@ -85,8 +84,7 @@ fn main() {
     });
     println!("{result}");
     if measuring {
-        let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
-        std::fs::create_dir_all(&out).expect("create target/bench-results");
+        let out = support::results_dir();
         std::fs::write(out.join("write_latency.json"), result.to_string())
             .expect("write write_latency.json");
     }

@@ -76,7 +76,7 @@ impl FixtureDir {
             None => {
                 // Under target/ rather than /tmp: durable commits must reach
                 // a real disk, and /tmp may be a RAM file system.
-                let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+                let base = target_dir();
                 std::fs::create_dir_all(&base).expect("create target/");
                 let temp = tempfile::Builder::new()
                     .prefix("bench-fixtures-")
@@ -93,6 +93,26 @@ impl FixtureDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The workspace's target directory, where scripts/bench.sh and
+/// benches/report.py look: `$CARGO_TARGET_DIR` when set (a relative one is
+/// taken from the workspace root, as scripts/bench.sh does), else `target/`
+/// at the workspace root, two levels above this crate.
+pub fn target_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// Where the programs leave their JSON for scripts/bench.sh and
+/// benches/report.py: `target/bench-results/`, created if missing.
+pub fn results_dir() -> PathBuf {
+    let dir = target_dir().join("bench-results");
+    std::fs::create_dir_all(&dir).expect("create target/bench-results");
+    dir
 }
 
 /// Path of the apikeys store of `n` keys inside a fixture directory.

@@ -272,8 +272,7 @@ fn main() {
     });
     println!("{result}");
     if measuring {
-        let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
-        std::fs::create_dir_all(&out).expect("create target/bench-results");
+        let out = support::results_dir();
         std::fs::write(out.join("paired.json"), result.to_string()).expect("write paired.json");
     }
 }

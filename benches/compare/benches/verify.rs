@@ -19,7 +19,7 @@
 //! the size of the store), list 10k keys, verify throughput on 1 and 2 threads, and
 //! PBKDF2-SHA256 at Django's 1.5M iterations for contrast.
 //!
-//! `cargo test --benches` runs every benchmark once on small stores (criterion's
+//! `cargo test -p apikeys-compare --benches` runs every benchmark once on small stores (criterion's
 //! test mode); `scripts/bench.sh` runs the whole suite and prints the ratios.
 
 mod support;
@@ -49,7 +49,7 @@ use support::{
 const SAMPLE: usize = 8192;
 
 /// Whether criterion runs for real (`cargo bench`) rather than in test mode
-/// (`cargo test --benches`), where every benchmark runs once.
+/// (`cargo test -p apikeys-compare --benches`), where every benchmark runs once.
 fn measuring() -> bool {
     std::env::args().any(|arg| arg == "--bench") && !std::env::args().any(|arg| arg == "--test")
 }

@@ -1,0 +1,110 @@
+<?php
+
+declare(strict_types=1);
+
+namespace ApiKeys\Tests;
+
+use ApiKeys\KeyStore;
+use ApiKeys\UsedAfterForkException;
+use ApiKeys\WrongPepperException;
+
+/**
+ * Persistent stores (KeyStore::shared(), persistent: true): the library
+ * keeps one open handle per process for each path, pepper and mode, as
+ * PHP-FPM workers need (PHP frees everything between requests); close()
+ * lets go of the object only; a forked child opens its own; a process that
+ * exits normally has its usage flushed.
+ */
+final class PersistentTest extends ApiKeysTestCase
+{
+    public function testTheCommandLineIsNotPersistentByDefault(): void
+    {
+        $store = $this->openStore();
+        $this->assertFalse($store->persistent);
+        $store->close();
+    }
+
+    public function testEveryOpenWithTheSameArgumentsReusesTheProcesssStore(): void
+    {
+        $before = KeyStore::persistentOpens();
+        $first = KeyStore::shared($this->path, self::PEPPER);
+        $this->assertTrue($first->persistent);
+        $this->assertTrue($first->shared);
+        $key = $first->generate('persistent', env: 'prod');
+        $first->close();
+        $this->assertTrue($first->isClosed());
+        for ($request = 0; $request < 50; $request++) {
+            // What each request of an FPM worker does.
+            $store = new KeyStore($this->path, pepper: self::PEPPER, shared: true, persistent: true);
+            $this->assertSame($key->id(), $store->verifyId($key->secret()));
+            unset($store);
+        }
+        $this->assertSame($before + 1, KeyStore::persistentOpens(), 'opened once');
+        // The uses are all there, counted by the one handle.
+        $this->assertSame(50, KeyStore::shared($this->path, self::PEPPER)->list()[0]->useCount);
+    }
+
+    public function testAnotherPepperIsRefusedAndOpensNothing(): void
+    {
+        KeyStore::shared($this->path, self::PEPPER)->generate('x');
+        $before = KeyStore::persistentOpens();
+        $this->assertThrows(WrongPepperException::class, fn () => KeyStore::shared($this->path, 'another pepper'));
+        $this->assertThrows(WrongPepperException::class, fn () => KeyStore::shared($this->path));
+        $this->assertSame($before, KeyStore::persistentOpens());
+    }
+
+    public function testAForkedChildOpensItsOwnStoreAndCannotUseTheParents(): void
+    {
+        if (!function_exists('pcntl_fork')) {
+            $this->fail('this test needs pcntl (Debian: built into php-cli)');
+        }
+        $parent = KeyStore::shared($this->path, self::PEPPER);
+        $key = $parent->generate('forked');
+        [$report, $childEnd] = stream_socket_pair(STREAM_PF_UNIX, STREAM_SOCK_STREAM, STREAM_IPPROTO_IP);
+        $pid = pcntl_fork();
+        if ($pid === 0) {
+            fclose($report);
+            $lines = ['opens ' . KeyStore::persistentOpens()];
+            try {
+                $parent->verifyId($key->secret());
+                $lines[] = 'parent handle accepted';
+            } catch (UsedAfterForkException) {
+                $lines[] = 'parent handle refused';
+            }
+            $child = KeyStore::shared($this->path, self::PEPPER);
+            $lines[] = 'child ' . $child->verifyId($key->secret());
+            $lines[] = 'opens ' . KeyStore::persistentOpens();
+            fwrite($childEnd, implode("\n", $lines) . "\n");
+            fclose($childEnd);
+            // A normal exit: the library's exit hook flushes the child's use.
+            exit(0);
+        }
+        fclose($childEnd);
+        $lines = explode("\n", trim((string) stream_get_contents($report)));
+        pcntl_waitpid($pid, $status);
+        $this->assertSame(0, pcntl_wexitstatus($status));
+        $this->assertSame(['opens 0', 'parent handle refused', 'child ' . $key->id(), 'opens 1'], $lines);
+        // The parent's store still serves, and the child's use reached the file.
+        $this->assertSame($key->id(), $parent->verifyId($key->secret()));
+        $parent->flush();
+        $fresh = new KeyStore($this->path, pepper: self::PEPPER, shared: true, persistent: false);
+        $this->assertSame(2, $fresh->list()[0]->useCount);
+        $fresh->close();
+    }
+
+    public function testAProcessThatExitsFlushesItsPersistentStoresUsage(): void
+    {
+        $admin = new KeyStore($this->path, pepper: self::PEPPER, shared: true, persistent: false);
+        $key = $admin->generate('worker');
+        $script = 'require ' . var_export(__DIR__ . '/bootstrap.php', true) . ';'
+            . '$s = ApiKeys\KeyStore::shared($argv[1], $argv[2]);'
+            . 'for ($i = 0; $i < 9; $i++) { $s->isValid($argv[3]) || exit(3); }'
+            . 'exit(0);'; // no flush, no close: the library's exit hook writes the uses
+        $process = proc_open([PHP_BINARY, '-d', 'ffi.enable=1', '-r', $script, $this->path, self::PEPPER, $key->secret()],
+            [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        $output = stream_get_contents($pipes[1]) . stream_get_contents($pipes[2]);
+        $this->assertSame(0, proc_close($process), $output);
+        $this->assertSame(9, $admin->list()[0]->useCount);
+        $admin->close();
+    }
+}
