@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import pytest
-from fastapi import Depends, FastAPI, Security
+from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.testclient import TestClient
 
 from apikeys import KeyStore, VerifiedKey, shared_store
@@ -42,6 +42,12 @@ def make_app(path: str, installed: bool = True) -> FastAPI:
     @app.get("/health")
     async def health() -> str:
         return "ok"
+
+    @app.websocket("/feed")
+    async def feed(websocket: WebSocket, key: VerifiedKey = Depends(api_key)) -> None:
+        await websocket.accept()
+        await websocket.send_json({"key": key.id})
+        await websocket.close()
 
     return app
 
@@ -128,3 +134,8 @@ def test_the_shutdown_closes_the_workers_store_and_flushes_usage(store_path: str
     assert served.closed, "install(app) closes the process's stores at the lifespan's shutdown"
     counts = {info.id: info.use_count for info in store.list()}
     assert counts[keys["reader"].id] == 3
+
+
+def test_a_websocket_route_gets_the_key_too(client: Any, keys: Dict[str, Any]) -> None:
+    with client.websocket_connect("/feed", headers=bearer(keys["reader"])) as websocket:
+        assert websocket.receive_json() == {"key": keys["reader"].id}

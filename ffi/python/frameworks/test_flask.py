@@ -105,3 +105,20 @@ def test_usage_is_counted_once_per_request(client: Any, store: KeyStore, keys: D
 def test_apikeys_needs_a_path() -> None:
     with pytest.raises(RuntimeError, match="APIKEYS_PATH"):
         ApiKeys(Flask(__name__))
+
+
+def test_the_decorator_reads_the_request_contexts_flask_gives(client: Any, keys: Dict[str, Any]) -> None:
+    """With the pinned Flask the decorator reads the contexts directly, having
+    checked on a first request that they are the proxies' own objects."""
+    import apikeys.flask as integration
+
+    assert client.get("/me", headers=bearer(keys["reader"])).status_code == 200
+    assert integration._contexts_checked is True
+
+
+def test_with_other_flask_internals_the_proxies_are_used(client: Any, keys: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import apikeys.flask as integration
+
+    monkeypatch.setattr(integration, "_contexts_checked", False)
+    assert client.get("/me", headers=bearer(keys["reader"])).get_json() == {"owner": "team-1"}
+    assert client.get("/me").status_code == 401

@@ -36,6 +36,7 @@ import json
 from typing import Any, Dict, Optional
 
 from fastapi import FastAPI, HTTPException, Request
+from starlette.requests import HTTPConnection
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from fastapi.security.oauth2 import SecurityScopes
@@ -100,7 +101,8 @@ class ApiKey(SecurityBase):
         self.scope = scope
         self.authenticator = Authenticator(StoreSource(path, pepper=pepper, shared=shared, store=store))
 
-    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> VerifiedKey:
+    async def __call__(self, request: HTTPConnection, security_scopes: SecurityScopes) -> VerifiedKey:
+        # HTTPConnection, as FastAPI's own HTTPBearer: HTTP routes and WebSockets alike.
         required = list(security_scopes.scopes)
         if self.scope is not None:
             required.insert(0, self.scope)
