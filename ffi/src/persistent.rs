@@ -29,7 +29,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 use apikeys_core::{KeyStore, Mode, StoreOptions};
 
 use crate::boundary::{ffi_boundary, try_bytes, try_out, try_str, Failure};
-use crate::status::{apikeys_open_flag, apikeys_status};
+use crate::status::apikeys_status;
 use crate::store::apikeys_store;
 
 /// Most persistent stores one process may hold open at once. Handles are
@@ -37,8 +37,6 @@ use crate::store::apikeys_store;
 /// per tenant must not grow them without bound: past this many the open is
 /// refused with `APIKEYS_INVALID_ARGUMENT`.
 const MAX_OPEN: usize = 64;
-
-const KNOWN_OPEN_FLAGS: u32 = apikeys_open_flag::APIKEYS_OPEN_SHARED as u32;
 
 /// The BLAKE3 key-derivation context of the pepper digests the registry
 /// compares: unique to this use, so a digest kept here is no other digest.
@@ -172,18 +170,7 @@ pub unsafe extern "C" fn apikeys_store_open_persistent(
         try_out!(out);
         let path = try_str!(path, path_len);
         let pepper = try_bytes!(pepper, pepper_len);
-        if path.is_empty() {
-            return Err(Failure::invalid_argument("argument `path` is empty"));
-        }
-        if path.contains('\0') {
-            return Err(Failure::invalid_argument("argument `path` contains a NUL byte"));
-        }
-        if flags & !KNOWN_OPEN_FLAGS != 0 {
-            return Err(Failure::invalid_argument(format!(
-                "argument `flags`: unknown bits {:#x}",
-                flags & !KNOWN_OPEN_FLAGS
-            )));
-        }
+        crate::store::check_open_arguments(path, flags)?;
         let digest = pepper_digest(pepper);
         let pid = current_pid();
         let mut registry = registry();
@@ -214,7 +201,7 @@ pub unsafe extern "C" fn apikeys_store_open_persistent(
                 "this process already holds {MAX_OPEN} persistent stores, the most it may"
             )));
         }
-        let mode = if flags & KNOWN_OPEN_FLAGS != 0 { Mode::Shared } else { Mode::Exclusive };
+        let mode = if flags & crate::store::KNOWN_OPEN_FLAGS != 0 { Mode::Shared } else { Mode::Exclusive };
         let store = KeyStore::open(path, StoreOptions::new().pepper(pepper).mode(mode))?;
         register_exit_hook_and_pin();
         let handle = Box::into_raw(Box::new(apikeys_store { store }));

@@ -19,7 +19,27 @@ const _: fn() = || {
     assert_send_sync::<apikeys_store>();
 };
 
-const KNOWN_OPEN_FLAGS: u32 = apikeys_open_flag::APIKEYS_OPEN_SHARED as u32;
+pub(crate) const KNOWN_OPEN_FLAGS: u32 = apikeys_open_flag::APIKEYS_OPEN_SHARED as u32;
+
+/// The checks `apikeys_store_open` and `apikeys_store_open_persistent`
+/// make of their path and flags.
+pub(crate) fn check_open_arguments(path: &str, flags: u32) -> Result<(), Failure> {
+    if path.is_empty() {
+        return Err(Failure::invalid_argument("argument `path` is empty"));
+    }
+    if path.contains('\0') {
+        return Err(Failure::invalid_argument(
+            "argument `path` contains a NUL byte",
+        ));
+    }
+    if flags & !KNOWN_OPEN_FLAGS != 0 {
+        return Err(Failure::invalid_argument(format!(
+            "argument `flags`: unknown bits {:#x}",
+            flags & !KNOWN_OPEN_FLAGS
+        )));
+    }
+    Ok(())
+}
 
 /// Opens the store file at `path` (UTF-8, `path_len` bytes, not
 /// NUL-terminated), creating it readable by its owner only if it does not
@@ -53,18 +73,7 @@ pub unsafe extern "C" fn apikeys_store_open(
         try_out!(out);
         let path = try_str!(path, path_len);
         let pepper = try_bytes!(pepper, pepper_len);
-        if path.is_empty() {
-            return Err(Failure::invalid_argument("argument `path` is empty"));
-        }
-        if path.contains('\0') {
-            return Err(Failure::invalid_argument("argument `path` contains a NUL byte"));
-        }
-        if flags & !KNOWN_OPEN_FLAGS != 0 {
-            return Err(Failure::invalid_argument(format!(
-                "argument `flags`: unknown bits {:#x}",
-                flags & !KNOWN_OPEN_FLAGS
-            )));
-        }
+        check_open_arguments(path, flags)?;
         let mode = if flags & KNOWN_OPEN_FLAGS != 0 { Mode::Shared } else { Mode::Exclusive };
         let store = KeyStore::open(path, StoreOptions::new().pepper(pepper).mode(mode))?;
         let handle = Box::into_raw(Box::new(apikeys_store { store }));
