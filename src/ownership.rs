@@ -217,49 +217,16 @@ fn describe_access(path: &Path) -> String {
     }
 }
 
+/// A user's name, or their number when the system has no entry.
 #[cfg(unix)]
 fn user_name(uid: libc::uid_t) -> String {
-    let mut buffer = vec![0 as libc::c_char; 1024];
-    // SAFETY: passwd is plain data; getpwuid_r writes it and the strings it
-    // points to inside `buffer`, which outlives the reads below.
-    unsafe {
-        let mut entry: libc::passwd = core::mem::zeroed();
-        let mut found = core::ptr::null_mut();
-        if libc::getpwuid_r(
-            uid,
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        ) == 0
-            && !found.is_null()
-        {
-            return CStr::from_ptr(entry.pw_name).to_string_lossy().into_owned();
-        }
-    }
-    uid.to_string()
+    passwd_entry(Lookup::Number(uid)).map_or_else(|| uid.to_string(), |entry| entry.2)
 }
 
+/// A group's name, or its number when the system has no entry.
 #[cfg(unix)]
 fn group_name(gid: libc::gid_t) -> String {
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    // SAFETY: as in `user_name`, for the group database.
-    unsafe {
-        let mut entry: libc::group = core::mem::zeroed();
-        let mut found = core::ptr::null_mut();
-        if libc::getgrgid_r(
-            gid,
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        ) == 0
-            && !found.is_null()
-        {
-            return CStr::from_ptr(entry.gr_name).to_string_lossy().into_owned();
-        }
-    }
-    gid.to_string()
+    group_entry(Lookup::Number(gid)).map_or_else(|| gid.to_string(), |entry| entry.1)
 }
 
 /// `USER`, `USER:GROUP` or `:GROUP`, by name or number. A user alone
@@ -281,9 +248,12 @@ fn resolve_owner(spec: &str) -> Result<(Option<u32>, Option<u32>), Error> {
         "" => None,
         user => Some(match user.parse::<u32>() {
             // A number: the user may have no entry; then no primary group.
-            Ok(uid) => (uid, passwd_entry(Lookup::Uid(uid)).map(|(_, gid)| gid)),
+            Ok(uid) => (
+                uid,
+                passwd_entry(Lookup::Number(uid)).map(|(_, gid, _)| gid),
+            ),
             Err(_) => {
-                let (uid, gid) =
+                let (uid, gid, _) =
                     passwd_entry(Lookup::Name(user)).ok_or_else(|| unknown("user", user))?;
                 (uid, Some(gid))
             }
@@ -293,66 +263,65 @@ fn resolve_owner(spec: &str) -> Result<(Option<u32>, Option<u32>), Error> {
         "" => user.and_then(|(_, primary)| primary),
         group => Some(match group.parse() {
             Ok(gid) => gid,
-            Err(_) => lookup_group(group).ok_or_else(|| unknown("group", group))?,
+            Err(_) => group_entry(Lookup::Name(group))
+                .map(|(gid, _)| gid)
+                .ok_or_else(|| unknown("group", group))?,
         }),
     };
     Ok((user.map(|(uid, _)| uid), gid))
 }
 
+/// A user or group, by name or by number.
 #[cfg(unix)]
 enum Lookup<'a> {
     Name(&'a str),
-    Uid(u32),
+    Number(u32),
 }
 
-/// A user's uid and primary gid.
+/// A user's uid, primary gid and name.
 #[cfg(unix)]
-fn passwd_entry(lookup: Lookup<'_>) -> Option<(u32, u32)> {
-    let mut buffer = vec![0 as libc::c_char; 1024];
-    // SAFETY: as in `user_name`.
+fn passwd_entry(lookup: Lookup<'_>) -> Option<(u32, u32, String)> {
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    // SAFETY: passwd is plain data; getpw*_r write it and the strings it
+    // points to inside `buffer`, which outlives the reads below.
     unsafe {
         let mut entry: libc::passwd = core::mem::zeroed();
         let mut found = core::ptr::null_mut();
+        let (data, size) = (buffer.as_mut_ptr(), buffer.len());
         let status = match lookup {
             Lookup::Name(name) => {
                 let name = std::ffi::CString::new(name).ok()?;
-                libc::getpwnam_r(
-                    name.as_ptr(),
-                    &mut entry,
-                    buffer.as_mut_ptr(),
-                    buffer.len(),
-                    &mut found,
-                )
+                libc::getpwnam_r(name.as_ptr(), &mut entry, data, size, &mut found)
             }
-            Lookup::Uid(uid) => libc::getpwuid_r(
-                uid,
-                &mut entry,
-                buffer.as_mut_ptr(),
-                buffer.len(),
-                &mut found,
-            ),
+            Lookup::Number(uid) => libc::getpwuid_r(uid, &mut entry, data, size, &mut found),
         };
-        (status == 0 && !found.is_null()).then_some((entry.pw_uid, entry.pw_gid))
+        (status == 0 && !found.is_null()).then(|| {
+            let name = CStr::from_ptr(entry.pw_name).to_string_lossy().into_owned();
+            (entry.pw_uid, entry.pw_gid, name)
+        })
     }
 }
 
+/// A group's gid and name.
 #[cfg(unix)]
-fn lookup_group(name: &str) -> Option<u32> {
-    let name = std::ffi::CString::new(name).ok()?;
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    // SAFETY: as in `group_name`.
+fn group_entry(lookup: Lookup<'_>) -> Option<(u32, String)> {
+    let mut buffer = vec![0 as libc::c_char; 16_384];
+    // SAFETY: as in `passwd_entry`, for the group database.
     unsafe {
         let mut entry: libc::group = core::mem::zeroed();
         let mut found = core::ptr::null_mut();
-        (libc::getgrnam_r(
-            name.as_ptr(),
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        ) == 0
-            && !found.is_null())
-        .then_some(entry.gr_gid)
+        let (data, size) = (buffer.as_mut_ptr(), buffer.len());
+        let status = match lookup {
+            Lookup::Name(name) => {
+                let name = std::ffi::CString::new(name).ok()?;
+                libc::getgrnam_r(name.as_ptr(), &mut entry, data, size, &mut found)
+            }
+            Lookup::Number(gid) => libc::getgrgid_r(gid, &mut entry, data, size, &mut found),
+        };
+        (status == 0 && !found.is_null()).then(|| {
+            let name = CStr::from_ptr(entry.gr_name).to_string_lossy().into_owned();
+            (entry.gr_gid, name)
+        })
     }
 }
 
