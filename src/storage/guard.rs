@@ -3,7 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+use super::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
@@ -30,9 +30,9 @@ impl<S: Storage> Storage for PanicGuard<S> {
         &self,
         records: &mut [KeyRecord],
         at: Timestamp,
-        check: RepeatCheck,
+        digests: NewDigests,
     ) -> Result<(), Error> {
-        no_panic(|| self.0.insert(records, at, check))
+        no_panic(|| self.0.insert(records, at, digests))
     }
     fn change(
         &self,
@@ -45,8 +45,8 @@ impl<S: Storage> Storage for PanicGuard<S> {
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         no_panic(|| self.0.by_digest(digest))
     }
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
-        no_panic(|| self.0.key_state(digest, number))
+    fn key_state(&self, digest: &Digest, id: &str) -> Result<Option<KeyState>, Error> {
+        no_panic(|| self.0.key_state(digest, id))
     }
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
         no_panic(|| self.0.by_id(id))

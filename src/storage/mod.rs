@@ -34,15 +34,20 @@ pub(crate) fn open(
     Ok(Box::new(PanicGuard(storage)))
 }
 
-/// Who makes sure that no new key's digest is already stored. 154 random
-/// bits make a repeat a broken generator, not bad luck: it is refused.
+/// What the caller of [`Storage::insert`] knows of the new keys' digests.
+/// Every backend refuses a digest that is already stored (154 random bits
+/// make a repeat a broken generator, not bad luck); this only says whether
+/// the backend may trust that none is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RepeatCheck {
-    /// The storage, in the insert's transaction: one lookup per key.
-    InStorage,
-    /// The caller, which holds every stored digest in memory and lets no
-    /// other key in between its check and this insert (exclusive mode).
-    DoneByCaller,
+pub(crate) enum NewDigests {
+    /// Nothing is known: the backend makes sure.
+    Unchecked,
+    /// The caller holds every stored digest, found none of these among them
+    /// nor twice in the batch, and lets no other insert in between (exclusive
+    /// mode's index). A backend that would pay one search per key to refuse
+    /// a repeat may skip it (a fifth of a redb batch's time); one that
+    /// refuses repeats anyway (a unique index) ignores this.
+    KnownNew,
 }
 
 /// The error for a new key whose digest is already stored.
@@ -64,26 +69,45 @@ pub(crate) struct Changed {
     pub(crate) record: KeyRecord,
     /// Whether anything was written (false for a repeated revoke).
     pub(crate) changed: bool,
-    /// New keys created by the change (a rotation's successor).
-    pub(crate) created: Vec<KeyRecord>,
+    /// The successor the change created (a rotation), with its final id.
+    pub(crate) successor: Option<KeyRecord>,
 }
 
 /// What a change function asks for.
 pub(crate) struct Change {
     /// Write the modified record (false: leave everything as it was).
     pub(crate) write: bool,
-    /// Events to append, about any key.
-    pub(crate) events: Vec<(String, EventKind)>,
-    /// New keys to insert with it.
-    pub(crate) created: Vec<KeyRecord>,
+    /// Events to append about the changed key.
+    pub(crate) events: Vec<EventKind>,
+    /// A key that succeeds the changed one (a rotation). The backend gives
+    /// it its id, links the two (`rotated_to`, `rotated_from`), and appends
+    /// the old key's `Rotated` and the successor's `Created` events, all in
+    /// the change's transaction.
+    pub(crate) successor: Option<KeyRecord>,
 }
 
-/// Gives a new record its number (written into its id).
-pub(crate) type Numbering<'a> = dyn FnMut(&mut KeyRecord) -> Result<(), Error> + 'a;
+impl Change {
+    /// A change that writes nothing.
+    pub(crate) fn none() -> Self {
+        Change {
+            write: false,
+            events: Vec::new(),
+            successor: None,
+        }
+    }
+
+    /// A change that writes the record, with these events about it.
+    pub(crate) fn write(events: Vec<EventKind>) -> Self {
+        Change {
+            write: true,
+            events,
+            successor: None,
+        }
+    }
+}
 
 /// What [`Storage::change`] runs on the record it read.
-pub(crate) type ChangeFn<'a> =
-    dyn FnMut(&mut KeyRecord, &mut Numbering<'_>) -> Result<Change, Error> + 'a;
+pub(crate) type ChangeFn<'a> = dyn FnMut(&mut KeyRecord) -> Result<Change, Error> + 'a;
 
 /// Pending usage of one key, with the events it produces.
 pub(crate) struct UsageDelta<'a> {
@@ -93,18 +117,19 @@ pub(crate) struct UsageDelta<'a> {
 }
 
 pub(crate) trait Storage: Send + Sync {
-    /// Inserts new keys and their `Created` events, durably, all or none.
-    /// Each record's id must come from [`new_id`](crate::key::id::new_id): the store
-    /// writes the key's number over its first `NUMBER_CHARS` characters.
+    /// Inserts new keys and their `Created` events, durably, all or none;
+    /// refuses the batch if a digest is already stored or repeated in it.
+    /// Each record's id comes from [`new_id`](crate::key::id::new_id); the
+    /// backend may rewrite it (redb writes the key's number into it): the
+    /// ids in `records` after the call are the final ones.
     fn insert(
         &self,
         records: &mut [KeyRecord],
         at: Timestamp,
-        check: RepeatCheck,
+        digests: NewDigests,
     ) -> Result<(), Error>;
-    /// Reads one key, lets `change` modify it, writes the result durably.
-    /// `change` numbers any key it creates with the function it is given,
-    /// before it uses that key's id.
+    /// Reads one key, lets `change` modify it, writes the result (and the
+    /// successor it asks for) durably, in one transaction.
     fn change(
         &self,
         target: Target<'_>,
@@ -113,11 +138,11 @@ pub(crate) trait Storage: Send + Sync {
     ) -> Result<Changed, Error>;
     /// The record with this digest, read from the latest commit.
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error>;
-    /// The state word ([`state_word`](crate::record::state_word)) of key number `number`, whose digest
-    /// is `digest`, as of the latest commit: what a shared-mode verify reads
-    /// for a key whose details it already holds. `None` if there is no such
-    /// key.
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error>;
+    /// The state of the key with this digest and id, as of the latest
+    /// commit: what a verify reads for a key whose details (id included) it
+    /// already holds, so a backend may use either to find it. `None` if there
+    /// is no such key.
+    fn key_state(&self, digest: &Digest, id: &str) -> Result<Option<KeyState>, Error>;
     /// The record and usage of one key.
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error>;
     /// Every record with its usage, in no particular order.
@@ -140,9 +165,9 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
         &self,
         records: &mut [KeyRecord],
         at: Timestamp,
-        check: RepeatCheck,
+        digests: NewDigests,
     ) -> Result<(), Error> {
-        (**self).insert(records, at, check)
+        (**self).insert(records, at, digests)
     }
     fn change(
         &self,
@@ -155,8 +180,8 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
         (**self).by_digest(digest)
     }
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
-        (**self).key_state(digest, number)
+    fn key_state(&self, digest: &Digest, id: &str) -> Result<Option<KeyState>, Error> {
+        (**self).key_state(digest, id)
     }
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
         (**self).by_id(id)

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::key::digest::Digest;
-use crate::key::id::id_number;
 use crate::key::SecretKey;
 use crate::record::{KeyRecord, Usage};
 use crate::scope::scopes_cover;
@@ -120,9 +119,6 @@ pub(super) struct Details {
     pub(super) id: Arc<str>,
     /// To find the key's index entry when flushing its usage.
     pub(super) digest: Digest,
-    /// The key's number in the store (from its id), for shared-mode lookups;
-    /// 0 if the id carries none, which no stored key has.
-    pub(super) number: u32,
     pub(super) name: String,
     pub(super) env: Option<String>,
     pub(super) owner: Option<String>,
@@ -138,7 +134,6 @@ impl Details {
         Details {
             id: Arc::from(record.id.as_str()),
             digest: Digest::from_bytes(record.digest),
-            number: id_number(&record.id).unwrap_or(0),
             name: record.name.clone(),
             env: record.env.clone(),
             owner: record.owner.clone(),
@@ -152,7 +147,6 @@ impl Details {
         Details {
             id: self.id.clone(),
             digest: self.digest,
-            number: self.number,
             name: self.name.clone(),
             env: self.env.clone(),
             owner: self.owner.clone(),
@@ -165,7 +159,6 @@ impl Details {
     /// to make the details (a key's first verify) instead of copying them.
     pub(super) fn from_record(record: KeyRecord) -> Self {
         Details {
-            number: id_number(&record.id).unwrap_or(0),
             id: Arc::from(record.id),
             digest: Digest::from_bytes(record.digest),
             name: record.name,

@@ -62,7 +62,7 @@ mod tests {
     use crate::record::{Event, KeyRecord, StoredState, Usage};
     use crate::state::KeyState;
     use crate::storage::redb::RedbStorage;
-    use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+    use crate::storage::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
     use crate::store::lookup::read_through::ReadThrough;
     use crate::store::{NewKey, StoreOptions};
 
@@ -77,9 +77,9 @@ mod tests {
             &self,
             records: &mut [KeyRecord],
             at: Timestamp,
-            check: RepeatCheck,
+            digests: NewDigests,
         ) -> Result<(), Error> {
-            self.real.insert(records, at, check)
+            self.real.insert(records, at, digests)
         }
         fn change(
             &self,
@@ -93,9 +93,9 @@ mod tests {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.real.by_digest(digest)
         }
-        fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
+        fn key_state(&self, digest: &Digest, id: &str) -> Result<Option<KeyState>, Error> {
             self.reads.fetch_add(1, Ordering::SeqCst);
-            self.real.key_state(digest, number)
+            self.real.key_state(digest, id)
         }
         fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
             self.reads.fetch_add(1, Ordering::SeqCst);

@@ -112,20 +112,12 @@ impl KeyStore {
     fn revoke_target(&self, target: Target<'_>) -> Result<bool, Error> {
         let inner = self.inner()?;
         let now = inner.clock.now();
-        let changed = inner.storage.change(target, now, &mut |record, _| {
+        let changed = inner.storage.change(target, now, &mut |record| {
             if record.revoked_at.is_some() {
-                return Ok(Change {
-                    write: false,
-                    events: Vec::new(),
-                    created: Vec::new(),
-                });
+                return Ok(Change::none());
             }
             record.revoked_at = Some(now);
-            Ok(Change {
-                write: true,
-                events: vec![(record.id.clone(), EventKind::Revoked)],
-                created: Vec::new(),
-            })
+            Ok(Change::write(vec![EventKind::Revoked]))
         })?;
         inner.cache(&changed.record);
         Ok(changed.changed)
@@ -143,7 +135,7 @@ impl KeyStore {
         // The successor is checked in storage; until it is in the index, a
         // batch must not check against the index (see `generate_batch`).
         let adding = inner.lookup.hold_new_keys();
-        let changed = inner.storage.change(Target::Id(id), now, &mut |old, ids| {
+        let changed = inner.storage.change(Target::Id(id), now, &mut |old| {
             match Status::of(old.revoked_at.is_some(), old.expires_at, now) {
                 Status::Revoked => {
                     return Err(Error::InvalidArgument(format!(
@@ -164,34 +156,20 @@ impl KeyStore {
             request.owner = old.owner.clone();
             request.metadata = old.metadata.clone();
             request.expiry = old.expires_at.map(Expiry::At);
-            let (new_secret, mut successor) =
-                inner.make_key(&request, now, &mut rand_core::OsRng)?;
-            // Numbered by the storage: its id is final from here on.
-            ids(&mut successor)?;
-            successor.rotated_from = Some(old.id.clone());
+            let (new_secret, successor) = inner.make_key(&request, now, &mut rand_core::OsRng)?;
+            // The storage gives the successor its id and links the two keys.
             let grace_end = now.after(grace);
             old.expires_at = Some(old.expires_at.map_or(grace_end, |at| at.min(grace_end)));
-            old.rotated_to = Some(successor.id.clone());
             secret = Some(new_secret);
             Ok(Change {
                 write: true,
-                events: vec![
-                    (
-                        old.id.clone(),
-                        EventKind::Rotated {
-                            successor: successor.id.clone(),
-                        },
-                    ),
-                    (successor.id.clone(), EventKind::Created),
-                ],
-                created: vec![successor],
+                events: Vec::new(),
+                successor: Some(successor),
             })
         })?;
         inner.cache(&changed.record);
         let successor = changed
-            .created
-            .into_iter()
-            .next()
+            .successor
             .ok_or_else(|| Error::Storage("rotation created no key".into()))?;
         inner.cache(&successor);
         drop(adding);

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::key::id::id_number;
 use crate::record::KeyRecord;
-use crate::storage::{repeated_digest, RepeatCheck};
+use crate::storage::{repeated_digest, NewDigests};
 
 /// The `digests` rows of the keys whose digest starts like this one.
 pub(super) fn digest_rows(digest: &[u8; 32]) -> core::ops::RangeInclusive<u64> {
@@ -71,7 +71,7 @@ pub(super) fn open_levels(txn: &WriteTransaction) -> Result<[redb::Table<'_, u64
 pub(super) fn insert_records(
     txn: &WriteTransaction,
     records: &[KeyRecord],
-    check: RepeatCheck,
+    digests: NewDigests,
     levels: Levels,
 ) -> Result<(), Error> {
     let mut table = txn.open_table(RECORDS)?;
@@ -93,7 +93,7 @@ pub(super) fn insert_records(
     for (row, digest, state) in rows {
         // A repeat aborts the transaction. The records of this batch are
         // already in `table`, so a repeat within it is found too.
-        if check == RepeatCheck::InStorage
+        if digests == NewDigests::Unchecked
             && find_by_digest(&tables, &table, &Digest::from_bytes(digest))?.is_some()
         {
             return Err(repeated_digest());

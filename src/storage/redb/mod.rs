@@ -22,7 +22,7 @@ use crate::key::digest::Digest;
 use crate::key::id::id_number;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+use crate::storage::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
 
 mod digests;
 mod error;
@@ -150,6 +150,24 @@ fn find_by_id(
     Ok(has_id(&record, id).then_some((number, record)))
 }
 
+/// Links a rotated key and its successor (whose id is final) and adds the
+/// rotation's events: the old key's `Rotated`, the successor's `Created`.
+fn link_rotation(
+    old: &mut KeyRecord,
+    successor: &mut KeyRecord,
+    events: &mut Vec<(String, EventKind)>,
+) {
+    successor.rotated_from = Some(old.id.clone());
+    old.rotated_to = Some(successor.id.clone());
+    events.push((
+        old.id.clone(),
+        EventKind::Rotated {
+            successor: successor.id.clone(),
+        },
+    ));
+    events.push((successor.id.clone(), EventKind::Created));
+}
+
 fn append_events(
     txn: &WriteTransaction,
     at: Timestamp,
@@ -181,14 +199,14 @@ impl Storage for RedbStorage {
         &self,
         records: &mut [KeyRecord],
         at: Timestamp,
-        check: RepeatCheck,
+        digests: NewDigests,
     ) -> Result<(), Error> {
         self.write(|txn| {
             let mut numbers = Numbers::new(&txn.open_table(RECORDS)?)?;
             for record in records.iter_mut() {
                 numbers.assign(record)?;
             }
-            insert_records(txn, records, check, self.levels)?;
+            insert_records(txn, records, digests, self.levels)?;
             let events = records
                 .iter()
                 .map(|r| (r.id.clone(), EventKind::Created))
@@ -214,8 +232,18 @@ impl Storage for RedbStorage {
                 };
                 (found.0, found.1, Numbers::new(&records)?)
             };
-            let outcome = change(&mut record, &mut |new| numbers.assign(new))?;
+            let outcome = change(&mut record)?;
+            let mut successor = outcome.successor;
             if outcome.write {
+                let mut events: Vec<(String, EventKind)> = outcome
+                    .events
+                    .into_iter()
+                    .map(|kind| (record.id.clone(), kind))
+                    .collect();
+                if let Some(new) = successor.as_mut() {
+                    numbers.assign(new)?;
+                    link_rotation(&mut record, new, &mut events);
+                }
                 txn.open_table(RECORDS)?
                     .insert(number, record.encode().as_slice())?;
                 // The state read by shared-mode verify, in the same commit.
@@ -224,13 +252,20 @@ impl Storage for RedbStorage {
                     digest_row(&record.digest, number),
                     record.state().word(),
                 )?;
-                insert_records(txn, &outcome.created, RepeatCheck::InStorage, self.levels)?;
-                append_events(txn, at, outcome.events)?;
+                insert_records(
+                    txn,
+                    successor.as_slice(),
+                    NewDigests::Unchecked,
+                    self.levels,
+                )?;
+                append_events(txn, at, events)?;
+            } else {
+                successor = None;
             }
             Ok(Changed {
                 record,
                 changed: outcome.write,
-                created: outcome.created,
+                successor,
             })
         })
     }
@@ -246,10 +281,13 @@ impl Storage for RedbStorage {
         Ok(found.map(|(_, record)| record))
     }
 
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
+    fn key_state(&self, digest: &Digest, id: &str) -> Result<Option<KeyState>, Error> {
         // One get per table, as in any key-value lookup: the row's key is
-        // known. Most keys are in `digests`, read first; the newest are in
-        // the smaller tables.
+        // known from the digest and the number in the id. Most keys are in
+        // `digests`, read first; the newest are in the smaller tables.
+        let Some(number) = id_number(id) else {
+            return Ok(None);
+        };
         let txn = self.db.begin_read()?;
         let row = digest_row(&digest.to_bytes(), number);
         for table in DIGEST_TABLES {
@@ -390,7 +428,7 @@ mod tests {
 
     /// Inserts with the check in storage, as shared mode does.
     fn insert(storage: &RedbStorage, records: &mut [KeyRecord], at: i64) -> Result<(), Error> {
-        storage.insert(records, Timestamp::from_unix(at), RepeatCheck::InStorage)
+        storage.insert(records, Timestamp::from_unix(at), NewDigests::Unchecked)
     }
 
     fn record(id: &str, digest: [u8; 32]) -> KeyRecord {
@@ -473,13 +511,9 @@ mod tests {
 
     fn revoke(storage: &RedbStorage, id: &str) {
         let changed = storage
-            .change(Target::Id(id), Timestamp::from_unix(9), &mut |record, _| {
+            .change(Target::Id(id), Timestamp::from_unix(9), &mut |record| {
                 record.revoked_at = Some(Timestamp::from_unix(9));
-                Ok(Change {
-                    write: true,
-                    events: Vec::new(),
-                    created: Vec::new(),
-                })
+                Ok(Change::write(Vec::new()))
             })
             .unwrap();
         assert!(changed.changed);
@@ -527,11 +561,7 @@ mod tests {
             let digest = Digest::from_bytes(spread_digest(i as u32));
             let found = storage.by_digest(&digest).unwrap().unwrap();
             assert_eq!(&found.id, id);
-            let number = id_number(id).unwrap();
-            assert_eq!(
-                storage.key_state(&digest, number).unwrap(),
-                Some(found.state())
-            );
+            assert_eq!(storage.key_state(&digest, id).unwrap(), Some(found.state()));
         }
         // A revocation rewrites the row where it is, in each table holding one.
         let counts = row_counts(&storage);
@@ -543,7 +573,7 @@ mod tests {
             revoke(&storage, &ids[i]);
             let digest = Digest::from_bytes(spread_digest(i as u32));
             assert_eq!(
-                storage.key_state(&digest, table[0]).unwrap(),
+                storage.key_state(&digest, &ids[i]).unwrap(),
                 Some(KeyState::from_word(crate::state::REVOKED))
             );
             // A repeated digest is refused whichever table holds the first.

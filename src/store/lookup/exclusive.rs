@@ -17,7 +17,7 @@ use crate::usage;
 
 use crate::error::{Rejection, VerifyError};
 use crate::state::{KeyState, Status};
-use crate::storage::{RepeatCheck, Storage};
+use crate::storage::{NewDigests, Storage};
 use crate::usage::PendingUsage;
 use std::sync::{Mutex, MutexGuard};
 
@@ -308,12 +308,12 @@ impl KeyLookup for ExclusiveLookup {
     fn admit(
         &self,
         records: &[KeyRecord],
-    ) -> Result<(RepeatCheck, Option<MutexGuard<'_, ()>>), Error> {
+    ) -> Result<(NewDigests, Option<MutexGuard<'_, ()>>), Error> {
         // The index holds every stored digest, so a repeat is looked for
         // there, not by a storage read per key (a fifth of a batch's time).
         let adding = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
         self.index.check_new(records)?;
-        Ok((RepeatCheck::DoneByCaller, Some(adding)))
+        Ok((NewDigests::KnownNew, Some(adding)))
     }
 
     fn hold_new_keys(&self) -> Option<MutexGuard<'_, ()>> {

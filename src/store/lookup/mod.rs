@@ -16,7 +16,7 @@ use crate::error::{Error, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
 use crate::state::Status;
-use crate::storage::RepeatCheck;
+use crate::storage::NewDigests;
 use crate::usage::PendingUsage;
 
 use super::info::{Details, VerifiedKey};
@@ -42,13 +42,13 @@ pub(super) trait KeyLookup: Send + Sync {
         now: Timestamp,
     ) -> Result<Found<'store>, VerifyError>;
 
-    /// Before new keys are inserted: who checks them for repeated digests,
-    /// and a guard to hold until they are [`committed`](Self::committed),
+    /// Before new keys are inserted: what the lookup knows of their digests
+    /// (it may hold every stored one and check them itself), and a guard to hold until they are [`committed`](Self::committed),
     /// so that no other new key lands in between a check and its insert.
     fn admit(
         &self,
         records: &[KeyRecord],
-    ) -> Result<(RepeatCheck, Option<MutexGuard<'_, ()>>), Error>;
+    ) -> Result<(NewDigests, Option<MutexGuard<'_, ()>>), Error>;
 
     /// Before a change that creates a key checked in storage (a rotation's
     /// successor): the guard [`admit`](Self::admit) would take, so that no

@@ -14,7 +14,7 @@ use crate::error::{Error, Rejection, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
 use crate::state::KeyState;
-use crate::storage::{RepeatCheck, Storage};
+use crate::storage::{NewDigests, Storage};
 use crate::usage::PendingUsage;
 
 use super::{Found, KeyLookup};
@@ -94,7 +94,7 @@ impl ReadThrough {
         if let Some(details) = self.known_details(digest) {
             let state = store
                 .storage
-                .key_state(digest, details.number)?
+                .key_state(digest, &details.id)?
                 .ok_or_else(|| Error::Corrupted("a stored key has no digest row".into()))?;
             return Ok((details, state));
         }
@@ -142,9 +142,9 @@ impl KeyLookup for ReadThrough {
     fn admit(
         &self,
         _records: &[KeyRecord],
-    ) -> Result<(RepeatCheck, Option<MutexGuard<'_, ()>>), Error> {
+    ) -> Result<(NewDigests, Option<MutexGuard<'_, ()>>), Error> {
         // Other processes insert too: only the storage sees every key.
-        Ok((RepeatCheck::InStorage, None))
+        Ok((NewDigests::Unchecked, None))
     }
 
     fn hold_new_keys(&self) -> Option<MutexGuard<'_, ()>> {

@@ -44,7 +44,7 @@ use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+use crate::storage::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
 
 /// "APKIDX01", little-endian.
 const MAGIC: u64 = u64::from_le_bytes(*b"APKIDX01");
@@ -748,7 +748,7 @@ impl<S: Storage> Storage for Indexed<S> {
         &self,
         records: &mut [KeyRecord],
         at: Timestamp,
-        check: RepeatCheck,
+        digests: NewDigests,
     ) -> Result<(), Error> {
         let states: Vec<(Digest, i64)> = records
             .iter()
@@ -760,7 +760,7 @@ impl<S: Storage> Storage for Indexed<S> {
                 for (digest, state) in &states {
                     marker.mark(digest, *state)?;
                 }
-                self.storage.insert(records, at, check)
+                self.storage.insert(records, at, digests)
             },
             |_| states.clone(),
         )
@@ -776,11 +776,11 @@ impl<S: Storage> Storage for Indexed<S> {
             &self.storage,
             |marker| {
                 let mut marking_failed = None;
-                let result = self.storage.change(target, at, &mut |record, numbering| {
+                let result = self.storage.change(target, at, &mut |record| {
                     // Before the commit, which follows this function: the
                     // key itself and any key the change creates.
-                    let outcome = change(record, numbering)?;
-                    let touched = core::iter::once(&*record).chain(outcome.created.iter());
+                    let outcome = change(record)?;
+                    let touched = core::iter::once(&*record).chain(outcome.successor.iter());
                     for key in touched {
                         if let Err(error) =
                             marker.mark(&Digest::from_bytes(key.digest), key.state().word())
@@ -800,7 +800,7 @@ impl<S: Storage> Storage for Indexed<S> {
             },
             |changed| {
                 core::iter::once(&changed.record)
-                    .chain(changed.created.iter())
+                    .chain(changed.successor.iter())
                     .map(|record| (Digest::from_bytes(record.digest), record.state().word()))
                     .collect()
             },
@@ -811,8 +811,8 @@ impl<S: Storage> Storage for Indexed<S> {
         self.storage.by_digest(digest)
     }
 
-    fn key_state(&self, digest: &Digest, number: u32) -> Result<Option<KeyState>, Error> {
-        self.storage.key_state(digest, number)
+    fn key_state(&self, digest: &Digest, id: &str) -> Result<Option<KeyState>, Error> {
+        self.storage.key_state(digest, id)
     }
 
     fn by_id(&self, id: &str) -> Result<Option<(KeyRecord, Usage)>, Error> {
@@ -861,13 +861,9 @@ mod tests {
             .change(
                 Target::Digest(digest),
                 Timestamp::from_unix(2),
-                &mut |record, _| {
+                &mut |record| {
                     record.revoked_at = Some(Timestamp::from_unix(2));
-                    Ok(Change {
-                        write: true,
-                        events: Vec::new(),
-                        created: Vec::new(),
-                    })
+                    Ok(Change::write(Vec::new()))
                 },
             )
             .unwrap();
@@ -882,11 +878,7 @@ mod tests {
         let indexed = Indexed { storage, index };
         let mut records = vec![record("aaaaaaaaaaaaaaaa", [0x42; 32])];
         indexed
-            .insert(
-                &mut records,
-                Timestamp::from_unix(1),
-                RepeatCheck::InStorage,
-            )
+            .insert(&mut records, Timestamp::from_unix(1), NewDigests::Unchecked)
             .unwrap();
         (path, indexed, Digest::from_bytes([0x42; 32]))
     }
@@ -936,7 +928,7 @@ mod tests {
         let failed = indexed.change(
             Target::Digest(&digest),
             Timestamp::from_unix(2),
-            &mut |_, _| Err(Error::Storage("injected".into())),
+            &mut |_| Err(Error::Storage("injected".into())),
         );
         assert!(failed.is_err());
         // Marked before the closure failed? The closure runs first, so nothing
@@ -947,7 +939,7 @@ mod tests {
         let mut repeated = vec![record("bbbbbbbbbbbbbbbb", [0x42; 32])];
         let mut fresh = vec![record("cccccccccccccccc", [0x43; 32]), repeated.remove(0)];
         assert!(indexed
-            .insert(&mut fresh, Timestamp::from_unix(3), RepeatCheck::InStorage)
+            .insert(&mut fresh, Timestamp::from_unix(3), NewDigests::Unchecked)
             .is_err());
         assert_eq!(
             indexed.index.lookup(&Digest::from_bytes([0x43; 32])),

@@ -10,7 +10,7 @@ use crate::error::{Error, Rejection, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
 use crate::state::KeyState;
-use crate::storage::RepeatCheck;
+use crate::storage::NewDigests;
 use crate::usage::PendingUsage;
 
 pub(in crate::store) mod index;
@@ -59,7 +59,7 @@ impl KeyLookup for SharedLookup {
     fn admit(
         &self,
         records: &[KeyRecord],
-    ) -> Result<(RepeatCheck, Option<MutexGuard<'_, ()>>), Error> {
+    ) -> Result<(NewDigests, Option<MutexGuard<'_, ()>>), Error> {
         self.through.admit(records)
     }
 
