@@ -195,7 +195,7 @@ fn secretlint(pattern: &Pattern) -> String {
             "id": "@secretlint/secretlint-rule-pattern",
             "options": {
                 "patterns": [{
-                    "name": pattern.description(),
+                    "name": format!("apikeys {} secret key", pattern.vendor),
                     "patterns": [format!("/{}/", pattern.bounded())],
                 }],
             },
