@@ -731,3 +731,60 @@ fn scanner_rules_refuse_a_bad_vendor_or_env() {
         assert!(stderr(&output).contains("expected"), "{}", stderr(&output));
     }
 }
+
+#[test]
+fn the_matcher_finds_what_the_readme_regex_finds_with_ascii_word_boundaries() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let regex = regex::bytes::Regex::new(&format!("(?-u){}", apikeys::scan::KEY_REGEX)).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+    let keys = [
+        stray_key("flz", None),
+        stray_key("flz", Some("prod")),
+        stray_key("abcdefgh", Some("a1b2c3d4")),
+        stray_key("ab", Some("x")),
+    ];
+    let pieces: [&[u8]; 14] = [
+        b"_",
+        b"sk",
+        b"_sk_",
+        b"a",
+        b"Z",
+        b"0",
+        b"\xc3\xa9",
+        b" ",
+        b"\n",
+        b"prod_",
+        b"flz",
+        b"\xff",
+        b"-",
+        b"abcdefghi",
+    ];
+    let mut matched = 0;
+    for round in 0..10_000 {
+        let mut text = Vec::new();
+        for _ in 0..(1 + rng.next_u32() % 6) {
+            match rng.next_u32() % 4 {
+                0 => {
+                    let key = keys[(rng.next_u32() % 4) as usize].as_bytes();
+                    // Sometimes a piece of a key only.
+                    let cut = if rng.next_u32() % 3 == 0 {
+                        (rng.next_u32() as usize) % key.len()
+                    } else {
+                        key.len()
+                    };
+                    text.extend_from_slice(&key[..cut]);
+                }
+                _ => text.extend_from_slice(pieces[(rng.next_u32() % 14) as usize]),
+            }
+        }
+        let expected: Vec<_> = regex.find_iter(&text).map(|m| m.range()).collect();
+        matched += expected.len();
+        assert_eq!(
+            apikeys::scan::candidates(&text, None),
+            expected,
+            "round {round}: {:?}",
+            String::from_utf8_lossy(&text)
+        );
+    }
+    assert!(matched > 1000, "the rounds hold keys: {matched}");
+}
