@@ -16,6 +16,8 @@
 use std::io::{self, Read};
 use std::ops::Range;
 
+use zeroize::Zeroizing;
+
 use crate::key::{self, SecretKey, BODY_LEN, KIND, MAX_KEY_LEN};
 
 /// The regex of the key format, as the README gives it: any vendor, any or
@@ -138,14 +140,17 @@ pub enum Scanned {
 pub fn scan_reader(mut reader: impl Read, mut found: impl FnMut(Candidate)) -> io::Result<Scanned> {
     // The window holds the bytes not yet searched, plus the byte before
     // them (for the word boundary) as `before`.
-    let mut window: Vec<u8> = Vec::with_capacity(CHUNK + MAX_KEY_LEN + 1);
+    // Both buffers hold what was read (keys, maybe), and are wiped when
+    // dropped; the window's capacity is never exceeded, so it is never
+    // moved (leaving a copy behind).
+    let mut window = Zeroizing::new(Vec::<u8>::with_capacity(CHUNK + MAX_KEY_LEN + 1));
     let mut before: Option<u8> = None;
     // Stream offset of window[0]; line number and its start's offset there.
     let mut base: u64 = 0;
     let mut line: u64 = 1;
     let mut line_start: u64 = 0;
     let mut sniffed = false;
-    let mut chunk = vec![0u8; CHUNK];
+    let mut chunk = Zeroizing::new(vec![0u8; CHUNK]);
     loop {
         let read = match reader.read(&mut chunk) {
             Ok(read) => read,

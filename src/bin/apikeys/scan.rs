@@ -134,22 +134,24 @@ pub(super) fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Error> {
     let totals = &scan.totals;
     let mut standings: Vec<_> = totals.by_standing.iter().collect();
     standings.sort();
-    let standings: Vec<String> = standings
-        .iter()
-        .map(|(name, count)| format!("{count} {name}"))
-        .collect();
+    let keys = if standings.is_empty() {
+        "none".to_string()
+    } else {
+        standings
+            .iter()
+            .map(|(name, count)| format!("{count} {name}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     eprintln!(
-        "scanned {} files ({} binary, {} other entries skipped, {} unreadable): {} keys{}{}; {} near misses{}",
+        "scanned {} files ({} binary and {} other entries skipped, {} unreadable); keys: {keys}; near misses: {}{}",
         totals.files,
         totals.binary,
         totals.skipped,
         totals.errors,
-        totals.by_standing.values().sum::<u64>(),
-        if standings.is_empty() { "" } else { ": " },
-        standings.join(", "),
         totals.near_misses,
         if args.revoke {
-            format!("; {} revoked now", totals.revoked)
+            format!("; revoked now: {}", totals.revoked)
         } else {
             String::new()
         }
@@ -167,6 +169,14 @@ pub(super) fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Error> {
     } else {
         Ok(Outcome::Done)
     }
+}
+
+/// A path as printed: control characters (a newline or a terminal escape in
+/// a file name) become `?`, so that a name cannot forge output lines.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 impl Scan<'_> {
@@ -216,7 +226,10 @@ impl Scan<'_> {
 
     fn unreadable(&mut self, path: &Path, error: &std::io::Error) {
         self.totals.errors += 1;
-        eprintln!("apikeys scan: {}: {error}", path.display());
+        eprintln!(
+            "apikeys scan: {}: {error}",
+            printable(&path.display().to_string())
+        );
     }
 
     fn file(&mut self, path: &Path) -> Result<(), Error> {
@@ -250,14 +263,16 @@ impl Scan<'_> {
 
     fn candidate(&mut self, path: &Path, candidate: &Candidate) -> Result<(), Error> {
         let key = candidate.text.expose_secret();
+        // A match starts with its vendor and "_" (no vendor has one).
         if let Some(vendor) = &self.args.vendor {
-            if apikeys::parse(key).is_some_and(|parsed| parsed.vendor != vendor)
-                || !key.starts_with(&format!("{vendor}_"))
+            if !key
+                .strip_prefix(vendor.as_str())
+                .is_some_and(|rest| rest.starts_with('_'))
             {
                 return Ok(());
             }
         }
-        let location = format!("{}:{}", path.display(), candidate.line);
+        let location = printable(&format!("{}:{}", path.display(), candidate.line));
         if !candidate.well_formed {
             self.totals.near_misses += 1;
             if self.args.near_misses {
