@@ -163,9 +163,9 @@ pub(super) fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Error> {
     if live > 0 {
         Ok(Outcome::Rejected)
     } else if errors > 0 {
-        Err(Error::InvalidArgument(format!(
-            "{errors} paths could not be scanned (see above)"
-        )))
+        Err(Error::Io(std::io::Error::other(format!(
+            "{errors} paths could not be scanned (see above); the rest was"
+        ))))
     } else {
         Ok(Outcome::Done)
     }
