@@ -4,8 +4,9 @@
 //! vendor prefix and, optionally, the env tags the deployment issues.
 //!
 //! Regexes cannot check a CRC, so every rule says how the checksum is made
-//! where its format has room for text; the detect-secrets plugin, being
-//! Python, checks it.
+//! where its format has room for text (GitHub's API body has none: the note
+//! goes to standard error); the detect-secrets plugin, being Python,
+//! checks it.
 
 use std::fmt::Write as _;
 
@@ -22,7 +23,8 @@ pub(super) enum RulesFormat {
     Gitleaks,
     /// A trufflehog configuration (YAML) with one custom regex detector.
     Trufflehog,
-    /// A GitHub secret scanning custom pattern (JSON: the fields of the form).
+    /// A GitHub secret scanning custom pattern: the JSON body of the REST call
+    /// that creates it (the UI form's fields).
     Github,
     /// A secretlint configuration (.secretlintrc.json) for @secretlint/secretlint-rule-pattern.
     Secretlint,
@@ -101,6 +103,10 @@ impl Pattern {
 
 pub(super) fn run(args: &RulesArgs) -> Result<Outcome, Error> {
     let pattern = Pattern::new(args)?;
+    if matches!(args.format, RulesFormat::Github) {
+        // JSON has no comments, and the API's body no description field.
+        eprintln!("note: the regex cannot check the key's checksum: {CHECKSUM_NOTE}");
+    }
     let text = match args.format {
         RulesFormat::Gitleaks => gitleaks(&pattern),
         RulesFormat::Trufflehog => trufflehog(&pattern),
@@ -172,17 +178,19 @@ fn trufflehog(pattern: &Pattern) -> String {
 }
 
 fn github(pattern: &Pattern) -> String {
-    // The fields of GitHub's "New custom pattern" form, in its order. The
-    // boundaries go to "before" and "after" (Hyperscan has no \b there);
-    // "_" counts as part of a word, as in \b.
+    // The body of GitHub's REST call that creates custom patterns (`POST
+    // /repos/{owner}/{repo}/secret-scanning/custom-patterns`, and the same
+    // under /orgs/{org} and /enterprises/{enterprise}); its fields are the
+    // UI form's: secret format, before secret, after secret. The boundaries
+    // go to the delimiters (Hyperscan has no \b); "_" counts as part of a
+    // word there, as it does for \b.
     let value = json!({
-        "name": format!("apikeys {} secret key", pattern.vendor),
-        "secret_format": pattern.body,
-        "before_secret": r"\A|[^0-9A-Za-z_]",
-        "after_secret": r"\z|[^0-9A-Za-z_]",
-        "additional_match": [],
-        "additional_not_match": [],
-        "description": pattern.description(),
+        "patterns": [{
+            "name": format!("apikeys {} secret key", pattern.vendor),
+            "pattern": pattern.body,
+            "start_delimiter": r"\A|[^0-9A-Za-z_]",
+            "end_delimiter": r"\z|[^0-9A-Za-z_]",
+        }],
     });
     let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
     out.push('\n');
