@@ -38,6 +38,7 @@ mod key;
 mod memory;
 mod ownership;
 mod record;
+pub mod scan;
 mod scope;
 mod state;
 mod storage;
@@ -62,5 +63,5 @@ pub use record::{Event, EventKind, KeyRecord};
 pub use scope::{check_scope, scope_covers, scopes_cover, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use store::{
     GeneratedKey, KeyInfo, KeyStore, ListFilter, Mode, NewKey, Status, StatusFilter, StoreOptions,
-    VerifiedKey, MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
+    VerifiedKey, MAX_BATCH, MAX_LOCATION_LEN, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
 };

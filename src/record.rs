@@ -12,8 +12,15 @@ use crate::state::KeyState;
 
 /// Version byte of the record encoding written by this library.
 pub(crate) const RECORD_VERSION: u8 = 1;
-/// Version byte of the event encoding written by this library.
+/// Version byte of the event encoding of every kind but [`EventKind::Leaked`]:
+/// the events of the first format, which older libraries read.
 pub(crate) const EVENT_VERSION: u8 = 1;
+/// Version byte of an event of a kind added after the first format
+/// ([`EventKind::Leaked`]). Such an event is written at this version alone,
+/// so that a library that predates it refuses it by its version ("unknown
+/// encoding version") rather than misreading it, and every other event stays
+/// readable by it.
+pub(crate) const EVENT_VERSION_LEAKED: u8 = 2;
 
 /// Everything stored about one key, except its usage figures and the key
 /// itself (only its digest).
@@ -116,11 +123,19 @@ pub enum EventKind {
         /// How many times.
         count: u64,
     },
+    /// The key was found where it should not be (by `apikeys scan`), and
+    /// revoked in the same commit: `location` says where, such as
+    /// `src/config.rs:12`. Appended last: the kinds before it keep their
+    /// encoding (see [`EVENT_VERSION_LEAKED`]).
+    Leaked {
+        /// Where the key was found: a file and line.
+        location: String,
+    },
 }
 
 impl EventKind {
     /// A short stable name: `created`, `revoked`, `rotated`,
-    /// `revoked_key_used`, `expired_key_used`.
+    /// `revoked_key_used`, `expired_key_used`, `leaked`.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Created => "created",
@@ -128,6 +143,7 @@ impl EventKind {
             EventKind::Rotated { .. } => "rotated",
             EventKind::RevokedKeyUsed { .. } => "revoked_key_used",
             EventKind::ExpiredKeyUsed { .. } => "expired_key_used",
+            EventKind::Leaked { .. } => "leaked",
         }
     }
 }
@@ -148,12 +164,31 @@ pub struct Event {
 impl Event {
     /// Decodes a stored event; bad bytes are [`Error::Corrupted`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        decode_versioned(bytes, EVENT_VERSION, "event")
+        if bytes.first() == Some(&EVENT_VERSION_LEAKED) {
+            let event: Event = decode_versioned(bytes, EVENT_VERSION_LEAKED, "event")?;
+            return match event.kind {
+                EventKind::Leaked { .. } => Ok(event),
+                _ => Err(Error::Corrupted(format!(
+                    "event: a {} event at encoding version {EVENT_VERSION_LEAKED}",
+                    event.kind.as_str()
+                ))),
+            };
+        }
+        let event: Event = decode_versioned(bytes, EVENT_VERSION, "event")?;
+        match event.kind {
+            EventKind::Leaked { .. } => Err(Error::Corrupted(format!(
+                "event: a leaked event at encoding version {EVENT_VERSION}"
+            ))),
+            _ => Ok(event),
+        }
     }
 
-    /// Encodes the event for storage.
+    /// Encodes the event for storage, at the lowest version that has its kind.
     pub fn encode(&self) -> Vec<u8> {
-        encode(self, EVENT_VERSION)
+        match self.kind {
+            EventKind::Leaked { .. } => encode(self, EVENT_VERSION_LEAKED),
+            _ => encode(self, EVENT_VERSION),
+        }
     }
 }
 
@@ -339,6 +374,45 @@ pub(crate) mod tests {
             revoked_at: None,
             rotated_from: None,
             rotated_to: None,
+        }
+    }
+
+    #[test]
+    fn events_of_the_first_format_decode_and_leaked_events_have_their_own_version() {
+        // Bytes of a `rotated` event as the first format wrote them (version 1,
+        // postcard: sequence 3, at 7, key "k", variant 2, successor "s").
+        let old = [1, 3, 7, 1, b'k', 2, 1, b's'];
+        let event = Event::decode(&old).unwrap();
+        assert_eq!(
+            event.kind,
+            EventKind::Rotated {
+                successor: "s".into()
+            }
+        );
+        assert_eq!(event.encode(), old);
+        let leaked = Event {
+            sequence: 4,
+            at: Timestamp::from_unix(8),
+            key_id: "k".into(),
+            kind: EventKind::Leaked {
+                location: "src/config.rs:12".into(),
+            },
+        };
+        let bytes = leaked.encode();
+        assert_eq!(bytes[0], EVENT_VERSION_LEAKED);
+        assert_eq!(Event::decode(&bytes).unwrap(), leaked);
+        // A kind at a version that never had it is damage.
+        let mut relabelled = bytes.clone();
+        relabelled[0] = EVENT_VERSION;
+        assert!(matches!(
+            Event::decode(&relabelled),
+            Err(Error::Corrupted(_))
+        ));
+        let mut promoted = old.to_vec();
+        promoted[0] = EVENT_VERSION_LEAKED;
+        assert!(matches!(Event::decode(&promoted), Err(Error::Corrupted(_))));
+        for cut in 0..bytes.len() {
+            assert!(Event::decode(&bytes[..cut]).is_err());
         }
     }
 

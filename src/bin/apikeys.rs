@@ -19,6 +19,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+// --- leaked keys (issue 14, part 4): `scan` and `scanner-rules` ---
+#[path = "apikeys/rules.rs"]
+mod rules;
+#[path = "apikeys/scan.rs"]
+mod scan;
+// --- end leaked keys ---
+
 #[derive(Parser)]
 #[command(
     name = "apikeys",
@@ -138,6 +145,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    // --- leaked keys (issue 14, part 4) ---
+    /// Find keys in files and directories: checksum checked offline, state
+    /// read from the store without counting a use; exit 1 if a live key is found.
+    Scan(scan::ScanArgs),
+    /// Print rules that let a secret scanner (gitleaks, trufflehog, GitHub,
+    /// secretlint, detect-secrets) find this deployment's keys.
+    ScannerRules(rules::RulesArgs),
+    // --- end leaked keys ---
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -235,9 +250,17 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         println!("store ready: {}", cli.db.display());
         return Ok(Outcome::Done);
     }
+    // --- leaked keys (issue 14, part 4) ---
+    match &cli.command {
+        Command::Scan(args) => return scan::run(&cli, args),
+        Command::ScannerRules(args) => return rules::run(args),
+        _ => {}
+    }
+    // --- end leaked keys ---
     let store = open(&cli)?;
     let outcome = match cli.command {
         Command::Init { .. } => unreachable!("handled above"),
+        Command::Scan(_) | Command::ScannerRules(_) => unreachable!("handled above"),
         Command::Generate {
             ref name,
             ref env,
@@ -506,6 +529,7 @@ fn event_json(event: &Event) -> Value {
         EventKind::RevokedKeyUsed { count } | EventKind::ExpiredKeyUsed { count } => {
             object["count"] = json!(count)
         }
+        EventKind::Leaked { location } => object["location"] = json!(location),
         _ => {}
     }
     object
@@ -517,6 +541,7 @@ fn event_line(event: &Event) -> String {
         EventKind::RevokedKeyUsed { count } | EventKind::ExpiredKeyUsed { count } => {
             format!(" count={count}")
         }
+        EventKind::Leaked { location } => format!(" location={location}"),
         _ => String::new(),
     };
     format!(

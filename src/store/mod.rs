@@ -4,7 +4,8 @@
 //! This file opens and closes a store and holds its state ([`Inner`]); each
 //! other file is one concept: `options` (how to open, what to generate),
 //! `info` (what the store tells about a key), `write` (generate, revoke,
-//! rotate), `verify`, `list`, `flush` (usage), `fork` (handles used after
+//! rotate), `verify`, `list`, `leaked` (peek at a key without counting a
+//! use, revoke a leaked key), `flush` (usage), `fork` (handles used after
 //! `fork()`), and `lookup/` (how verify finds a key, one file per mode).
 
 use std::mem::ManuallyDrop;
@@ -24,6 +25,7 @@ use crate::usage::DirtyList;
 mod flush;
 mod fork;
 mod info;
+mod leaked;
 mod list;
 mod lookup;
 mod options;
@@ -33,6 +35,7 @@ mod write;
 use fork::{watch_forks, FORK_GENERATION};
 use info::Details;
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
+pub use leaked::MAX_LOCATION_LEN;
 use lookup::exclusive::ExclusiveLookup;
 /// The shared index's file beside a store (`ownership` gives it the store's owner).
 pub(crate) use lookup::shared::index::index_path;
