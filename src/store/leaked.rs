@@ -65,28 +65,17 @@ impl KeyStore {
         let now = inner.clock.now();
         let changed = inner
             .storage
-            .change(Target::Digest(&digest), now, &mut |record, _| {
+            .change(Target::Digest(&digest), now, &mut |record| {
                 if record.revoked_at.is_some() {
-                    return Ok(Change {
-                        write: false,
-                        events: Vec::new(),
-                        created: Vec::new(),
-                    });
+                    return Ok(Change::none());
                 }
                 record.revoked_at = Some(now);
-                Ok(Change {
-                    write: true,
-                    events: vec![
-                        (record.id.clone(), EventKind::Revoked),
-                        (
-                            record.id.clone(),
-                            EventKind::Leaked {
-                                location: location.clone(),
-                            },
-                        ),
-                    ],
-                    created: Vec::new(),
-                })
+                Ok(Change::write(vec![
+                    EventKind::Revoked,
+                    EventKind::Leaked {
+                        location: location.clone(),
+                    },
+                ]))
             })?;
         inner.cache(&changed.record);
         Ok(changed.changed)
