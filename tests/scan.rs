@@ -9,10 +9,12 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use apikeys::{
-    generate_with, EventKind, KeyStore, ManualClock, Mode, NewKey, Rejection, Status, StoreOptions,
-    Timestamp, VerifyError,
+    EventKind, KeyStore, ManualClock, Mode, NewKey, Rejection, Status, StoreOptions, Timestamp,
+    VerifyError,
 };
 use serde_json::Value;
+mod support;
+use support::{broken_checksum, stray_key};
 
 const BIN: &str = env!("CARGO_BIN_EXE_apikeys");
 
@@ -42,22 +44,6 @@ fn assert_no_key_printed(output: &Output, keys: &[&str]) {
         assert!(!out.contains(key), "a full key on stdout");
         assert!(!err.contains(key), "a full key on stderr");
     }
-}
-
-/// A key in no store, with a valid checksum.
-fn stray_key(vendor: &str, env: Option<&str>) -> String {
-    generate_with(&mut rand_core::OsRng, vendor, env)
-        .unwrap()
-        .expose_secret()
-        .to_string()
-}
-
-/// The same key with its last character changed: the checksum fails.
-fn broken(key: &str) -> String {
-    let mut text = key.to_string();
-    let last = text.pop().unwrap();
-    text.push(if last == 'A' { 'B' } else { 'A' });
-    text
 }
 
 struct Fixture {
@@ -256,7 +242,7 @@ fn peek_reads_a_keys_state_without_counting_a_use() {
         Err(apikeys::Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        store.peek(&broken(secret)),
+        store.peek(&broken_checksum(secret)),
         Err(apikeys::Error::InvalidArgument(_))
     ));
 }
@@ -271,7 +257,7 @@ fn near_misses_are_counted_and_listed_on_request_and_never_count_as_live() {
     let key = stray_key("flz", Some("prod"));
     let other = stray_key("acme", None);
     let lines = [
-        format!("bad checksum {}", broken(&key)),
+        format!("bad checksum {}", broken_checksum(&key)),
         format!("truncated {}", &key[..key.len() - 1]),
         format!("longer word {key}x"),
         format!("prefixed word X{key}"),
@@ -310,7 +296,7 @@ fn near_misses_are_counted_and_listed_on_request_and_never_count_as_live() {
     assert_eq!(found[0]["line"], 1);
     assert_eq!(found[0]["status"], "near_miss");
     assert_eq!(found[0]["checksum_ok"], false);
-    assert_no_key_printed(&output, &[&key, &broken(&key), &other]);
+    assert_no_key_printed(&output, &[&key, &broken_checksum(&key), &other]);
 }
 
 #[test]
@@ -448,7 +434,7 @@ fn scan_revokes_in_shared_mode_beside_a_running_worker() {
 fn without_a_store_every_well_formed_key_counts_as_live() {
     let fixture = Fixture::new();
     let key = stray_key("flz", None);
-    fixture.write("x.txt", format!("{key}\n{}\n", broken(&key)));
+    fixture.write("x.txt", format!("{key}\n{}\n", broken_checksum(&key)));
     let tree = fixture.tree();
     let output = apikeys(&fixture.db, &["scan", "--no-store", tree.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
@@ -470,7 +456,7 @@ fn without_a_store_every_well_formed_key_counts_as_live() {
     );
     assert!(!fixture.db.exists());
     // Nothing well-formed: 0.
-    std::fs::write(tree.join("x.txt"), broken(&key)).unwrap();
+    std::fs::write(tree.join("x.txt"), broken_checksum(&key)).unwrap();
     let output = apikeys(&fixture.db, &["scan", "--no-store", tree.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0));
     // --revoke needs a store.

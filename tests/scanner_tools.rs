@@ -13,26 +13,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use apikeys::generate_with;
+mod support;
 use serde_json::Value;
+use support::{broken_checksum, stray_key};
 
 const BIN: &str = env!("CARGO_BIN_EXE_apikeys");
 const CACHE: &str = "/var/cache/apikeys-test-deps";
-
-fn key(vendor: &str, env: Option<&str>) -> String {
-    generate_with(&mut rand_core::OsRng, vendor, env)
-        .unwrap()
-        .expose_secret()
-        .to_string()
-}
-
-/// The key with its last character changed: the checksum fails.
-fn broken(key: &str) -> String {
-    let mut text = key.to_string();
-    let last = text.pop().unwrap();
-    text.push(if last == 'A' { 'B' } else { 'A' });
-    text
-}
 
 /// Where a scanner is, or `None` (after saying so) when it is not installed
 /// and the run does not require it.
@@ -72,10 +58,10 @@ struct Corpus {
 
 fn corpus() -> Corpus {
     let dir = tempfile::tempdir().unwrap();
-    let prod = key("flz", Some("prod"));
-    let plain = key("flz", None);
-    let dev = key("flz", Some("dev"));
-    let other = key("acme", Some("prod"));
+    let prod = stray_key("flz", Some("prod"));
+    let plain = stray_key("flz", None);
+    let dev = stray_key("flz", Some("dev"));
+    let other = stray_key("acme", Some("prod"));
     let live = [
         format!("FLZ_API_KEY={prod}"),
         "# a comment".to_string(),
@@ -84,7 +70,7 @@ fn corpus() -> Corpus {
         format!("curl -H 'Authorization: Bearer {dev}' https://api.example"),
     ];
     let near = [
-        format!("bad checksum: {}", broken(&plain)),
+        format!("bad checksum: {}", broken_checksum(&plain)),
         format!("truncated: {}", &prod[..prod.len() - 1]),
         format!("other vendor: {other}"),
         format!("inside a word: X{plain}"),

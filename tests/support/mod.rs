@@ -138,3 +138,19 @@ pub fn count_from_env(name: &str, default: usize) -> usize {
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
 }
+
+/// A well-formed key (valid checksum) that no store holds.
+pub fn stray_key(vendor: &str, env: Option<&str>) -> String {
+    apikeys::generate_with(&mut rand_core::OsRng, vendor, env)
+        .unwrap()
+        .expose_secret()
+        .to_string()
+}
+
+/// `key` with its last character changed: the checksum fails.
+pub fn broken_checksum(key: &str) -> String {
+    let mut text = key.to_string();
+    let last = text.pop().unwrap();
+    text.push(if last == 'A' { 'B' } else { 'A' });
+    text
+}
