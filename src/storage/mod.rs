@@ -17,7 +17,14 @@ use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
 mod guard;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod redb;
+
+/// Whether a store "path" is a PostgreSQL URL (`postgres://`, `postgresql://`).
+pub(crate) fn is_server_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
 
 pub(crate) use guard::PanicGuard;
 
