@@ -667,3 +667,75 @@ fn connections_per_process_are_counted() {
         "one for calls, one for the feed"
     );
 }
+
+#[test]
+fn a_store_moves_from_a_file_to_postgresql_and_back_with_usage_and_events() {
+    let db = Database::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.redb");
+    let source = KeyStore::open(&file, options()).unwrap();
+    let keys = source
+        .generate_batch(&[
+            NewKey::new("kept"),
+            NewKey::new("revoked"),
+            NewKey::new("rotated"),
+        ])
+        .unwrap();
+    source.verify(keys[0].secret.expose_secret()).unwrap();
+    source.revoke(keys[1].id()).unwrap();
+    let _ = source.verify(keys[1].secret.expose_secret());
+    let successor = source
+        .rotate(keys[2].id(), Duration::from_secs(3600))
+        .unwrap();
+    source.flush().unwrap();
+    let listed = |store: &KeyStore| {
+        let mut all = store.list(&ListFilter::default()).unwrap();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all.into_iter()
+            .map(|info| {
+                (
+                    info.id,
+                    info.status,
+                    info.use_count,
+                    info.rejected_count,
+                    info.rotated_to,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = (listed(&source), source.events(0, 100).unwrap());
+
+    let server = KeyStore::open(&db.url, options()).unwrap();
+    let copied = source.copy_to(&server).unwrap();
+    assert_eq!((copied.keys, copied.events), (4, before.1.len() as u64));
+    assert_eq!((listed(&server), server.events(0, 100).unwrap()), before);
+    // Keys keep working with the same pepper, in this handle and in a new one.
+    server.verify(keys[0].secret.expose_secret()).unwrap();
+    server.verify(successor.secret.expose_secret()).unwrap();
+    let other = KeyStore::open(&db.url, options()).unwrap();
+    assert_eq!(
+        rejection(other.verify(keys[1].secret.expose_secret())),
+        Rejection::Revoked
+    );
+    // New keys and events are numbered after the copied ones.
+    let new = server.generate(&NewKey::new("after the move")).unwrap();
+    assert!(new.id() > successor.id());
+    assert_eq!(
+        server.events(0, 100).unwrap().last().unwrap().sequence,
+        before.1.len() as u64 + 1
+    );
+    // Not into a store that holds keys, nor with another pepper.
+    assert!(matches!(
+        source.copy_to(&server),
+        Err(Error::InvalidArgument(_))
+    ));
+
+    let back = KeyStore::open(dir.path().join("back.redb"), options()).unwrap();
+    server.flush().unwrap();
+    server.copy_to(&back).unwrap();
+    assert_eq!(listed(&back), listed(&server));
+    back.verify(new.secret.expose_secret()).unwrap();
+    assert_eq!(back.events(0, 100).unwrap(), server.events(0, 100).unwrap());
+    let peppered = KeyStore::open(dir.path().join("p.redb"), options().pepper("another")).unwrap();
+    assert!(matches!(server.copy_to(&peppered), Err(Error::WrongPepper)));
+}

@@ -165,6 +165,11 @@ pub(crate) trait Storage: Send + Sync {
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error>;
     /// Events after sequence number `after`, at most `limit`.
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;
+    /// Fills an empty store with keys, their usage and events from another
+    /// store, ids and sequence numbers as they are, in one durable
+    /// transaction (moving a store between backends). Refuses a repeated
+    /// digest or id; new keys and events are numbered after these.
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error>;
 }
 
 impl<S: Storage + ?Sized> Storage for Box<S> {
@@ -207,5 +212,8 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         (**self).events(after, limit)
+    }
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+        (**self).import(keys, events)
     }
 }

@@ -26,6 +26,7 @@ mod fork;
 mod info;
 mod list;
 mod lookup;
+mod migrate;
 mod options;
 mod verify;
 mod write;
@@ -39,6 +40,7 @@ pub(crate) use lookup::shared::index::index_path;
 use lookup::shared::index::{self as shared_index, Indexed, SharedIndex};
 use lookup::shared::SharedLookup;
 use lookup::KeyLookup;
+pub use migrate::Copied;
 pub use options::{Mode, NewKey, NotCurrent, StoreOptions, DEFAULT_REVOCATION_BOUND};
 pub use write::{MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN};
 

@@ -429,6 +429,53 @@ impl Storage for PgStorage {
         })
     }
 
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+        self.write(|txn, version| {
+            let records: Vec<&KeyRecord> = keys.iter().map(|(record, _)| record).collect();
+            insert_records(txn, &records, version)?;
+            let statement = txn.prepare(
+                "UPDATE apikeys_usage SET use_count = $2, last_used = $3,
+                    rejected_count = $4, last_rejected = $5 WHERE id = $1",
+            )?;
+            let mut highest = 0u32;
+            for (record, usage) in keys {
+                let number = crate::key::id::id_number(&record.id)
+                    .ok_or_else(|| Error::Corrupted(format!("id {} has no number", record.id)))?;
+                highest = highest.max(number);
+                txn.execute(
+                    &statement,
+                    &[
+                        &record.id,
+                        &saturating_i64(usage.use_count),
+                        &usage.last_used.map(Timestamp::unix),
+                        &saturating_i64(usage.rejected_count),
+                        &usage.last_rejected.map(Timestamp::unix),
+                    ],
+                )?;
+            }
+            if highest > 0 {
+                txn.execute(
+                    "SELECT setval('apikeys_key_number', GREATEST($1, (SELECT last_value FROM apikeys_key_number)))",
+                    &[&i64::from(highest)],
+                )?;
+            }
+            let sequences: Vec<i64> = events.iter().map(|e| saturating_i64(e.sequence)).collect();
+            let ats: Vec<i64> = events.iter().map(|e| e.at.unix()).collect();
+            let ids: Vec<&str> = events.iter().map(|e| e.key_id.as_str()).collect();
+            let encoded: Vec<Vec<u8>> = events.iter().map(Event::encode).collect();
+            txn.execute(
+                "INSERT INTO apikeys_events (sequence, at, key_id, event)
+                 SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[])",
+                &[&sequences, &ats, &ids, &encoded],
+            )?;
+            txn.execute(
+                "UPDATE apikeys_feed SET last_event = GREATEST(last_event, $1)",
+                &[&sequences.iter().copied().max().unwrap_or(0)],
+            )?;
+            Ok(())
+        })
+    }
+
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         self.with_client(|client| {
             let rows = client.query(
