@@ -739,3 +739,35 @@ fn a_store_moves_from_a_file_to_postgresql_and_back_with_usage_and_events() {
     let peppered = KeyStore::open(dir.path().join("p.redb"), options().pepper("another")).unwrap();
     assert!(matches!(server.copy_to(&peppered), Err(Error::WrongPepper)));
 }
+
+/// Prints what a verify costs: from a machine's replica, in strict mode (one
+/// round trip), and from an exclusive redb store's index, on the same keys.
+/// Measured, not asserted (`docs/postgres.md` has the figures).
+#[test]
+fn verify_costs_are_measured() {
+    let db = Database::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = KeyStore::open(&db.url, options()).unwrap();
+    let strict = KeyStore::open(&db.url, options().strict(true)).unwrap();
+    let file = KeyStore::open(dir.path().join("k.redb"), options()).unwrap();
+    let count = 1000;
+    let in_fleet = fleet.generate_batch(&vec![NewKey::new("m"); count]).unwrap();
+    let in_file = file.generate_batch(&vec![NewKey::new("m"); count]).unwrap();
+    let time = |store: &KeyStore, keys: &[apikeys::GeneratedKey], rounds: usize| {
+        let started = Instant::now();
+        for round in 0..rounds {
+            let key = &keys[round % keys.len()];
+            store.verify(key.secret.expose_secret()).unwrap();
+        }
+        started.elapsed() / rounds as u32
+    };
+    for _ in 0..2 {
+        let replica = time(&fleet, &in_fleet, 200_000);
+        let exclusive = time(&file, &in_file, 200_000);
+        let database = time(&strict, &in_fleet, 5_000);
+        println!(
+            "verify: fleet replica {replica:?}, exclusive redb {exclusive:?} ({:.2}x), strict (PostgreSQL per verify) {database:?}",
+            replica.as_secs_f64() / exclusive.as_secs_f64()
+        );
+    }
+}
