@@ -751,7 +751,9 @@ fn verify_costs_are_measured() {
     let strict = KeyStore::open(&db.url, options().strict(true)).unwrap();
     let file = KeyStore::open(dir.path().join("k.redb"), options()).unwrap();
     let count = 1000;
-    let in_fleet = fleet.generate_batch(&vec![NewKey::new("m"); count]).unwrap();
+    let in_fleet = fleet
+        .generate_batch(&vec![NewKey::new("m"); count])
+        .unwrap();
     let in_file = file.generate_batch(&vec![NewKey::new("m"); count]).unwrap();
     let time = |store: &KeyStore, keys: &[apikeys::GeneratedKey], rounds: usize| {
         let started = Instant::now();

@@ -24,6 +24,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Server {
     config: Config,
     tls: bool,
+    /// `sslrootcert=`: the certificates (PEM) to trust instead of the
+    /// system's, as libpq reads it.
+    root_certificates: Option<PathBuf>,
 }
 
 impl core::fmt::Debug for Server {
@@ -81,6 +84,8 @@ impl Server {
     /// Parses a `postgres://` URL (without `apikeys_*` parameters) and finds
     /// its password.
     pub(crate) fn parse(url: &str) -> Result<Server, Error> {
+        // The client does not know libpq's `sslrootcert`: read it here.
+        let (url, root_certificates) = take_parameter(url, "sslrootcert");
         let mut config: Config = url.parse().map_err(|error| {
             // The parser's message never contains the password.
             Error::InvalidArgument(format!("not a usable PostgreSQL URL: {error}"))
@@ -98,14 +103,19 @@ impl Server {
             .iter()
             .all(|host| matches!(host, Host::Unix(_)));
         let tls = config.get_ssl_mode() != SslMode::Disable && !all_sockets;
-        Ok(Server { config, tls })
+        Ok(Server {
+            config,
+            tls,
+            root_certificates: root_certificates.map(PathBuf::from),
+        })
     }
 
     /// A new connection. Failing to reach the server is
     /// [`Error::DatabaseUnavailable`].
     pub(crate) fn connect(&self) -> Result<Client, Error> {
         let connected = if self.tls {
-            self.config.connect(tls_connector()?)
+            self.config
+                .connect(tls_connector(self.root_certificates.as_deref())?)
         } else {
             self.config.connect(NoTls)
         };
@@ -113,12 +123,56 @@ impl Server {
     }
 }
 
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, Error> {
+/// Removes `name=value` from the URL's query, returning the value.
+fn take_parameter(url: &str, name: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut value = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((key, found)) if key == name => {
+                value = Some(found.to_string());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (url, value)
+}
+
+fn tls_connector(
+    root_certificates: Option<&Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for certificate in found.certs {
-        // A certificate the store cannot parse is skipped, as browsers do.
-        let _ = roots.add(certificate);
+    match root_certificates {
+        Some(file) => {
+            let certificates = CertificateDer::pem_file_iter(file).map_err(|error| {
+                Error::InvalidArgument(format!("sslrootcert {}: {error}", file.display()))
+            })?;
+            for certificate in certificates {
+                let certificate = certificate.map_err(|error| {
+                    Error::InvalidArgument(format!("sslrootcert {}: {error}", file.display()))
+                })?;
+                roots.add(certificate).map_err(|error| {
+                    Error::InvalidArgument(format!("sslrootcert {}: {error}", file.display()))
+                })?;
+            }
+        }
+        None => {
+            for certificate in rustls_native_certs::load_native_certs().certs {
+                // One the store cannot parse is skipped, as browsers do.
+                let _ = roots.add(certificate);
+            }
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)

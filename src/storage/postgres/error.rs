@@ -14,12 +14,19 @@ pub(super) fn from_postgres(error: postgres::Error) -> Error {
         // not fit a column) is this library's.
         let mut source = std::error::Error::source(&error);
         let mut io = false;
+        // The causes too: "error performing TLS handshake" alone does not
+        // say that the certificate's authority is unknown.
+        let mut message = error.to_string();
         while let Some(cause) = source {
             io |= cause.is::<std::io::Error>();
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
             source = cause.source();
         }
-        if io || error.is_closed() {
-            return Error::DatabaseUnavailable(error.to_string());
+        if io || error.is_closed() || message.contains("TLS") {
+            return Error::DatabaseUnavailable(message);
         }
         return Error::Storage(format!("PostgreSQL client: {error}"));
     }
