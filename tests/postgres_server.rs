@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use apikeys::{Error, KeyStore, NewKey, Rejection, StoreOptions, VerifyError};
 
+/// A key whose generate returned: id, secret, when its revoke returned.
+type Written = (String, String, Option<Instant>);
+
 #[test]
 fn a_restart_under_load_loses_no_acknowledged_write_and_service_resumes() {
     let url =
@@ -46,7 +49,7 @@ fn a_restart_under_load_loses_no_acknowledged_write_and_service_resumes() {
 
     let stop = Arc::new(AtomicBool::new(false));
     // Acknowledged writes: (id, revoked-at instant if revoked).
-    let acknowledged: Arc<Mutex<Vec<(String, String, Option<Instant>)>>> = Arc::default();
+    let acknowledged: Arc<Mutex<Vec<Written>>> = Arc::default();
     let mut writer_errors = 0u32;
     let mut reader_errors = 0u32;
     let mut stale_accepts = 0u32;
