@@ -65,8 +65,15 @@ INSERT INTO apikeys_feed (one, version, last_event) VALUES (true, 0, 0) ON CONFL
 /// the pepper's fingerprint.
 pub(super) fn check_or_create(client: &mut Client, fingerprint: &[u8; 32]) -> Result<(), Error> {
     let mut txn = client.transaction()?;
-    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-    txn.batch_execute(CREATE)?;
+    // Created only when missing: a role that may use the tables but not
+    // create any (the usual for a service) opens an existing store.
+    let exists: bool = txn
+        .query_one("SELECT to_regclass('apikeys_meta') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        txn.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+        txn.batch_execute(CREATE)?;
+    }
     let version: Option<Vec<u8>> = txn
         .query_opt("SELECT value FROM apikeys_meta WHERE name = 'version'", &[])?
         .map(|row| row.get(0));
