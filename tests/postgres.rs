@@ -773,3 +773,43 @@ fn verify_costs_are_measured() {
         );
     }
 }
+
+#[test]
+fn bad_urls_and_unreachable_servers_are_clear_errors() {
+    let db = Database::new();
+    for (url, what) in [
+        (format!("{}?apikeys_bound_ms=soon", db.url), "bad bound"),
+        (format!("{}?apikeys_bound_ms=0", db.url), "zero bound"),
+        (
+            format!("{}?apikeys_not_current=maybe", db.url),
+            "bad policy",
+        ),
+        (format!("{}?apikeys_unknown=1", db.url), "unknown parameter"),
+        (
+            format!("{}?no_such_option=1", db.url),
+            "unknown server option",
+        ),
+        ("postgres://[::1".to_string(), "unparsable"),
+    ] {
+        let opened = KeyStore::open(&url, options());
+        assert!(
+            matches!(opened, Err(Error::InvalidArgument(_))),
+            "{what}: {opened:?}"
+        );
+    }
+    // Nothing listens on port 1: unavailable, quickly, and the message has
+    // no password.
+    let opened = KeyStore::open("postgres://user:hunter2@127.0.0.1:1/db", options());
+    match opened {
+        Err(Error::DatabaseUnavailable(message)) => assert!(!message.contains("hunter2")),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    // A path shown for a URL has no password either.
+    let url = db.url.replacen("postgres@", "postgres:unused-password@", 1);
+    let store = KeyStore::open(&url, options()).unwrap();
+    assert!(!store
+        .path()
+        .display()
+        .to_string()
+        .contains("unused-password"));
+}
