@@ -1,6 +1,6 @@
 //! The change feed a machine's replica follows: every key written since the
-//! feed version it last saw, read in one snapshot with the version that
-//! snapshot is current to. `LISTEN` on [`CHANNEL`] only wakes the reader
+//! feed version it last saw, read by one statement (so in one snapshot) with
+//! the version that snapshot is current to. `LISTEN` on [`CHANNEL`] only wakes the reader
 //! early; it polls anyway (PgBouncer in transaction mode, replicas and
 //! CockroachDB have no `LISTEN`).
 //!
@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, IsolationLevel};
+use postgres::{Client, Statement};
 
 use crate::error::Error;
 use crate::record::KeyRecord;
@@ -28,8 +28,13 @@ use super::Server;
 /// A connection of its own that reads the feed.
 pub(crate) struct Feed {
     server: Server,
-    client: Option<Client>,
+    client: Option<(Client, Statement)>,
 }
+
+/// One statement, so one snapshot: the feed's version and every key
+/// written after `$1` as of that version (a row with no record when none).
+const CHANGES: &str = "SELECT f.version, k.record FROM apikeys_feed f
+     LEFT JOIN apikeys_keys k ON k.version > $1 ORDER BY k.version";
 
 /// What one read of the feed brought.
 pub(crate) struct Changes {
@@ -47,13 +52,18 @@ impl Feed {
         }
     }
 
-    fn client(&mut self) -> Result<&mut Client, Error> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
+    fn client(&mut self) -> Result<&mut (Client, Statement), Error> {
+        if self
+            .client
+            .as_ref()
+            .is_none_or(|(client, _)| client.is_closed())
+        {
             let mut client = self.server.connect()?;
             // Before the first read: a commit after that read's snapshot
             // then always leaves a notification on this connection.
             client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
-            self.client = Some(client);
+            let changes = client.prepare(CHANGES)?;
+            self.client = Some((client, changes));
         }
         self.client
             .as_mut()
@@ -65,23 +75,16 @@ impl Feed {
     /// next call reconnects.
     pub(crate) fn changes_since(&mut self, after: i64) -> Result<Changes, Error> {
         let result = (|| {
-            let client = self.client()?;
-            let mut txn = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?;
-            let version: i64 = txn
-                .query_one("SELECT version FROM apikeys_feed", &[])?
+            let (client, changes) = self.client()?;
+            let rows = client.query(&*changes, &[&after])?;
+            let version: i64 = rows
+                .first()
+                .ok_or_else(|| Error::Corrupted("the feed row is missing".into()))?
                 .get(0);
-            let rows = txn.query(
-                "SELECT record FROM apikeys_keys WHERE version > $1 ORDER BY version",
-                &[&after],
-            )?;
-            txn.commit()?;
             let records = rows
                 .iter()
-                .map(|row| KeyRecord::decode(row.get(0)))
+                .filter_map(|row| row.get::<_, Option<&[u8]>>(1))
+                .map(KeyRecord::decode)
                 .collect::<Result<Vec<_>, Error>>()?;
             Ok(Changes { version, records })
         })();
@@ -94,7 +97,7 @@ impl Feed {
     /// Waits up to `timeout` for a writer's notification; returns at once
     /// if one is pending. Without a connection, sleeps.
     pub(crate) fn wait(&mut self, timeout: Duration) {
-        let Some(client) = self.client.as_mut() else {
+        let Some((client, _)) = self.client.as_mut() else {
             std::thread::sleep(timeout);
             return;
         };

@@ -13,7 +13,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Row, Transaction};
+use postgres::{Client, Row, Statement, Transaction};
 
 use crate::clock::Timestamp;
 use crate::error::Error;
@@ -34,7 +34,28 @@ pub(crate) use connect::{redacted, split_url, Server};
 /// after a failure by the next call; calls from several threads take turns.
 pub(crate) struct PgStorage {
     server: Server,
-    client: Mutex<Option<Client>>,
+    connection: Mutex<Option<Connection>>,
+}
+
+/// A connection with the statements of the verify path prepared once: a
+/// query by text costs a second round trip to be prepared each time.
+struct Connection {
+    client: Client,
+    by_digest: Statement,
+    key_state: Statement,
+}
+
+impl Connection {
+    fn new(server: &Server) -> Result<Connection, Error> {
+        let mut client = server.connect()?;
+        let by_digest = client.prepare("SELECT record FROM apikeys_keys WHERE digest = $1")?;
+        let key_state = client.prepare("SELECT state FROM apikeys_keys WHERE digest = $1")?;
+        Ok(Connection {
+            client,
+            by_digest,
+            key_state,
+        })
+    }
 }
 
 impl PgStorage {
@@ -42,9 +63,11 @@ impl PgStorage {
     pub(crate) fn open(server: Server, fingerprint: &[u8; 32]) -> Result<Self, Error> {
         let mut client = server.connect()?;
         schema::check_or_create(&mut client, fingerprint)?;
+        let connection = Connection::new(&server)?;
+        drop(client);
         Ok(PgStorage {
             server,
-            client: Mutex::new(Some(client)),
+            connection: Mutex::new(Some(connection)),
         })
     }
 
@@ -54,15 +77,28 @@ impl PgStorage {
         &self,
         body: impl FnOnce(&mut Client) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.as_ref().is_none_or(Client::is_closed) {
-            *slot = Some(self.server.connect()?);
+        self.with_connection(|connection| body(&mut connection.client))
+    }
+
+    fn with_connection<T>(
+        &self,
+        body: impl FnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot
+            .as_ref()
+            .is_none_or(|connection| connection.client.is_closed())
+        {
+            *slot = Some(Connection::new(&self.server)?);
         }
-        let client = slot
+        let connection = slot
             .as_mut()
             .ok_or_else(|| Error::DatabaseUnavailable("no connection".into()))?;
-        let result = body(client);
-        if matches!(result, Err(Error::DatabaseUnavailable(_))) || client.is_closed() {
+        let result = body(connection);
+        if matches!(result, Err(Error::DatabaseUnavailable(_))) || connection.client.is_closed() {
             *slot = None;
         }
         result
@@ -308,21 +344,19 @@ impl Storage for PgStorage {
     }
 
     fn by_digest(&self, digest: &Digest) -> Result<Option<KeyRecord>, Error> {
-        self.with_client(|client| {
-            let row = client.query_opt(
-                "SELECT record FROM apikeys_keys WHERE digest = $1",
-                &[&digest.to_bytes().as_slice()],
-            )?;
+        self.with_connection(|connection| {
+            let row = connection
+                .client
+                .query_opt(&connection.by_digest, &[&digest.to_bytes().as_slice()])?;
             row.map(|row| KeyRecord::decode(row.get(0))).transpose()
         })
     }
 
     fn key_state(&self, digest: &Digest, _id: &str) -> Result<Option<KeyState>, Error> {
-        self.with_client(|client| {
-            let row = client.query_opt(
-                "SELECT state FROM apikeys_keys WHERE digest = $1",
-                &[&digest.to_bytes().as_slice()],
-            )?;
+        self.with_connection(|connection| {
+            let row = connection
+                .client
+                .query_opt(&connection.key_state, &[&digest.to_bytes().as_slice()])?;
             Ok(row.map(|row| KeyState::from_word(row.get(0))))
         })
     }
