@@ -110,6 +110,12 @@ enum apikeys_status {
      */
     APIKEYS_PERMISSION_DENIED = 208,
     /**
+     * The database server (PostgreSQL) cannot be reached, or this machine
+     * could not confirm within its revocation bound that its keys are
+     * current. Neither an accept nor a rejection: answer 500, never 401.
+     */
+    APIKEYS_DATABASE_UNAVAILABLE = 209,
+    /**
      * A bug: the library panicked and caught it.
      */
     APIKEYS_PANIC = 900,

@@ -97,6 +97,10 @@ pub enum Error {
     Io(std::io::Error),
     /// Any other storage engine error.
     Storage(String),
+    /// The database server (PostgreSQL) cannot be reached, or this machine
+    /// could not confirm within its revocation bound that it is current.
+    /// Neither an accept nor a rejection: a service answers 500, never 401.
+    DatabaseUnavailable(String),
 }
 
 impl fmt::Display for Error {
@@ -127,6 +131,7 @@ impl fmt::Display for Error {
             }
             Error::Io(error) => write!(f, "input/output error: {error}"),
             Error::Storage(why) => write!(f, "storage error: {why}"),
+            Error::DatabaseUnavailable(why) => write!(f, "the database is unavailable: {why}"),
         }
     }
 }

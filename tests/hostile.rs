@@ -88,7 +88,12 @@ fn check_case_through_rust_api(store: &KeyStore, case: &Case) {
 
 fn hostile_table_through_rust_api(mode: Mode) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, valid, stranger) = store_with_key(&dir.path().join("keys.redb"), mode);
+    hostile_table_at(&dir.path().join("keys.redb"), mode);
+}
+
+/// The table against the store at `location` (a file or a postgres:// URL).
+fn hostile_table_at(location: &Path, mode: Mode) {
+    let (store, valid, stranger) = store_with_key(location, mode);
     let table = cases(&valid, &stranger);
     for case in &table {
         check_case_through_rust_api(&store, case);
@@ -96,8 +101,7 @@ fn hostile_table_through_rust_api(mode: Mode) {
     // Nothing in the table revoked or damaged the real key.
     assert!(store.verify(&valid).is_ok());
     store.close().expect("close");
-    let store = KeyStore::open(dir.path().join("keys.redb"), StoreOptions::new().mode(mode))
-        .expect("reopen");
+    let store = KeyStore::open(location, StoreOptions::new().mode(mode)).expect("reopen");
     assert!(store.verify(&valid).is_ok());
     assert_eq!(store.list(&Default::default()).expect("list").len(), 1);
     eprintln!(
@@ -114,6 +118,27 @@ fn hostile_inputs_get_their_defined_outcome_through_the_rust_api_exclusive() {
 #[test]
 fn hostile_inputs_get_their_defined_outcome_through_the_rust_api_shared() {
     hostile_table_through_rust_api(Mode::Shared);
+}
+
+/// The same table on PostgreSQL (feature `postgres-tests`, `PG_URL`).
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn hostile_inputs_get_their_defined_outcome_through_the_rust_api_on_postgresql() {
+    let server =
+        std::env::var("PG_URL").expect("PG_URL is not set: this test needs a PostgreSQL server");
+    let name = format!("apikeys_hostile_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .expect("drop");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create");
+    let url = format!(
+        "{}/{name}",
+        server.rsplit_once('/').expect("a database in PG_URL").0
+    );
+    hostile_table_at(Path::new(&url), Mode::Shared);
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! The key lifecycle through the Rust API: generate, verify, revoke, rotate,
-//! list, usage and events, across close and reopen, in both modes.
+//! list, usage and events, across close and reopen, in both modes and, with
+//! the feature `postgres-tests` (and `PG_URL`), on PostgreSQL too: the tests
+//! that run in both modes run a third time with each store file replaced by
+//! a database of its own.
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,7 +23,61 @@ fn options(mode: Mode, clock: &ManualClock) -> StoreOptions {
 }
 
 fn open(path: &Path, mode: Mode, clock: &ManualClock) -> KeyStore {
+    #[cfg(feature = "postgres-tests")]
+    if let Some(url) = on_postgres::database_for(path) {
+        return KeyStore::open(url, options(mode, clock)).unwrap();
+    }
     KeyStore::open(path, options(mode, clock)).unwrap()
+}
+
+/// The PostgreSQL run: a database per store path, made on first use.
+#[cfg(feature = "postgres-tests")]
+mod on_postgres {
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    thread_local! {
+        pub(super) static ACTIVE: Cell<bool> = const { Cell::new(false) };
+        static DATABASES: RefCell<HashMap<PathBuf, String>> = RefCell::new(HashMap::new());
+    }
+
+    pub(super) fn database_for(path: &Path) -> Option<String> {
+        if !ACTIVE.with(Cell::get) {
+            return None;
+        }
+        let server =
+            std::env::var("PG_URL").expect("PG_URL is not set: the PostgreSQL run needs a server");
+        Some(DATABASES.with(|databases| {
+            let mut databases = databases.borrow_mut();
+            let count = databases.len();
+            databases
+                .entry(path.to_path_buf())
+                .or_insert_with(|| {
+                    let name = format!(
+                        "apikeys_lifecycle_{}_{count}_{}",
+                        std::process::id(),
+                        thread_id()
+                    );
+                    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+                    admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                        .unwrap();
+                    admin
+                        .batch_execute(&format!("CREATE DATABASE {name}"))
+                        .unwrap();
+                    format!("{}/{name}", server.rsplit_once('/').unwrap().0)
+                })
+                .clone()
+        }))
+    }
+
+    fn thread_id() -> String {
+        format!("{:?}", std::thread::current().id())
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect()
+    }
 }
 
 fn rejection<T: std::fmt::Debug>(result: Result<T, VerifyError>) -> Rejection {
@@ -33,6 +90,12 @@ fn rejection<T: std::fmt::Debug>(result: Result<T, VerifyError>) -> Rejection {
 fn both_modes(test: impl Fn(Mode)) {
     test(Mode::Exclusive);
     test(Mode::Shared);
+    #[cfg(feature = "postgres-tests")]
+    {
+        on_postgres::ACTIVE.with(|active| active.set(true));
+        test(Mode::Shared);
+        on_postgres::ACTIVE.with(|active| active.set(false));
+    }
 }
 
 #[test]

@@ -27,6 +27,7 @@ enum apikeys_status {
     APIKEYS_UNSUPPORTED_VERSION = 206,
     APIKEYS_RANDOM = 207,
     APIKEYS_PERMISSION_DENIED = 208,
+    APIKEYS_DATABASE_UNAVAILABLE = 209,
     APIKEYS_PANIC = 900,
 };
 typedef uint32_t apikeys_status;

@@ -60,6 +60,10 @@ pub enum apikeys_status {
     /// This process's user may not open the store file (or create it); the
     /// last error names the file's owner and mode and this process's user.
     APIKEYS_PERMISSION_DENIED = 208,
+    /// The database server (PostgreSQL) cannot be reached, or this machine
+    /// could not confirm within its revocation bound that its keys are
+    /// current. Neither an accept nor a rejection: answer 500, never 401.
+    APIKEYS_DATABASE_UNAVAILABLE = 209,
 
     /// A bug: the library panicked and caught it.
     APIKEYS_PANIC = 900,
@@ -68,7 +72,7 @@ pub enum apikeys_status {
 use apikeys_status::*;
 
 /// Every status, for lookups by number.
-pub(crate) const ALL_STATUSES: [apikeys_status; 20] = [
+pub(crate) const ALL_STATUSES: [apikeys_status; 21] = [
     APIKEYS_OK,
     APIKEYS_NULL_ARGUMENT,
     APIKEYS_INVALID_ARGUMENT,
@@ -88,6 +92,7 @@ pub(crate) const ALL_STATUSES: [apikeys_status; 20] = [
     APIKEYS_UNSUPPORTED_VERSION,
     APIKEYS_RANDOM,
     APIKEYS_PERMISSION_DENIED,
+    APIKEYS_DATABASE_UNAVAILABLE,
     APIKEYS_PANIC,
 ];
 
@@ -127,6 +132,9 @@ impl apikeys_status {
             APIKEYS_RANDOM => c"the operating system's random generator failed",
             APIKEYS_PERMISSION_DENIED => {
                 c"this process's user may not open the store file: see apikeys_last_error"
+            }
+            APIKEYS_DATABASE_UNAVAILABLE => {
+                c"the database is unavailable (never a verdict on the key)"
             }
             APIKEYS_PANIC => c"internal error: apikeys panicked (a bug)",
         }
@@ -199,6 +207,7 @@ pub(crate) fn status_of_error(error: &Error) -> apikeys_status {
         Error::UnsupportedVersion(_) => APIKEYS_UNSUPPORTED_VERSION,
         Error::Random(_) => APIKEYS_RANDOM,
         Error::PermissionDenied { .. } => APIKEYS_PERMISSION_DENIED,
+        Error::DatabaseUnavailable(_) => APIKEYS_DATABASE_UNAVAILABLE,
         // `Closed` cannot happen through this ABI (close frees the handle);
         // any error added to the core later is still a storage failure.
         _ => APIKEYS_STORAGE,

@@ -33,7 +33,7 @@ mod scan;
     about = "Manage an apikeys store: generate, verify, revoke, rotate and list API keys"
 )]
 struct Cli {
-    /// The store file.
+    /// The store: a file, or a PostgreSQL URL (postgres://user@host/db).
     #[arg(
         long,
         env = "APIKEYS_DB",
@@ -153,6 +153,16 @@ enum Command {
     /// secretlint, detect-secrets) find this deployment's keys.
     ScannerRules(rules::RulesArgs),
     // --- end leaked keys ---
+    /// Copy every key, its usage and every event into an empty store, such as
+    /// a file into PostgreSQL or back. Keys keep working with the same pepper.
+    Migrate {
+        /// The store to copy (a file or a postgres:// URL).
+        #[arg(long)]
+        from: PathBuf,
+        /// The empty store to fill (created if it is a file that does not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -257,9 +267,31 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         _ => {}
     }
     // --- end leaked keys ---
+    if let Command::Migrate { ref from, ref to } = cli.command {
+        let options = || {
+            let mut options = StoreOptions::new().flush_interval(Duration::ZERO);
+            if let Some(pepper) = std::env::var_os("APIKEYS_PEPPER") {
+                options = options.pepper(Zeroizing::new(pepper.into_encoded_bytes()).as_slice());
+            }
+            options
+        };
+        let source = KeyStore::open(from, options())?;
+        let destination = KeyStore::open(to, options())?;
+        let copied = source.copy_to(&destination)?;
+        destination.close()?;
+        source.close()?;
+        println!(
+            "copied {} keys and {} events from {} to {}",
+            copied.keys,
+            copied.events,
+            source_name(from),
+            source_name(to)
+        );
+        return Ok(Outcome::Done);
+    }
     let store = open(&cli)?;
     let outcome = match cli.command {
-        Command::Init { .. } => unreachable!("handled above"),
+        Command::Init { .. } | Command::Migrate { .. } => unreachable!("handled above"),
         Command::Scan(_) | Command::ScannerRules(_) => unreachable!("handled above"),
         Command::Generate {
             ref name,
@@ -398,6 +430,19 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
     };
     store.close()?;
     Ok(outcome)
+}
+
+/// A store's name for messages: a URL without its password.
+fn source_name(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    match (text.split_once("://"), text.find('@')) {
+        (Some((scheme, rest)), Some(_)) => {
+            let (credentials, host) = rest.split_once('@').unwrap_or(("", rest));
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        _ => text,
+    }
 }
 
 fn opt_time(time: Option<Timestamp>) -> Value {

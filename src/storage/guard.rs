@@ -66,4 +66,7 @@ impl<S: Storage> Storage for PanicGuard<S> {
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         no_panic(|| self.0.events(after, limit))
     }
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+        no_panic(|| self.0.import(keys, events))
+    }
 }

@@ -17,7 +17,14 @@ use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
 mod guard;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod redb;
+
+/// Whether a store "path" is a PostgreSQL URL (`postgres://`, `postgresql://`).
+pub(crate) fn is_server_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
 
 pub(crate) use guard::PanicGuard;
 
@@ -158,6 +165,11 @@ pub(crate) trait Storage: Send + Sync {
     fn add_usage(&self, deltas: &[UsageDelta<'_>], at: Timestamp) -> Result<(), Error>;
     /// Events after sequence number `after`, at most `limit`.
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;
+    /// Fills an empty store with keys, their usage and events from another
+    /// store, ids and sequence numbers as they are, in one durable
+    /// transaction (moving a store between backends). Refuses a repeated
+    /// digest or id; new keys and events are numbered after these.
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error>;
 }
 
 impl<S: Storage + ?Sized> Storage for Box<S> {
@@ -200,5 +212,8 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         (**self).events(after, limit)
+    }
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+        (**self).import(keys, events)
     }
 }

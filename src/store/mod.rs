@@ -28,6 +28,7 @@ mod info;
 mod leaked;
 mod list;
 mod lookup;
+mod migrate;
 mod options;
 mod verify;
 mod write;
@@ -42,7 +43,8 @@ pub(crate) use lookup::shared::index::index_path;
 use lookup::shared::index::{self as shared_index, Indexed, SharedIndex};
 use lookup::shared::SharedLookup;
 use lookup::KeyLookup;
-pub use options::{Mode, NewKey, StoreOptions};
+pub use migrate::Copied;
+pub use options::{Mode, NewKey, NotCurrent, StoreOptions, DEFAULT_REVOCATION_BOUND};
 pub use write::{MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN};
 
 struct Inner {
@@ -93,6 +95,10 @@ impl KeyStore {
     /// [`Error::PermissionDenied`] when this process's user may not open it,
     /// [`Error::WrongPepper`], [`Error::Corrupted`] for a damaged or foreign
     /// file, [`Error::InvalidArgument`] for a bad vendor.
+    ///
+    /// A `postgres://` (or `postgresql://`) URL opens a store in that
+    /// PostgreSQL database instead (feature `postgres`): see
+    /// `docs/postgres.md`.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<KeyStore, Error> {
         let path = path.as_ref().to_path_buf();
         if !key::is_vendor(&options.vendor) {
@@ -100,6 +106,9 @@ impl KeyStore {
                 "vendor {:?}: expected 2 to 8 of [a-z]",
                 options.vendor
             )));
+        }
+        if let Some(url) = path.to_str().filter(|p| crate::storage::is_server_url(p)) {
+            return Self::open_server(url, options);
         }
         crate::ownership::check_mode(options.file_mode)?;
         watch_forks();
@@ -131,6 +140,33 @@ impl KeyStore {
             }
         };
         Self::with_storage(path, storage, lookup, hasher, options)
+    }
+
+    /// Opens a store in a PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    fn open_server(url: &str, mut options: StoreOptions) -> Result<KeyStore, Error> {
+        use crate::storage::postgres::{feed::Feed, redacted, split_url, PgStorage, Server};
+        watch_forks();
+        let (url, parameters) = split_url(url);
+        options.apply_url_parameters(&parameters)?;
+        let hasher = Hasher::new(&options.pepper);
+        let server = Server::parse(&url)?;
+        let storage = PgStorage::open(server.clone(), &hasher.fingerprint())?;
+        let lookup = lookup::fleet::FleetLookup::start(Feed::new(server), options.fleet)?;
+        Self::with_storage(
+            PathBuf::from(redacted(&url)),
+            Box::new(PanicGuard(storage)),
+            Box::new(lookup),
+            hasher,
+            options,
+        )
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn open_server(_url: &str, _options: StoreOptions) -> Result<KeyStore, Error> {
+        Err(Error::InvalidArgument(
+            "this build of apikeys has no PostgreSQL support (cargo feature `postgres`)".into(),
+        ))
     }
 
     /// Builds the store over an opened storage.

@@ -25,6 +25,32 @@ pub enum Mode {
     Shared,
 }
 
+/// What a machine does when it cannot confirm, within the revocation bound,
+/// that its copy of a PostgreSQL store's keys is current (the database or
+/// the change feed is unreachable). It never keeps serving from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotCurrent {
+    /// Ask the database on every verify until the copy is current again
+    /// (and fail with [`crate::Error::DatabaseUnavailable`] if it cannot
+    /// answer). The default.
+    #[default]
+    AskDatabase,
+    /// Fail every verify with [`crate::Error::DatabaseUnavailable`].
+    Refuse,
+}
+
+/// How verify on a PostgreSQL store decides (see [`StoreOptions::revocation_bound`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FleetPolicy {
+    pub(crate) bound: Duration,
+    pub(crate) not_current: NotCurrent,
+    pub(crate) strict: bool,
+}
+
+/// The revocation bound unless set: a revocation committed in PostgreSQL is
+/// refused by every machine within this time.
+pub const DEFAULT_REVOCATION_BOUND: Duration = Duration::from_secs(1);
+
 /// How to open a store.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -35,6 +61,7 @@ pub struct StoreOptions {
     pub(super) flush_interval: Duration,
     pub(super) track_usage: bool,
     pub(super) file_mode: u32,
+    pub(crate) fleet: FleetPolicy,
 }
 
 impl Default for StoreOptions {
@@ -47,6 +74,11 @@ impl Default for StoreOptions {
             flush_interval: Duration::from_secs(1),
             track_usage: true,
             file_mode: crate::ownership::OWNER_ONLY,
+            fleet: FleetPolicy {
+                bound: DEFAULT_REVOCATION_BOUND,
+                not_current: NotCurrent::AskDatabase,
+                strict: false,
+            },
         }
     }
 }
@@ -67,6 +99,7 @@ impl core::fmt::Debug for StoreOptions {
             .field("flush_interval", &self.flush_interval)
             .field("track_usage", &self.track_usage)
             .field("file_mode", &format_args!("{:o}", self.file_mode))
+            .field("fleet", &self.fleet)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +160,76 @@ impl StoreOptions {
     pub fn file_mode(mut self, mode: u32) -> Self {
         self.file_mode = mode;
         self
+    }
+
+    /// PostgreSQL stores: the revocation bound L. A revocation committed in
+    /// the database is refused by every process on every machine within L;
+    /// a process whose copy of the keys has not been confirmed current for
+    /// L stops verifying from memory (see [`NotCurrent`]). Default
+    /// [`DEFAULT_REVOCATION_BOUND`]; the URL parameter `apikeys_bound_ms`
+    /// sets it too. Zero is refused.
+    pub fn revocation_bound(mut self, bound: Duration) -> Self {
+        self.fleet.bound = bound;
+        self
+    }
+
+    /// PostgreSQL stores: what verify does when the copy of the keys is
+    /// older than the revocation bound (URL: `apikeys_not_current=ask` or
+    /// `refuse`).
+    pub fn when_not_current(mut self, action: NotCurrent) -> Self {
+        self.fleet.not_current = action;
+        self
+    }
+
+    /// PostgreSQL stores: every verify reads the key's state from the
+    /// database (one round trip), none from memory (URL: `apikeys_strict=1`).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.fleet.strict = strict;
+        self
+    }
+
+    /// Applies this library's parameters of a PostgreSQL URL
+    /// (`apikeys_bound_ms`, `apikeys_not_current`, `apikeys_strict`), so that
+    /// hosts that pass only a URL can set them.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn apply_url_parameters(
+        &mut self,
+        parameters: &[(String, String)],
+    ) -> Result<(), crate::Error> {
+        let bad = |name: &str, value: &str| {
+            crate::Error::InvalidArgument(format!(
+                "URL parameter apikeys_{name}={value:?} is not understood"
+            ))
+        };
+        for (name, value) in parameters {
+            match name.as_str() {
+                "bound_ms" => {
+                    let ms: u64 = value.parse().map_err(|_| bad(name, value))?;
+                    self.fleet.bound = Duration::from_millis(ms);
+                }
+                "not_current" => {
+                    self.fleet.not_current = match value.as_str() {
+                        "ask" => NotCurrent::AskDatabase,
+                        "refuse" => NotCurrent::Refuse,
+                        _ => return Err(bad(name, value)),
+                    }
+                }
+                "strict" => {
+                    self.fleet.strict = match value.as_str() {
+                        "" | "1" | "true" | "on" => true,
+                        "0" | "false" | "off" => false,
+                        _ => return Err(bad(name, value)),
+                    }
+                }
+                _ => return Err(bad(name, value)),
+            }
+        }
+        if self.fleet.bound.is_zero() {
+            return Err(crate::Error::InvalidArgument(
+                "the revocation bound must be above zero".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

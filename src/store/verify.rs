@@ -118,6 +118,9 @@ mod tests {
         fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
             self.real.events(after, limit)
         }
+        fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+            self.real.import(keys, events)
+        }
     }
 
     fn counted_shared_store(dir: &Path) -> (KeyStore, Arc<AtomicUsize>) {

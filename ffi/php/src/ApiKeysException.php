@@ -32,6 +32,7 @@ class ApiKeysException extends \RuntimeException
         Status::UNSUPPORTED_VERSION => UnsupportedVersionException::class,
         Status::RANDOM => RandomFailureException::class,
         Status::PERMISSION_DENIED => PermissionDeniedException::class,
+        Status::DATABASE_UNAVAILABLE => DatabaseUnavailableException::class,
         Status::PANIC => NativePanicException::class,
     ];
 

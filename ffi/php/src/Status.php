@@ -26,6 +26,7 @@ final class Status
     public const UNSUPPORTED_VERSION = 206;
     public const RANDOM = 207;
     public const PERMISSION_DENIED = 208;
+    public const DATABASE_UNAVAILABLE = 209;
     public const PANIC = 900;
 
     public const OPEN_SHARED = 1;

@@ -105,6 +105,8 @@ final class StatusTest extends ApiKeysTestCase
             $this->assertSame($status, $error->getStatus());
         }
         $this->assertInstanceOf(\ApiKeys\PermissionDeniedException::class, ApiKeysException::fromStatus(208));
+        $this->assertInstanceOf(\ApiKeys\DatabaseUnavailableException::class, ApiKeysException::fromStatus(209));
+        $this->assertInstanceOf(\ApiKeys\StorageException::class, ApiKeysException::fromStatus(209));
     }
 
     public function testHttpAnswerIsWhatTheLibraryAnswersForEveryStatus(): void
@@ -137,5 +139,6 @@ final class StatusTest extends ApiKeysTestCase
         // Anything that is not a refusal of the key is the server's problem, never a 401.
         $this->assertSame(500, HttpAnswer::forError(new \RuntimeException('db down'))->status);
         $this->assertSame(500, HttpAnswer::forError(new \ApiKeys\PermissionDeniedException('no', Status::PERMISSION_DENIED))->status);
+        $this->assertSame(500, HttpAnswer::forError(new \ApiKeys\DatabaseUnavailableException('down', Status::DATABASE_UNAVAILABLE))->status);
     }
 }

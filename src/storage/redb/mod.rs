@@ -406,6 +406,34 @@ impl Storage for RedbStorage {
         })
     }
 
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+        self.write(|txn| {
+            // Ids carry their numbers (both backends write them): records
+            // are filed under them, and numbering goes on after the highest.
+            let records: Vec<KeyRecord> = keys.iter().map(|(record, _)| record.clone()).collect();
+            insert_records(txn, &records, NewDigests::Unchecked, self.levels)?;
+            let mut usage = txn.open_table(USAGE)?;
+            for (record, figures) in keys {
+                let number = id_number(&record.id)
+                    .ok_or_else(|| Error::Corrupted(format!("id {} has no number", record.id)))?;
+                usage.insert(number, figures.encode().as_slice())?;
+            }
+            let mut table = txn.open_table(EVENTS)?;
+            for event in events {
+                if table
+                    .insert(event.sequence, event.encode().as_slice())?
+                    .is_some()
+                {
+                    return Err(Error::Corrupted(format!(
+                        "event {} is already stored",
+                        event.sequence
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(EVENTS)?;

@@ -8,6 +8,9 @@
 //!   doubt.
 //! - [`read_through`]: the latest commit of the store file, with the keys'
 //!   details (which never change) kept once per process.
+//! - `fleet` (feature `postgres`): a replica of a PostgreSQL store in each
+//!   process, fed by the database's change feed, with a bound on how stale
+//!   it may be before verify stops serving from it.
 
 use std::sync::MutexGuard;
 
@@ -23,6 +26,8 @@ use super::info::{Details, VerifiedKey};
 use super::Inner;
 
 pub(super) mod exclusive;
+#[cfg(feature = "postgres")]
+pub(super) mod fleet;
 pub(super) mod read_through;
 pub(super) mod shared;
 

@@ -79,6 +79,12 @@ class StorageError(ApiKeysError):
     """Input/output or storage engine failure."""
 
 
+class DatabaseUnavailable(StorageError):
+    """The PostgreSQL server cannot be reached, or this machine could not
+    confirm within its revocation bound that its keys are current. Never a
+    verdict on the key: answer 500, not 401."""
+
+
 class UnsupportedVersion(ApiKeysError):
     """The store was written by a newer apikeys."""
 
@@ -124,6 +130,7 @@ _BY_STATUS: Dict[int, Type[ApiKeysError]] = {
     n.UNSUPPORTED_VERSION: UnsupportedVersion,
     n.RANDOM: RandomFailure,
     n.PERMISSION_DENIED: PermissionDenied,
+    n.DATABASE_UNAVAILABLE: DatabaseUnavailable,
     n.PANIC: NativePanic,
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -280,6 +281,9 @@ def http_answer(error: Union[BaseException, int]) -> HttpAnswer:
     return answer
 
 
+_PASSWORD_IN_URL = re.compile(r"^(postgres(?:ql)?://[^:/@]*):[^@/]*@")
+
+
 class KeyStore:
     """An open key store file.
 
@@ -327,7 +331,8 @@ class KeyStore:
         self._check_handle: Optional[ctypes.c_void_p] = handle
         self._native_check = n.hot_function(n.lib(), "apikeys_key_check", hold_gil=not shared)
         self._native_validate = n.hot_function(n.lib(), "apikeys_key_validate", hold_gil=not shared)
-        self.path = path_bytes.decode("utf-8", "replace")
+        # Shown in repr() and logs: a postgres:// URL without its password.
+        self.path = _PASSWORD_IN_URL.sub(r"\1@", path_bytes.decode("utf-8", "replace"))
         self.shared = shared
 
     # --- lifetime -------------------------------------------------------

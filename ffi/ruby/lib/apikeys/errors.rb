@@ -49,6 +49,9 @@ module ApiKeys
   class UsedAfterFork < Error; end
   # Input/output or storage engine failure.
   class StorageError < Error; end
+  # The PostgreSQL server cannot be reached, or this machine could not confirm
+  # within its revocation bound that its keys are current: a 500, never a 401.
+  class DatabaseUnavailable < StorageError; end
   # The store was written by a newer apikeys.
   class UnsupportedVersion < Error; end
   # The operating system's random generator failed.
@@ -79,6 +82,7 @@ module ApiKeys
     Native::UNSUPPORTED_VERSION => UnsupportedVersion,
     Native::RANDOM => RandomFailure,
     Native::PERMISSION_DENIED => PermissionDenied,
+    Native::DATABASE_UNAVAILABLE => DatabaseUnavailable,
     Native::PANIC => NativePanic
   }.freeze
 

@@ -74,7 +74,8 @@ module ApiKeys
                                               shared ? Native::OPEN_SHARED : 0, out))
       # Closed by #close; a forgotten store is closed (usage flushed) when collected.
       @handle = FFI::AutoPointer.new(out.read_pointer, Native.method(:apikeys_store_close))
-      @path = path
+      # Shown by #path and #inspect: a postgres:// URL without its password.
+      @path = path.sub(%r{\A(postgres(?:ql)?://[^:/@]*):[^@/]*@}, '\1@')
       @shared = shared
       @request_details = {}
     end

@@ -838,6 +838,24 @@ impl<S: Storage> Storage for Indexed<S> {
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         self.storage.events(after, limit)
     }
+
+    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+        // Every new key is marked before the commit, as an insert does.
+        let states: Vec<(Digest, i64)> = keys
+            .iter()
+            .map(|(record, _)| (Digest::from_bytes(record.digest), record.state().word()))
+            .collect();
+        self.index.write(
+            &self.storage,
+            |marker| {
+                for (digest, state) in &states {
+                    marker.mark(digest, *state)?;
+                }
+                self.storage.import(keys, events)
+            },
+            |_| states.clone(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,112 @@
+//! The schema, created and versioned by the library (`docs/postgres.md`):
+//! created in one transaction under an advisory lock, so that processes
+//! opening a new database at once do not race; the format version and the
+//! pepper fingerprint checked on every open.
+
+use postgres::Client;
+use subtle::ConstantTimeEq;
+
+use crate::error::Error;
+
+/// The schema's version, in `apikeys_meta`. Opening a database with a later
+/// one is [`Error::UnsupportedVersion`].
+pub(super) const SCHEMA_VERSION: u32 = 1;
+
+/// The advisory lock taken while the schema is checked or created.
+const SCHEMA_LOCK: i64 = 0x6170_696b_6579_7301;
+
+/// The channel writers notify at commit; only a wake-up for the feed.
+pub(crate) const CHANNEL: &str = "apikeys_feed";
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS apikeys_meta (
+    name text PRIMARY KEY,
+    value bytea NOT NULL
+);
+-- Key numbers, written into ids as the redb backend writes its own, so that
+-- ids sort by creation and a store moves between backends unchanged.
+CREATE SEQUENCE IF NOT EXISTS apikeys_key_number MINVALUE 1 MAXVALUE 4294967295;
+CREATE TABLE IF NOT EXISTS apikeys_keys (
+    id text PRIMARY KEY,
+    digest bytea NOT NULL UNIQUE,
+    -- The key's state word: unix seconds of expiry, i64::MAX never, i64::MIN revoked.
+    state bigint NOT NULL,
+    -- The versioned record (name, scopes, links...); never a key.
+    record bytea NOT NULL,
+    -- The feed version of the transaction that last wrote the key.
+    version bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS apikeys_keys_version ON apikeys_keys (version);
+CREATE TABLE IF NOT EXISTS apikeys_usage (
+    id text PRIMARY KEY REFERENCES apikeys_keys (id),
+    use_count bigint NOT NULL DEFAULT 0,
+    last_used bigint,
+    rejected_count bigint NOT NULL DEFAULT 0,
+    last_rejected bigint
+);
+CREATE TABLE IF NOT EXISTS apikeys_events (
+    sequence bigint PRIMARY KEY,
+    at bigint NOT NULL,
+    key_id text NOT NULL,
+    event bytea NOT NULL
+);
+-- The change feed: one row, updated first in every transaction that changes
+-- keys or appends events. Its row lock orders those transactions: versions
+-- and event sequences commit in the order they are handed out.
+CREATE TABLE IF NOT EXISTS apikeys_feed (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    version bigint NOT NULL,
+    last_event bigint NOT NULL
+);
+INSERT INTO apikeys_feed (one, version, last_event) VALUES (true, 0, 0) ON CONFLICT DO NOTHING;
+";
+
+/// Creates the schema if the database has none, then checks its version and
+/// the pepper's fingerprint.
+pub(super) fn check_or_create(client: &mut Client, fingerprint: &[u8; 32]) -> Result<(), Error> {
+    let mut txn = client.transaction()?;
+    // Created only when missing: a role that may use the tables but not
+    // create any (the usual for a service) opens an existing store.
+    let exists: bool = txn
+        .query_one("SELECT to_regclass('apikeys_meta') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        txn.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+        txn.batch_execute(CREATE)?;
+    }
+    let version: Option<Vec<u8>> = txn
+        .query_opt("SELECT value FROM apikeys_meta WHERE name = 'version'", &[])?
+        .map(|row| row.get(0));
+    let stored_fingerprint: Option<Vec<u8>> = txn
+        .query_opt(
+            "SELECT value FROM apikeys_meta WHERE name = 'fingerprint'",
+            &[],
+        )?
+        .map(|row| row.get(0));
+    match (version, stored_fingerprint) {
+        (None, None) => {
+            txn.execute(
+                "INSERT INTO apikeys_meta (name, value) VALUES ('version', $1), ('fingerprint', $2)",
+                &[&SCHEMA_VERSION.to_le_bytes().as_slice(), &fingerprint.as_slice()],
+            )?;
+        }
+        (Some(version), Some(stored)) => {
+            let version = <[u8; 4]>::try_from(version.as_slice())
+                .map(u32::from_le_bytes)
+                .map_err(|_| Error::Corrupted("the schema version is unreadable".into()))?;
+            if version > SCHEMA_VERSION {
+                return Err(Error::UnsupportedVersion(version));
+            }
+            if stored.len() != 32 || !bool::from(stored.as_slice().ct_eq(fingerprint)) {
+                return Err(Error::WrongPepper);
+            }
+        }
+        _ => {
+            return Err(Error::Corrupted(
+                "the database's apikeys_meta table is incomplete".into(),
+            ))
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
