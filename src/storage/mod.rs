@@ -1,7 +1,9 @@
 //! The storage interface the key store is written against: one trait,
 //! [`Storage`], and the types its operations take and return. Backends are
-//! folders below this one ([`redb`], the embedded default); [`open`] picks
-//! one for a path, so that the store never names a backend.
+//! folders below this one ([`redb`], the embedded default) or files
+//! ([`memory`], for test suites); [`open`] picks one for a path, and
+//! [`open_memory`] opens an in-memory store, so that the store never names
+//! a backend.
 //!
 //! The interface is narrow on purpose (insert, change one key, look up, scan,
 //! add usage, read events) so that a server-backed store such as PostgreSQL
@@ -17,6 +19,7 @@ use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
 mod guard;
+pub(crate) mod memory;
 pub(crate) mod redb;
 
 pub(crate) use guard::PanicGuard;
@@ -31,6 +34,20 @@ pub(crate) fn open(
     fingerprint: &[u8; 32],
 ) -> Result<Box<dyn Storage>, Error> {
     let storage = redb::RedbStorage::open(path, shared, fingerprint)?;
+    Ok(Box::new(PanicGuard(storage)))
+}
+
+/// Opens an in-memory store's contents ([`memory::MemoryStore`]) as
+/// [`open`] opens a file: checking the pepper `fingerprint`, and that no
+/// handle of the other mode has them open (`path` names the store in
+/// errors). Every call runs under [`PanicGuard`], as for a file.
+pub(crate) fn open_memory(
+    memory: &memory::MemoryStore,
+    path: &Path,
+    shared: bool,
+    fingerprint: &[u8; 32],
+) -> Result<Box<dyn Storage>, Error> {
+    let storage = memory::MemoryStorage::open(memory, shared, fingerprint, path)?;
     Ok(Box::new(PanicGuard(storage)))
 }
 

@@ -9,10 +9,11 @@
 
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -39,6 +40,7 @@ pub(crate) use lookup::shared::index::index_path;
 use lookup::shared::index::{self as shared_index, Indexed, SharedIndex};
 use lookup::shared::SharedLookup;
 use lookup::KeyLookup;
+pub use crate::storage::memory::MemoryStore;
 pub use options::{Mode, NewKey, StoreOptions};
 pub use write::{MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN};
 
@@ -56,6 +58,15 @@ struct Inner {
     lookup: Box<dyn KeyLookup>,
     /// Keys with usage counted and not yet flushed.
     dirty: DirtyList<Arc<Details>>,
+    /// How often the flusher thread writes usage (zero: no thread).
+    flush_interval: Duration,
+    /// The flusher thread, started by the first counted use (see
+    /// [`Inner::count_later`]): a handle that never verifies, or only
+    /// opens and closes (a recycled worker, a test), starts no thread.
+    flusher: Mutex<Option<Flusher>>,
+    flusher_started: AtomicBool,
+    /// This store, for the flusher thread (which must not keep it alive).
+    this: Weak<Inner>,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -64,7 +75,6 @@ struct Inner {
 /// reports errors.
 pub struct KeyStore {
     inner: Arc<Inner>,
-    flusher: Option<Flusher>,
 }
 
 struct Flusher {
@@ -101,22 +111,45 @@ impl KeyStore {
         crate::ownership::check_mode(options.file_mode)?;
         watch_forks();
         let hasher = Hasher::new(&options.pepper);
-        crate::ownership::create_store_file(&path, options.file_mode)?;
-        // Every storage call is guarded: a damaged file is an error, not a panic.
-        let storage =
-            crate::storage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
+        let shared = options.mode == Mode::Shared;
+        let (storage, identity) = match &options.memory {
+            None => {
+                crate::ownership::create_store_file(&path, options.file_mode)?;
+                // Every storage call is guarded: a damaged file is an error, not a panic.
+                let storage = crate::storage::open(&path, shared, &hasher.fingerprint())?;
+                (storage, shared_index::StoreIdentity::File)
+            }
+            Some(memory) => {
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} exists: an in-memory store needs a path with no file, its shared index goes beside it",
+                        path.display()
+                    )));
+                }
+                let storage =
+                    crate::storage::open_memory(memory, &path, shared, &hasher.fingerprint())?;
+                (storage, shared_index::StoreIdentity::Memory(memory.identity()))
+            }
+        };
         // The one place the mode decides: the lookup verify uses, and
         // whether writes keep the shared index.
         let (storage, lookup): (Box<dyn Storage>, Box<dyn KeyLookup>) = match options.mode {
             Mode::Exclusive => {
                 // This process writes without keeping the shared index:
                 // shared processes rebuild it when they next open the store.
-                shared_index::invalidate(&path)?;
+                if options.memory.is_none() {
+                    shared_index::invalidate(&path)?;
+                }
                 let lookup = Box::new(ExclusiveLookup::load(&*storage)?);
                 (storage, lookup)
             }
             Mode::Shared => {
-                let index = Arc::new(SharedIndex::open(&path, hasher.fingerprint(), &storage)?);
+                let index = Arc::new(SharedIndex::open(
+                    &path,
+                    hasher.fingerprint(),
+                    &storage,
+                    identity,
+                )?);
                 let indexed = Indexed {
                     storage,
                     index: index.clone(),
@@ -138,7 +171,7 @@ impl KeyStore {
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
-        let inner = Inner {
+        let inner = Arc::new_cyclic(|this| Inner {
             path,
             storage: ManuallyDrop::new(storage),
             hasher,
@@ -149,12 +182,12 @@ impl KeyStore {
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
             lookup,
             dirty: DirtyList::default(),
-        };
-        let inner = Arc::new(inner);
-        let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
-            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval))
-            .flatten();
-        Ok(KeyStore { inner, flusher })
+            flush_interval: options.flush_interval,
+            flusher: Mutex::new(None),
+            flusher_started: AtomicBool::new(false),
+            this: this.clone(),
+        });
+        Ok(KeyStore { inner })
     }
 
     /// The store file.
@@ -174,7 +207,13 @@ impl KeyStore {
     }
 
     fn stop_flusher(&mut self) {
-        if let Some(flusher) = self.flusher.take() {
+        let flusher = self
+            .inner
+            .flusher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(flusher) = flusher {
             if self.inner.fork_generation != FORK_GENERATION.load(Ordering::SeqCst) {
                 // The thread stayed in the parent: there is nothing to join.
                 core::mem::forget(flusher);
@@ -196,6 +235,21 @@ impl KeyStore {
 impl Drop for KeyStore {
     fn drop(&mut self) {
         self.stop_flusher();
+    }
+}
+
+impl Inner {
+    /// Lists a key whose usage was counted for the next flush, starting the
+    /// flusher thread on the first one.
+    pub(super) fn count_later(&self, details: Arc<Details>) {
+        self.dirty.push(details);
+        if self.flusher_started.load(Ordering::Relaxed) || self.flush_interval.is_zero() {
+            return;
+        }
+        let mut flusher = self.flusher.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.flusher_started.swap(true, Ordering::SeqCst) {
+            *flusher = Flusher::start(self.this.clone(), self.flush_interval);
+        }
     }
 }
 

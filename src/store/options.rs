@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::key;
+use crate::storage::memory::MemoryStore;
 
 /// How the store file is shared between processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +36,7 @@ pub struct StoreOptions {
     pub(super) flush_interval: Duration,
     pub(super) track_usage: bool,
     pub(super) file_mode: u32,
+    pub(super) memory: Option<MemoryStore>,
 }
 
 impl Default for StoreOptions {
@@ -47,6 +49,7 @@ impl Default for StoreOptions {
             flush_interval: Duration::from_secs(1),
             track_usage: true,
             file_mode: crate::ownership::OWNER_ONLY,
+            memory: None,
         }
     }
 }
@@ -67,6 +70,7 @@ impl core::fmt::Debug for StoreOptions {
             .field("flush_interval", &self.flush_interval)
             .field("track_usage", &self.track_usage)
             .field("file_mode", &format_args!("{:o}", self.file_mode))
+            .field("in_memory", &self.memory.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +130,18 @@ impl StoreOptions {
     /// existing file keeps its mode; open refuses any other value.
     pub fn file_mode(mut self, mode: u32) -> Self {
         self.file_mode = mode;
+        self
+    }
+
+    /// Keeps the store in `memory` instead of a file (for test suites: no
+    /// file, no fsync, nothing durable). [`KeyStore::open`](crate::KeyStore::open)'s path then only names
+    /// the store: in exclusive mode nothing is written to disk; in shared
+    /// mode the shared index is still a file, `<path>.index`, created
+    /// owner-only, mapped by every shared handle of `memory` (give each
+    /// in-memory store its own path). No file may exist at the path itself,
+    /// so that an in-memory store never takes over a store file's index.
+    pub fn in_memory(mut self, memory: &MemoryStore) -> Self {
+        self.memory = Some(memory.clone());
         self
     }
 }

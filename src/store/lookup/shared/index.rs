@@ -154,6 +154,16 @@ pub(crate) struct SharedIndex {
     remapping: Mutex<()>,
 }
 
+/// Which store an index belongs to, as its header records it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StoreIdentity {
+    /// The store file beside the index: its device and inode.
+    File,
+    /// An in-memory store ([`crate::MemoryStore`]): its number, which no
+    /// file's device and inode can match (device `u64::MAX`).
+    Memory(u64),
+}
+
 /// The index file of a store.
 pub(crate) fn index_path(store: &Path) -> PathBuf {
     let mut name = store.as_os_str().to_owned();
@@ -244,10 +254,19 @@ impl SharedIndex {
         store: &Path,
         fingerprint: [u8; 32],
         storage: &dyn Storage,
+        of: StoreIdentity,
     ) -> Result<SharedIndex, Error> {
         let path = index_path(store);
-        let file = crate::ownership::open_beside(store, &path)?;
-        let (device, inode) = file_identity(&std::fs::metadata(store).map_err(Error::Io)?);
+        let (file, (device, inode)) = match of {
+            StoreIdentity::File => (
+                crate::ownership::open_beside(store, &path)?,
+                file_identity(&std::fs::metadata(store).map_err(Error::Io)?),
+            ),
+            StoreIdentity::Memory(number) => (
+                crate::ownership::open_owner_only(&path)?,
+                (u64::MAX, number),
+            ),
+        };
         let index = SharedIndex {
             path,
             file,
@@ -597,7 +616,10 @@ impl SharedIndex {
         // Odd for as long as the table is not whole.
         words[H_TABLE_SEQ].store(seq | 1, Ordering::SeqCst);
         words[H_CAPACITY].store(0, Ordering::SeqCst);
-        for word in &words[(HEADER_BYTES / 8) as usize..(len / 8) as usize] {
+        // Bytes past the file's old end are zero already (`set_len`):
+        // writing them too would fault in every page of a new table.
+        let written = current.clamp(HEADER_BYTES, len);
+        for word in &words[(HEADER_BYTES / 8) as usize..(written / 8) as usize] {
             word.store(0, Ordering::Relaxed);
         }
         let salt = {
@@ -878,7 +900,7 @@ mod tests {
         let path = dir.join("s.redb");
         crate::ownership::create_store_file(&path, 0o600).unwrap();
         let storage = RedbStorage::open(&path, true, &[1; 32]).unwrap();
-        let index = std::sync::Arc::new(SharedIndex::open(&path, [1; 32], &storage).unwrap());
+        let index = std::sync::Arc::new(SharedIndex::open(&path, [1; 32], &storage, StoreIdentity::File).unwrap());
         let indexed = Indexed { storage, index };
         let mut records = vec![record("aaaaaaaaaaaaaaaa", [0x42; 32])];
         indexed
@@ -923,7 +945,7 @@ mod tests {
         );
 
         // Another process opening the store repairs the table for everyone.
-        let other = SharedIndex::open(&path, [1; 32], &indexed.storage).unwrap();
+        let other = SharedIndex::open(&path, [1; 32], &indexed.storage, StoreIdentity::File).unwrap();
         assert_eq!(other.lookup(&digest), Lookup::Found(REVOKED));
         assert_eq!(indexed.index.lookup(&digest), Lookup::Found(REVOKED));
     }
