@@ -27,7 +27,11 @@ fn an_exclusive_in_memory_store_writes_nothing_and_keeps_its_keys_while_the_memo
     assert_eq!(rotated.info.rotated_from.as_deref(), Some(kept.id()));
     store.verify(kept.secret.expose_secret()).unwrap();
     store.close().unwrap();
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was written");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a file was written"
+    );
 
     let again = KeyStore::open(&path, StoreOptions::new().in_memory(&memory)).unwrap();
     let verified = again.verify(kept.secret.expose_secret()).unwrap();
@@ -43,7 +47,9 @@ fn an_exclusive_in_memory_store_writes_nothing_and_keeps_its_keys_while_the_memo
     let kept_info = listed.iter().find(|k| k.id == kept.id()).unwrap();
     assert_eq!(kept_info.use_count, 2, "uses from both handles add up");
     let events = again.events(0, usize::MAX).unwrap();
-    assert!(events.windows(2).all(|w| w[0].sequence + 1 == w[1].sequence));
+    assert!(events
+        .windows(2)
+        .all(|w| w[0].sequence + 1 == w[1].sequence));
     assert_eq!(events[0].sequence, 1);
 
     // Another MemoryStore is another, empty store.

@@ -26,8 +26,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
-
-
 use crate::boundary::{ffi_boundary, try_bytes, try_out, try_str, Failure};
 use crate::status::apikeys_status;
 use crate::store::apikeys_store;

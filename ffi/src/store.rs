@@ -34,11 +34,18 @@ static MEMORY_STORES: Mutex<Vec<(Box<str>, MemoryStore, usize)>> = Mutex::new(Ve
 
 /// Opens a handle as `flags` say (checked by [`check_open_arguments`]).
 pub(crate) fn open_handle(path: &str, pepper: &[u8], flags: u32) -> Result<apikeys_store, Failure> {
-    let mode = if flags & SHARED != 0 { Mode::Shared } else { Mode::Exclusive };
+    let mode = if flags & SHARED != 0 {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    };
     let options = StoreOptions::new().pepper(pepper).mode(mode);
     if flags & IN_MEMORY == 0 {
         let store = KeyStore::open(path, options)?;
-        return Ok(apikeys_store { store, memory: None });
+        return Ok(apikeys_store {
+            store,
+            memory: None,
+        });
     }
     let mut stores = MEMORY_STORES.lock().unwrap_or_else(PoisonError::into_inner);
     let at = match stores.iter().position(|(held, _, _)| **held == *path) {
@@ -51,7 +58,10 @@ pub(crate) fn open_handle(path: &str, pepper: &[u8], flags: u32) -> Result<apike
     match KeyStore::open(path, options.in_memory(&stores[at].1)) {
         Ok(store) => {
             stores[at].2 += 1;
-            Ok(apikeys_store { store, memory: Some(path.into()) })
+            Ok(apikeys_store {
+                store,
+                memory: Some(path.into()),
+            })
         }
         Err(error) => {
             if stores[at].2 == 0 {

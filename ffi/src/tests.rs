@@ -220,7 +220,10 @@ fn in_memory_handles_of_one_path_share_a_store_until_the_last_is_closed() {
     assert!(open_handle(path, b"other", shared_in_memory).is_err());
     close_handle(first).unwrap_or_else(|e| unreachable!("{e}"));
     let third = open();
-    assert!(third.store.verify(&secret).is_ok(), "a handle still held it");
+    assert!(
+        third.store.verify(&secret).is_ok(),
+        "a handle still held it"
+    );
     close_handle(second).unwrap_or_else(|e| unreachable!("{e}"));
     close_handle(third).unwrap_or_else(|e| unreachable!("{e}"));
     // The last close dropped it: the same path is a new, empty store.
@@ -244,7 +247,14 @@ fn in_memory_handles_of_one_path_share_a_store_until_the_last_is_closed() {
         let other = other.to_str().unwrap_or_default();
         // SAFETY: valid buffers and out slot.
         let status = unsafe {
-            apikeys_store_open(other.as_ptr().cast(), other.len(), ptr::null(), 0, flags, &mut store)
+            apikeys_store_open(
+                other.as_ptr().cast(),
+                other.len(),
+                ptr::null(),
+                0,
+                flags,
+                &mut store,
+            )
         };
         assert_eq!(status, want, "flags {flags}");
         // SAFETY: a handle from apikeys_store_open or NULL, closed once.

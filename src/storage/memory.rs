@@ -19,7 +19,9 @@ use crate::key::digest::{fingerprints_match, Digest};
 use crate::key::id::{id_number, stamp_number};
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{repeated_digest, ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+use crate::storage::{
+    repeated_digest, ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta,
+};
 
 /// A key store's contents kept in memory instead of a file: for test suites
 /// (a fresh store per test, nothing to clean up, no fsync per write).
@@ -113,7 +115,9 @@ struct Contents {
 
 impl Contents {
     fn next_number(&self) -> u64 {
-        self.records.last_key_value().map_or(1, |(n, _)| u64::from(*n) + 1)
+        self.records
+            .last_key_value()
+            .map_or(1, |(n, _)| u64::from(*n) + 1)
     }
 
     fn number_of(&self, digest: &[u8; 32]) -> Option<u32> {
@@ -127,7 +131,8 @@ impl Contents {
     fn number_by_id(&self, id: &str) -> Option<u32> {
         let number = id_number(id)?;
         let record = self.records.get(&number)?;
-        let same = record.id.len() == id.len() && bool::from(record.id.as_bytes().ct_eq(id.as_bytes()));
+        let same =
+            record.id.len() == id.len() && bool::from(record.id.as_bytes().ct_eq(id.as_bytes()));
         same.then_some(number)
     }
 
@@ -194,7 +199,11 @@ impl MemoryStorage {
         fingerprint: &[u8; 32],
         path: &std::path::Path,
     ) -> Result<Self, Error> {
-        let mut holders = memory.shared.holders.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut holders = memory
+            .shared
+            .holders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if holders.exclusive || (!shared && holders.shared > 0) {
             return Err(Error::Locked {
                 path: path.to_path_buf(),

@@ -19,6 +19,7 @@ use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
 mod guard;
+pub(crate) mod lazy;
 pub(crate) mod memory;
 pub(crate) mod redb;
 

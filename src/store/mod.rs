@@ -31,16 +31,17 @@ mod options;
 mod verify;
 mod write;
 
+use crate::storage::lazy::LazyStorage;
+pub use crate::storage::memory::MemoryStore;
 use fork::{watch_forks, FORK_GENERATION};
 use info::Details;
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
 use lookup::exclusive::ExclusiveLookup;
 /// The shared index's file beside a store (`ownership` gives it the store's owner).
 pub(crate) use lookup::shared::index::index_path;
-use lookup::shared::index::{self as shared_index, Indexed, SharedIndex};
+use lookup::shared::index::{self as shared_index, Indexed, SharedIndex, StoreIdentity};
 use lookup::shared::SharedLookup;
 use lookup::KeyLookup;
-pub use crate::storage::memory::MemoryStore;
 pub use options::{Mode, NewKey, StoreOptions};
 pub use write::{MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN};
 
@@ -67,6 +68,9 @@ struct Inner {
     flusher_started: AtomicBool,
     /// This store, for the flusher thread (which must not keep it alive).
     this: Weak<Inner>,
+    /// In exclusive mode, the index file, whose lock keeps shared handles
+    /// out for as long as this one lives (`shared_index::exclude_shared`).
+    _exclusion: Option<std::fs::File>,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -111,56 +115,83 @@ impl KeyStore {
         crate::ownership::check_mode(options.file_mode)?;
         watch_forks();
         let hasher = Hasher::new(&options.pepper);
-        let shared = options.mode == Mode::Shared;
-        let (storage, identity) = match &options.memory {
-            None => {
-                crate::ownership::create_store_file(&path, options.file_mode)?;
-                // Every storage call is guarded: a damaged file is an error, not a panic.
-                let storage = crate::storage::open(&path, shared, &hasher.fingerprint())?;
-                (storage, shared_index::StoreIdentity::File)
-            }
-            Some(memory) => {
-                if std::fs::symlink_metadata(&path).is_ok() {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} exists: an in-memory store needs a path with no file, its shared index goes beside it",
-                        path.display()
-                    )));
-                }
-                let storage =
-                    crate::storage::open_memory(memory, &path, shared, &hasher.fingerprint())?;
-                (storage, shared_index::StoreIdentity::Memory(memory.identity()))
-            }
-        };
+        let fingerprint = hasher.fingerprint();
         // The one place the mode decides: the lookup verify uses, and
         // whether writes keep the shared index.
-        let (storage, lookup): (Box<dyn Storage>, Box<dyn KeyLookup>) = match options.mode {
-            Mode::Exclusive => {
+        let (storage, lookup, exclusion): (Box<dyn Storage>, Box<dyn KeyLookup>, _) = match (
+            &options.memory,
+            options.mode,
+        ) {
+            (None, Mode::Exclusive) => {
+                crate::ownership::create_store_file(&path, options.file_mode)?;
+                // Every storage call is guarded: a damaged file is an error, not a panic.
+                let storage = crate::storage::open(&path, false, &fingerprint)?;
                 // This process writes without keeping the shared index:
                 // shared processes rebuild it when they next open the store.
-                if options.memory.is_none() {
-                    shared_index::invalidate(&path)?;
-                }
+                let exclusion = shared_index::exclude_shared(&path)?;
                 let lookup = Box::new(ExclusiveLookup::load(&*storage)?);
-                (storage, lookup)
+                (storage, lookup, exclusion)
             }
-            Mode::Shared => {
-                let index = Arc::new(SharedIndex::open(
-                    &path,
-                    hasher.fingerprint(),
-                    &storage,
-                    identity,
-                )?);
-                let indexed = Indexed {
-                    storage,
-                    index: index.clone(),
-                };
-                (
-                    Box::new(PanicGuard(indexed)),
-                    Box::new(SharedLookup::new(index)),
-                )
+            (None, Mode::Shared) => {
+                crate::ownership::create_store_file(&path, options.file_mode)?;
+                // A process that may not write the store is told so at
+                // open, as when redb opened it here.
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|error| crate::ownership::io_error(error, &path))?;
+                // The store file opens when first needed: a valid index
+                // is all a verify of a known key's state needs, and its
+                // header checks the pepper (`storage/lazy.rs`).
+                let storage = LazyStorage::new(&path, &fingerprint);
+                let index = SharedIndex::open(&path, fingerprint, &storage, StoreIdentity::File)?;
+                if index.holds_handle_lock() {
+                    storage.open_in_background();
+                } else {
+                    // No lock keeps exclusive handles out: redb's must.
+                    storage.key_count()?;
+                }
+                let (storage, lookup) = Self::shared_parts(Box::new(storage), index);
+                (storage, lookup, None)
+            }
+            (Some(memory), mode) => {
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    return Err(Error::InvalidArgument(format!(
+                            "{} exists: an in-memory store needs a path with no file, its shared index goes beside it",
+                            path.display()
+                        )));
+                }
+                let shared = mode == Mode::Shared;
+                let storage = crate::storage::open_memory(memory, &path, shared, &fingerprint)?;
+                if shared {
+                    let identity = StoreIdentity::Memory(memory.identity());
+                    let index = SharedIndex::open(&path, fingerprint, &storage, identity)?;
+                    let (storage, lookup) = Self::shared_parts(storage, index);
+                    (storage, lookup, None)
+                } else {
+                    let lookup = Box::new(ExclusiveLookup::load(&*storage)?);
+                    (storage, lookup, None)
+                }
             }
         };
-        Self::with_storage(path, storage, lookup, hasher, options)
+        Self::with_storage(path, storage, lookup, exclusion, hasher, options)
+    }
+
+    /// Shared mode's storage (every write keeps the index) and lookup.
+    fn shared_parts(
+        storage: Box<dyn Storage>,
+        index: SharedIndex,
+    ) -> (Box<dyn Storage>, Box<dyn KeyLookup>) {
+        let index = Arc::new(index);
+        let indexed = Indexed {
+            storage,
+            index: index.clone(),
+        };
+        (
+            Box::new(PanicGuard(indexed)),
+            Box::new(SharedLookup::new(index)),
+        )
     }
 
     /// Builds the store over an opened storage.
@@ -168,6 +199,7 @@ impl KeyStore {
         path: PathBuf,
         storage: Box<dyn Storage>,
         lookup: Box<dyn KeyLookup>,
+        exclusion: Option<std::fs::File>,
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
@@ -186,6 +218,7 @@ impl KeyStore {
             flusher: Mutex::new(None),
             flusher_started: AtomicBool::new(false),
             this: this.clone(),
+            _exclusion: exclusion,
         });
         Ok(KeyStore { inner })
     }
