@@ -414,6 +414,13 @@ impl SharedIndex {
             writing: Mutex::new(()),
             remapping: Mutex::new(()),
         };
+        // Most opens find the index valid: checked without the lock, as a
+        // verify reads it, so that workers starting at once do not queue on
+        // it. Anything to repair (or a writer at work) is seen again under
+        // the lock, where a `dirty` word means a writer that died.
+        if index.map_if_valid()? {
+            return Ok(index);
+        }
         {
             let _process = index.writing.lock().unwrap_or_else(PoisonError::into_inner);
             let _lock = FileLock::take(&index.file)?;
