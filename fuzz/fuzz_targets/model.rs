@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use apikeys::{
-    EventKind, KeyInfo, KeyStore, ListFilter, ManualClock, MemoryStore, Mode, NewKey, Rejection, Status,
-    StatusFilter, StoreOptions, Timestamp, VerifiedKey, VerifyError,
+    EventKind, KeyInfo, KeyStore, ListFilter, ManualClock, MemoryStore, Mode, NewKey, Rejection,
+    Status, StatusFilter, StoreOptions, Timestamp, VerifiedKey, VerifyError,
 };
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
@@ -588,7 +588,10 @@ impl Harness {
             assert_eq!(info.rotated_to, key.rotated_to);
             let body = &key.secret[key.secret.len() - apikeys::BODY_LEN..];
             let prefix = &key.secret[..key.secret.len() - apikeys::BODY_LEN];
-            let hint = info.hint.strip_prefix(prefix).and_then(|h| h.strip_suffix('…'));
+            let hint = info
+                .hint
+                .strip_prefix(prefix)
+                .and_then(|h| h.strip_suffix('…'));
             assert_eq!(hint, Some(&body[..4]), "hint {}", info.hint);
             assert_eq!(info.use_count, seen.uses, "{key:?}");
             assert_eq!(info.rejected_count, seen.revoked_uses + seen.expired_uses);
