@@ -134,6 +134,15 @@ enum apikeys_open_flag {
      * Many processes on one machine share the file (PHP-FPM, gunicorn, puma workers).
      */
     APIKEYS_OPEN_SHARED = 1,
+    /**
+     * With either of the above: the store lives in this process's memory,
+     * for test suites. Nothing is durable and, in exclusive mode, nothing
+     * is written to disk; in shared mode the shared index is still a file,
+     * `<path>.index`. Handles opened in memory with the same path share one
+     * store, dropped when the last of them is closed. No file may exist at
+     * `path`.
+     */
+    APIKEYS_OPEN_IN_MEMORY = 2,
 };
 typedef uint32_t apikeys_open_flag;
 
@@ -651,7 +660,9 @@ apikeys_status apikeys_store_persistent_opens(uint64_t *out);
  * `pepper` (`pepper_len` bytes, any bytes; `(NULL, 0)` for none) is a
  * deployment secret mixed into every digest; the store refuses to open
  * with another one (`APIKEYS_WRONG_PEPPER`). `flags` is
- * `APIKEYS_OPEN_EXCLUSIVE` (0) or `APIKEYS_OPEN_SHARED` (1); other bits are
+ * `APIKEYS_OPEN_EXCLUSIVE` (0) or `APIKEYS_OPEN_SHARED` (1), optionally
+ * with `APIKEYS_OPEN_IN_MEMORY` (2: the store is kept in this process's
+ * memory under `path`, for test suites); other bits are
  * `APIKEYS_INVALID_ARGUMENT`.
  *
  * On success `*out` receives a new handle, owned by the caller and released

@@ -106,6 +106,19 @@ pub(crate) fn open_beside(store: &Path, path: &Path) -> Result<File, Error> {
     }
 }
 
+/// Opens `path` read-write, creating it owner-only (0600): an in-memory
+/// store's shared index, which has no store file to take its mode from.
+pub(crate) fn open_owner_only(path: &Path) -> Result<File, Error> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(OWNER_ONLY);
+    }
+    options.open(path).map_err(|error| io_error(error, path))
+}
+
 /// Gives an existing store file, and the files the library keeps beside it
 /// (its shared index), an owner, a group and a mode (for `apikeys init
 /// --owner www-data --mode 660`). `owner` is `USER` (with that user's

@@ -35,6 +35,7 @@ typedef uint32_t apikeys_status;
 enum apikeys_open_flag {
     APIKEYS_OPEN_EXCLUSIVE = 0,
     APIKEYS_OPEN_SHARED = 1,
+    APIKEYS_OPEN_IN_MEMORY = 2,
 };
 typedef uint32_t apikeys_open_flag;
 

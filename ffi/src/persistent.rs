@@ -26,8 +26,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
-use apikeys_core::{KeyStore, Mode, StoreOptions};
-
 use crate::boundary::{ffi_boundary, try_bytes, try_out, try_str, Failure};
 use crate::status::apikeys_status;
 use crate::store::apikeys_store;
@@ -201,10 +199,9 @@ pub unsafe extern "C" fn apikeys_store_open_persistent(
                 "this process already holds {MAX_OPEN} persistent stores, the most it may"
             )));
         }
-        let mode = if flags & crate::store::KNOWN_OPEN_FLAGS != 0 { Mode::Shared } else { Mode::Exclusive };
-        let store = KeyStore::open(path, StoreOptions::new().pepper(pepper).mode(mode))?;
+        let handle = crate::store::open_handle(path, pepper, flags)?;
         register_exit_hook_and_pin();
-        let handle = Box::into_raw(Box::new(apikeys_store { store }));
+        let handle = Box::into_raw(Box::new(handle));
         registry.entries.push(Entry {
             pid,
             path: path.into(),
@@ -312,7 +309,7 @@ extern "C" fn close_at_exit() {
             // apikeys_store_close never frees a persistent handle).
             let handle = unsafe { Box::from_raw(handle) };
             // Nobody is left to tell of a failed final flush.
-            let _ = handle.store.close();
+            let _ = crate::store::close_handle(*handle);
         }
     }));
 }

@@ -150,6 +150,13 @@ pub enum apikeys_open_flag {
     APIKEYS_OPEN_EXCLUSIVE = 0,
     /// Many processes on one machine share the file (PHP-FPM, gunicorn, puma workers).
     APIKEYS_OPEN_SHARED = 1,
+    /// With either of the above: the store lives in this process's memory,
+    /// for test suites. Nothing is durable and, in exclusive mode, nothing
+    /// is written to disk; in shared mode the shared index is still a file,
+    /// `<path>.index`. Handles opened in memory with the same path share one
+    /// store, dropped when the last of them is closed. No file may exist at
+    /// `path`.
+    APIKEYS_OPEN_IN_MEMORY = 2,
 }
 
 /// `status_filter` of `apikeys_key_list`.

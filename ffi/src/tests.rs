@@ -199,3 +199,66 @@ fn http_answers_are_the_core_bodies() {
         assert_eq!(text(body), expected_body);
     }
 }
+
+#[test]
+fn in_memory_handles_of_one_path_share_a_store_until_the_last_is_closed() {
+    use crate::store::{close_handle, open_handle};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+    let path = dir.path().join("keys.redb");
+    let path = path.to_str().unwrap_or_default();
+    let shared_in_memory = 1 | 2;
+    let open = || open_handle(path, b"pepper", shared_in_memory).unwrap_or_else(|_| unreachable!());
+    let first = open();
+    let second = open();
+    let key = first
+        .store
+        .generate(&apikeys_core::NewKey::new("test"))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let secret = key.secret.expose_secret().to_string();
+    assert!(second.store.verify(&secret).is_ok());
+    // Another pepper on the same in-memory store is refused, and leaves it.
+    assert!(open_handle(path, b"other", shared_in_memory).is_err());
+    close_handle(first).unwrap_or_else(|e| unreachable!("{e}"));
+    let third = open();
+    assert!(
+        third.store.verify(&secret).is_ok(),
+        "a handle still held it"
+    );
+    close_handle(second).unwrap_or_else(|e| unreachable!("{e}"));
+    close_handle(third).unwrap_or_else(|e| unreachable!("{e}"));
+    // The last close dropped it: the same path is a new, empty store.
+    let fresh = open();
+    assert!(matches!(
+        fresh.store.verify(&secret),
+        Err(apikeys_core::VerifyError::Rejected(Rejection::NotFound))
+    ));
+    close_handle(fresh).unwrap_or_else(|e| unreachable!("{e}"));
+    // Nothing but the shared index was written beside the path.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap_or_else(|e| unreachable!("{e}"))
+        .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+        .collect();
+    assert_eq!(names, ["keys.redb.index"]);
+
+    // Through the C function: exclusive in memory opens; unknown bits do not.
+    for (flags, want) in [(2, APIKEYS_OK), (4, APIKEYS_INVALID_ARGUMENT)] {
+        let mut store: *mut apikeys_store = ptr::null_mut();
+        let other = dir.path().join("exclusive.redb");
+        let other = other.to_str().unwrap_or_default();
+        // SAFETY: valid buffers and out slot.
+        let status = unsafe {
+            apikeys_store_open(
+                other.as_ptr().cast(),
+                other.len(),
+                ptr::null(),
+                0,
+                flags,
+                &mut store,
+            )
+        };
+        assert_eq!(status, want, "flags {flags}");
+        // SAFETY: a handle from apikeys_store_open or NULL, closed once.
+        assert_eq!(unsafe { apikeys_store_close(store) }, APIKEYS_OK);
+    }
+    assert!(!dir.path().join("exclusive.redb").exists());
+}

@@ -1,7 +1,9 @@
 //! The storage interface the key store is written against: one trait,
 //! [`Storage`], and the types its operations take and return. Backends are
-//! folders below this one ([`redb`], the embedded default); [`open`] picks
-//! one for a path, so that the store never names a backend.
+//! folders below this one ([`redb`], the embedded default) or files
+//! ([`memory`], for test suites); [`open`] picks one for a path, and
+//! [`open_memory`] opens an in-memory store, so that the store never names
+//! a backend.
 //!
 //! The interface is narrow on purpose (insert, change one key, look up, scan,
 //! add usage, read events) so that a server-backed store such as PostgreSQL
@@ -17,6 +19,8 @@ use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
 mod guard;
+pub(crate) mod lazy;
+pub(crate) mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod redb;
@@ -38,6 +42,20 @@ pub(crate) fn open(
     fingerprint: &[u8; 32],
 ) -> Result<Box<dyn Storage>, Error> {
     let storage = redb::RedbStorage::open(path, shared, fingerprint)?;
+    Ok(Box::new(PanicGuard(storage)))
+}
+
+/// Opens an in-memory store's contents ([`memory::MemoryStore`]) as
+/// [`open`] opens a file: checking the pepper `fingerprint`, and that no
+/// handle of the other mode has them open (`path` names the store in
+/// errors). Every call runs under [`PanicGuard`], as for a file.
+pub(crate) fn open_memory(
+    memory: &memory::MemoryStore,
+    path: &Path,
+    shared: bool,
+    fingerprint: &[u8; 32],
+) -> Result<Box<dyn Storage>, Error> {
+    let storage = memory::MemoryStorage::open(memory, shared, fingerprint, path)?;
     Ok(Box::new(PanicGuard(storage)))
 }
 
@@ -111,6 +129,24 @@ impl Change {
             successor: None,
         }
     }
+}
+
+/// Links a rotated key and its successor (whose id is final) and adds the
+/// rotation's events: the old key's `Rotated`, the successor's `Created`.
+pub(crate) fn link_rotation(
+    old: &mut KeyRecord,
+    successor: &mut KeyRecord,
+    events: &mut Vec<(String, EventKind)>,
+) {
+    successor.rotated_from = Some(old.id.clone());
+    old.rotated_to = Some(successor.id.clone());
+    events.push((
+        old.id.clone(),
+        EventKind::Rotated {
+            successor: successor.id.clone(),
+        },
+    ));
+    events.push((successor.id.clone(), EventKind::Created));
 }
 
 /// What [`Storage::change`] runs on the record it read.

@@ -10,10 +10,11 @@
 
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -33,6 +34,8 @@ mod options;
 mod verify;
 mod write;
 
+use crate::storage::lazy::LazyStorage;
+pub use crate::storage::memory::MemoryStore;
 use fork::{watch_forks, FORK_GENERATION};
 use info::Details;
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
@@ -40,7 +43,7 @@ pub use leaked::MAX_LOCATION_LEN;
 use lookup::exclusive::ExclusiveLookup;
 /// The shared index's file beside a store (`ownership` gives it the store's owner).
 pub(crate) use lookup::shared::index::index_path;
-use lookup::shared::index::{self as shared_index, Indexed, SharedIndex};
+use lookup::shared::index::{self as shared_index, Indexed, SharedIndex, StoreIdentity};
 use lookup::shared::SharedLookup;
 use lookup::KeyLookup;
 pub use migrate::Copied;
@@ -61,6 +64,18 @@ struct Inner {
     lookup: Box<dyn KeyLookup>,
     /// Keys with usage counted and not yet flushed.
     dirty: DirtyList<Arc<Details>>,
+    /// How often the flusher thread writes usage (zero: no thread).
+    flush_interval: Duration,
+    /// The flusher thread, started by the first counted use (see
+    /// [`Inner::count_later`]): a handle that never verifies, or only
+    /// opens and closes (a recycled worker, a test), starts no thread.
+    flusher: Mutex<Option<Flusher>>,
+    flusher_started: AtomicBool,
+    /// This store, for the flusher thread (which must not keep it alive).
+    this: Weak<Inner>,
+    /// In exclusive mode, the index file, whose lock keeps shared handles
+    /// out for as long as this one lives (`shared_index::exclude_shared`).
+    _exclusion: Option<std::fs::File>,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -69,7 +84,6 @@ struct Inner {
 /// reports errors.
 pub struct KeyStore {
     inner: Arc<Inner>,
-    flusher: Option<Flusher>,
 }
 
 struct Flusher {
@@ -113,33 +127,83 @@ impl KeyStore {
         crate::ownership::check_mode(options.file_mode)?;
         watch_forks();
         let hasher = Hasher::new(&options.pepper);
-        crate::ownership::create_store_file(&path, options.file_mode)?;
-        // Every storage call is guarded: a damaged file is an error, not a panic.
-        let storage =
-            crate::storage::open(&path, options.mode == Mode::Shared, &hasher.fingerprint())?;
+        let fingerprint = hasher.fingerprint();
         // The one place the mode decides: the lookup verify uses, and
         // whether writes keep the shared index.
-        let (storage, lookup): (Box<dyn Storage>, Box<dyn KeyLookup>) = match options.mode {
-            Mode::Exclusive => {
+        let (storage, lookup, exclusion): (Box<dyn Storage>, Box<dyn KeyLookup>, _) = match (
+            &options.memory,
+            options.mode,
+        ) {
+            (None, Mode::Exclusive) => {
+                crate::ownership::create_store_file(&path, options.file_mode)?;
+                // Every storage call is guarded: a damaged file is an error, not a panic.
+                let storage = crate::storage::open(&path, false, &fingerprint)?;
                 // This process writes without keeping the shared index:
                 // shared processes rebuild it when they next open the store.
-                shared_index::invalidate(&path)?;
+                let exclusion = shared_index::exclude_shared(&path)?;
                 let lookup = Box::new(ExclusiveLookup::load(&*storage)?);
-                (storage, lookup)
+                (storage, lookup, exclusion)
             }
-            Mode::Shared => {
-                let index = Arc::new(SharedIndex::open(&path, hasher.fingerprint(), &storage)?);
-                let indexed = Indexed {
-                    storage,
-                    index: index.clone(),
-                };
-                (
-                    Box::new(PanicGuard(indexed)),
-                    Box::new(SharedLookup::new(index)),
-                )
+            (None, Mode::Shared) => {
+                crate::ownership::create_store_file(&path, options.file_mode)?;
+                // A process that may not write the store is told so at
+                // open, as when redb opened it here.
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|error| crate::ownership::io_error(error, &path))?;
+                // The store file opens when first needed: a valid index
+                // is all a verify of a known key's state needs, and its
+                // header checks the pepper (`storage/lazy.rs`).
+                let storage = LazyStorage::new(&path, &fingerprint);
+                let index = SharedIndex::open(&path, fingerprint, &storage, StoreIdentity::File)?;
+                if index.holds_handle_lock() {
+                    storage.open_in_background();
+                } else {
+                    // No lock keeps exclusive handles out: redb's must.
+                    storage.key_count()?;
+                }
+                let (storage, lookup) = Self::shared_parts(Box::new(storage), index);
+                (storage, lookup, None)
+            }
+            (Some(memory), mode) => {
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    return Err(Error::InvalidArgument(format!(
+                            "{} exists: an in-memory store needs a path with no file, its shared index goes beside it",
+                            path.display()
+                        )));
+                }
+                let shared = mode == Mode::Shared;
+                let storage = crate::storage::open_memory(memory, &path, shared, &fingerprint)?;
+                if shared {
+                    let identity = StoreIdentity::Memory(memory.identity());
+                    let index = SharedIndex::open(&path, fingerprint, &storage, identity)?;
+                    let (storage, lookup) = Self::shared_parts(storage, index);
+                    (storage, lookup, None)
+                } else {
+                    let lookup = Box::new(ExclusiveLookup::load(&*storage)?);
+                    (storage, lookup, None)
+                }
             }
         };
-        Self::with_storage(path, storage, lookup, hasher, options)
+        Self::with_storage(path, storage, lookup, exclusion, hasher, options)
+    }
+
+    /// Shared mode's storage (every write keeps the index) and lookup.
+    fn shared_parts(
+        storage: Box<dyn Storage>,
+        index: SharedIndex,
+    ) -> (Box<dyn Storage>, Box<dyn KeyLookup>) {
+        let index = Arc::new(index);
+        let indexed = Indexed {
+            storage,
+            index: index.clone(),
+        };
+        (
+            Box::new(PanicGuard(indexed)),
+            Box::new(SharedLookup::new(index)),
+        )
     }
 
     /// Opens a store in a PostgreSQL database.
@@ -157,6 +221,7 @@ impl KeyStore {
             PathBuf::from(redacted(&url)),
             Box::new(PanicGuard(storage)),
             Box::new(lookup),
+            None,
             hasher,
             options,
         )
@@ -174,10 +239,11 @@ impl KeyStore {
         path: PathBuf,
         storage: Box<dyn Storage>,
         lookup: Box<dyn KeyLookup>,
+        exclusion: Option<std::fs::File>,
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
-        let inner = Inner {
+        let inner = Arc::new_cyclic(|this| Inner {
             path,
             storage: ManuallyDrop::new(storage),
             hasher,
@@ -188,12 +254,13 @@ impl KeyStore {
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
             lookup,
             dirty: DirtyList::default(),
-        };
-        let inner = Arc::new(inner);
-        let flusher = (!options.flush_interval.is_zero() && inner.track_usage)
-            .then(|| Flusher::start(Arc::downgrade(&inner), options.flush_interval))
-            .flatten();
-        Ok(KeyStore { inner, flusher })
+            flush_interval: options.flush_interval,
+            flusher: Mutex::new(None),
+            flusher_started: AtomicBool::new(false),
+            this: this.clone(),
+            _exclusion: exclusion,
+        });
+        Ok(KeyStore { inner })
     }
 
     /// The store file.
@@ -213,7 +280,13 @@ impl KeyStore {
     }
 
     fn stop_flusher(&mut self) {
-        if let Some(flusher) = self.flusher.take() {
+        let flusher = self
+            .inner
+            .flusher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(flusher) = flusher {
             if self.inner.fork_generation != FORK_GENERATION.load(Ordering::SeqCst) {
                 // The thread stayed in the parent: there is nothing to join.
                 core::mem::forget(flusher);
@@ -235,6 +308,21 @@ impl KeyStore {
 impl Drop for KeyStore {
     fn drop(&mut self) {
         self.stop_flusher();
+    }
+}
+
+impl Inner {
+    /// Lists a key whose usage was counted for the next flush, starting the
+    /// flusher thread on the first one.
+    pub(super) fn count_later(&self, details: Arc<Details>) {
+        self.dirty.push(details);
+        if self.flusher_started.load(Ordering::Relaxed) || self.flush_interval.is_zero() {
+            return;
+        }
+        let mut flusher = self.flusher.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.flusher_started.swap(true, Ordering::SeqCst) {
+            *flusher = Flusher::start(self.this.clone(), self.flush_interval);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::key;
+use crate::storage::memory::MemoryStore;
 
 /// How the store file is shared between processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,6 +63,7 @@ pub struct StoreOptions {
     pub(super) track_usage: bool,
     pub(super) file_mode: u32,
     pub(crate) fleet: FleetPolicy,
+    pub(super) memory: Option<MemoryStore>,
 }
 
 impl Default for StoreOptions {
@@ -79,6 +81,7 @@ impl Default for StoreOptions {
                 not_current: NotCurrent::AskDatabase,
                 strict: false,
             },
+            memory: None,
         }
     }
 }
@@ -100,6 +103,7 @@ impl core::fmt::Debug for StoreOptions {
             .field("track_usage", &self.track_usage)
             .field("file_mode", &format_args!("{:o}", self.file_mode))
             .field("fleet", &self.fleet)
+            .field("in_memory", &self.memory.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -230,6 +234,17 @@ impl StoreOptions {
             ));
         }
         Ok(())
+    }
+    /// Keeps the store in `memory` instead of a file (for test suites: no
+    /// file, no fsync, nothing durable). [`KeyStore::open`](crate::KeyStore::open)'s path then only names
+    /// the store: in exclusive mode nothing is written to disk; in shared
+    /// mode the shared index is still a file, `<path>.index`, created
+    /// owner-only, mapped by every shared handle of `memory` (give each
+    /// in-memory store its own path). No file may exist at the path itself,
+    /// so that an in-memory store never takes over a store file's index.
+    pub fn in_memory(mut self, memory: &MemoryStore) -> Self {
+        self.memory = Some(memory.clone());
+        self
     }
 }
 

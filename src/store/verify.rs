@@ -137,7 +137,7 @@ mod tests {
         // Without a shared index: every verify that gets past parsing reads.
         let lookup = Box::new(ReadThrough::default());
         let store =
-            KeyStore::with_storage(path, Box::new(storage), lookup, hasher, options).unwrap();
+            KeyStore::with_storage(path, Box::new(storage), lookup, None, hasher, options).unwrap();
         (store, reads)
     }
 

@@ -2,14 +2,16 @@
 //! worker process takes to open the store, and how much memory the shared
 //! index costs the machine with 16 workers, against one process.
 //!
-//! Each worker opens the store in shared mode, verifies 200,000 keys drawn
+//! Each worker opens the store in shared mode (timed), verifies one key
+//! (timed: the first verify of a new worker), then verifies 200,000 keys drawn
 //! at random (touching the whole index), and waits. The parent then reads
 //! every worker's `/proc/PID/smaps` entry of the index file: `Rss` is what
 //! one worker has resident, `Pss` its share when the pages are shared, so the
 //! sum of `Pss` over the workers is what they cost together.
 //!
 //! `cargo bench --bench shared_memory` (about a minute; `SHARED_KEYS` and
-//! `SHARED_WORKERS` change the sizes). Prints one JSON object; the figures go
+//! `SHARED_WORKERS` change the sizes, `SHARED_STORE=<dir>` keeps the store
+//! for later runs, `SHARED_SEQUENTIAL=1` starts the workers one at a time). Prints one JSON object; the figures go
 //! to BENCHMARKS.md. Under `cargo test --benches` it runs on 20,000 keys and 2
 //! workers and checks every verify, so the bench itself is tested.
 
@@ -39,9 +41,16 @@ fn main() {
     } else {
         (count("SHARED_KEYS", 1_000_000), count("SHARED_WORKERS", 16))
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("keys.redb");
-    let secrets = {
+    // SHARED_STORE=<dir> keeps the store there and reuses it in later runs
+    // (building 1M keys takes minutes); otherwise a temporary directory.
+    let kept = std::env::var_os("SHARED_STORE").map(std::path::PathBuf::from);
+    let temporary = tempfile::tempdir().expect("tempdir");
+    let dir = kept.as_deref().unwrap_or(temporary.path());
+    std::fs::create_dir_all(dir).expect("store directory");
+    let path = dir.join("keys.redb");
+    let secrets_path = dir.join("secrets");
+    if !(path.exists() && secrets_path.exists()) {
+        let _ = std::fs::remove_file(&path);
         let store = KeyStore::open(&path, StoreOptions::new()).expect("open");
         let mut secrets = Vec::with_capacity(keys);
         while secrets.len() < keys {
@@ -54,10 +63,12 @@ fn main() {
             }
         }
         store.close().expect("close");
-        secrets
-    };
-    std::fs::write(dir.path().join("secrets"), secrets.join("\n").into_bytes())
-        .expect("write secrets");
+        std::fs::write(&secrets_path, secrets.join("\n").into_bytes()).expect("write secrets");
+    }
+    let keys = std::fs::read_to_string(&secrets_path)
+        .expect("secrets")
+        .lines()
+        .count();
 
     // The first shared open builds the index from the store (the exclusive
     // writes above left none).
@@ -68,27 +79,42 @@ fn main() {
         .expect("close");
     let build = started.elapsed();
 
+    // SHARED_SEQUENTIAL=1: each worker starts once the previous one has
+    // reported (one at a time); otherwise all start at once.
+    let sequential = std::env::var_os("SHARED_SEQUENTIAL").is_some();
     let exe = std::env::current_exe().expect("bench binary");
-    let mut children: Vec<_> = (0..workers)
-        .map(|_| {
-            Command::new(&exe)
-                .env(ROLE, &path)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("worker starts")
-        })
-        .collect();
+    let mut children = Vec::new();
     let mut opens = Vec::new();
+    let mut firsts = Vec::new();
     let mut one_rss = 0;
     let mut pss_sum = 0;
-    for child in &mut children {
+    let report = |child: &mut std::process::Child, opens: &mut Vec<f64>, firsts: &mut Vec<f64>| {
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().expect("stdout"))
             .read_line(&mut line)
             .expect("worker reports");
-        let open_us: f64 = line.trim().parse().expect("open time");
-        opens.push(open_us);
+        let mut times = line
+            .split_whitespace()
+            .map(|t| t.parse::<f64>().expect("a time"));
+        opens.push(times.next().expect("open time"));
+        firsts.push(times.next().expect("first verify time"));
+    };
+    for _ in 0..workers {
+        let mut child = Command::new(&exe)
+            .env(ROLE, &path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("worker starts");
+        if sequential {
+            report(&mut child, &mut opens, &mut firsts);
+        }
+        children.push(child);
+    }
+    if !sequential {
+        for child in &mut children {
+            report(child, &mut opens, &mut firsts);
+        }
     }
     for child in &children {
         let (rss, pss) = index_memory(child.id(), &path);
@@ -100,6 +126,7 @@ fn main() {
         assert!(child.wait().expect("worker ends").success());
     }
     opens.sort_by(f64::total_cmp);
+    firsts.sort_by(f64::total_cmp);
     let index_bytes = std::fs::metadata(path.with_extension("redb.index"))
         .expect("index file")
         .len();
@@ -108,10 +135,13 @@ fn main() {
         serde_json::json!({
             "keys": keys,
             "workers": workers,
+            "sequential": sequential,
             "index_file_bytes": index_bytes,
             "index_build_ms": build.as_secs_f64() * 1e3,
             "worker_open_us_median": opens[opens.len() / 2],
             "worker_open_us_max": opens[opens.len() - 1],
+            "worker_first_verify_us_median": firsts[firsts.len() / 2],
+            "worker_first_verify_us_max": firsts[firsts.len() - 1],
             "index_rss_one_worker_kib": one_rss,
             "index_pss_all_workers_kib": pss_sum,
             "pss_all_over_rss_one": pss_sum as f64 / one_rss.max(1) as f64,
@@ -134,6 +164,12 @@ fn worker(path: &Path) {
     let open = started.elapsed();
     let secrets = std::fs::read_to_string(path.with_file_name("secrets")).expect("secrets");
     let secrets: Vec<&str> = secrets.lines().collect();
+    // The first verify of a key this process holds no details of reads
+    // them from the store file, which shared mode opens in the background:
+    // this is what a worker's first request waits for.
+    let verifying = Instant::now();
+    assert!(store.verify(secrets[0]).is_ok(), "a stored key is refused");
+    let first = verifying.elapsed();
     let mut state = u64::from(std::process::id()) | 1;
     for _ in 0..(secrets.len() / 5).max(1000) {
         // xorshift: any spread of keys will do.
@@ -144,7 +180,13 @@ fn worker(path: &Path) {
         assert!(store.verify(secret).is_ok(), "a stored key is refused");
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", open.as_secs_f64() * 1e6).expect("report");
+    writeln!(
+        out,
+        "{} {}",
+        open.as_secs_f64() * 1e6,
+        first.as_secs_f64() * 1e6
+    )
+    .expect("report");
     out.flush().expect("report");
     drop(out);
     let mut rest = String::new();

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "check.h"
 
 #define LEN(literal) (sizeof(literal) - 1)
@@ -120,7 +122,7 @@ static void test_store_open_arguments(char *big) {
     CHECK_STATUS(apikeys_store_open("\xff\xfe.redb", 7, NULL, 0, 0, &store),
                  APIKEYS_INVALID_ARGUMENT);
     CHECK_STATUS(apikeys_store_open("a\0b.redb", 8, NULL, 0, 0, &store), APIKEYS_INVALID_ARGUMENT);
-    CHECK_STATUS(apikeys_store_open(path, strlen(path), NULL, 0, 2, &store),
+    CHECK_STATUS(apikeys_store_open(path, strlen(path), NULL, 0, 4, &store),
                  APIKEYS_INVALID_ARGUMENT);
     CHECK_STATUS(apikeys_store_open(path, strlen(path), NULL, 0, 0x80000001u, &store),
                  APIKEYS_INVALID_ARGUMENT);
@@ -133,6 +135,27 @@ static void test_store_open_arguments(char *big) {
     CHECK(store == (apikeys_store *)0x1);
     CHECK_STATUS(apikeys_store_flush(NULL), APIKEYS_NULL_ARGUMENT);
     CHECK_STATUS(apikeys_store_close(NULL), APIKEYS_OK);
+}
+
+/* In memory: two shared handles of one path share a store, nothing is
+ * written at the path, and the last close drops the store. */
+static void test_in_memory(void) {
+    const uint32_t flags = APIKEYS_OPEN_SHARED | APIKEYS_OPEN_IN_MEMORY;
+    apikeys_store *first = open_store("memory.redb", NULL, flags);
+    apikeys_store *second = open_store("memory.redb", NULL, flags);
+    char secret[64];
+    apikeys_key *key = generate(first, "in memory", NULL, NULL, secret);
+    CHECK_STATUS(apikeys_key_verify(second, secret, strlen(secret), NULL, 0, NULL), APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_revoke(second, key_id(key), strlen(key_id(key)), NULL), APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_verify(first, secret, strlen(secret), NULL, 0, NULL), APIKEYS_REVOKED);
+    CHECK_STATUS(apikeys_key_free(key), APIKEYS_OK);
+    CHECK(access(scratch_path("memory.redb"), F_OK) != 0);
+    CHECK_STATUS(apikeys_store_close(first), APIKEYS_OK);
+    CHECK_STATUS(apikeys_store_close(second), APIKEYS_OK);
+    apikeys_store *fresh = open_store("memory.redb", NULL, APIKEYS_OPEN_IN_MEMORY);
+    CHECK_STATUS(apikeys_key_verify(fresh, secret, strlen(secret), NULL, 0, NULL),
+                 APIKEYS_NOT_FOUND);
+    CHECK_STATUS(apikeys_store_close(fresh), APIKEYS_OK);
 }
 
 static void test_pepper_and_corruption(void) {
@@ -856,6 +879,7 @@ int main(int argc, char **argv) {
     test_static_strings();
     test_store_open_arguments(big);
     test_pepper_and_corruption();
+    test_in_memory();
     test_well_formed(big);
     apikeys_store *store = open_store("main.redb", "pepper", 0);
     test_generate(store, big);

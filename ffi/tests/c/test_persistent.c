@@ -90,7 +90,7 @@ static void test_arguments(void) {
                  APIKEYS_INVALID_ARGUMENT);
     CHECK_STATUS(apikeys_store_open_persistent("\xff\xfe", 2, NULL, 0, 0, &untouched),
                  APIKEYS_INVALID_ARGUMENT); /* not UTF-8 */
-    CHECK_STATUS(apikeys_store_open_persistent(path, strlen(path), NULL, 0, 2, &untouched),
+    CHECK_STATUS(apikeys_store_open_persistent(path, strlen(path), NULL, 0, 4, &untouched),
                  APIKEYS_INVALID_ARGUMENT); /* unknown flag */
     CHECK_STATUS(apikeys_store_open_persistent(scratch, strlen(scratch), NULL, 0, 0, &untouched),
                  APIKEYS_INVALID_ARGUMENT); /* a directory */

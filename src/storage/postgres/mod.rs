@@ -21,7 +21,9 @@ use crate::key::digest::Digest;
 use crate::key::id::stamp_number;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{repeated_digest, ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
+use crate::storage::{
+    link_rotation, repeated_digest, ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta,
+};
 
 pub(crate) mod connect;
 mod error;
@@ -313,15 +315,7 @@ impl Storage for PgStorage {
             let mut successor = outcome.successor;
             if let Some(new) = successor.as_mut() {
                 number_records(txn, &mut [&mut *new])?;
-                new.rotated_from = Some(record.id.clone());
-                record.rotated_to = Some(new.id.clone());
-                events.push((
-                    record.id.clone(),
-                    EventKind::Rotated {
-                        successor: new.id.clone(),
-                    },
-                ));
-                events.push((new.id.clone(), EventKind::Created));
+                link_rotation(&mut record, new, &mut events);
                 insert_records(txn, &[&*new], version)?;
             }
             txn.execute(

@@ -22,7 +22,7 @@ use crate::key::digest::Digest;
 use crate::key::id::id_number;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
+use crate::storage::{link_rotation, ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
 
 mod digests;
 mod error;
@@ -148,24 +148,6 @@ fn find_by_id(
         None => return Ok(None),
     };
     Ok(has_id(&record, id).then_some((number, record)))
-}
-
-/// Links a rotated key and its successor (whose id is final) and adds the
-/// rotation's events: the old key's `Rotated`, the successor's `Created`.
-fn link_rotation(
-    old: &mut KeyRecord,
-    successor: &mut KeyRecord,
-    events: &mut Vec<(String, EventKind)>,
-) {
-    successor.rotated_from = Some(old.id.clone());
-    old.rotated_to = Some(successor.id.clone());
-    events.push((
-        old.id.clone(),
-        EventKind::Rotated {
-            successor: successor.id.clone(),
-        },
-    ));
-    events.push((successor.id.clone(), EventKind::Created));
 }
 
 fn append_events(

@@ -269,7 +269,7 @@ impl KeyLookup for ExclusiveLookup {
                     rejected => hot.usage.record(rejected, now),
                 };
             if listed {
-                store.dirty.push(hot.clone());
+                store.count_later(hot.clone());
             }
             // SAFETY: the details are in an Arc that the entry holds for as
             // long as the index lives (`Entry::hot` is never replaced and

@@ -118,7 +118,7 @@ impl ReadThrough {
     ) -> Found<'static> {
         let outcome = state.status(now);
         if store.track_usage && details.usage.record(outcome, now) {
-            store.dirty.push(details.clone());
+            store.count_later(details.clone());
         }
         let verified = VerifiedKey {
             expires_at: state.expires_at(),

@@ -152,6 +152,19 @@ pub(crate) struct SharedIndex {
     writing: Mutex<()>,
     /// Readers of this process that found the table grown by another.
     remapping: Mutex<()>,
+    /// Whether this handle holds the shared-handle lock on the index file
+    /// (see [`exclude_shared`]): only then may the store file open lazily.
+    holds_handle_lock: bool,
+}
+
+/// Which store an index belongs to, as its header records it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StoreIdentity {
+    /// The store file beside the index: its device and inode.
+    File,
+    /// An in-memory store ([`crate::MemoryStore`]): its number, which no
+    /// file's device and inode can match (device `u64::MAX`).
+    Memory(u64),
 }
 
 /// The index file of a store.
@@ -161,26 +174,142 @@ pub(crate) fn index_path(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Marks a store's index as not current, for a process about to write the
-/// store in exclusive mode (no shared handle can be open then): its magic
-/// word is cleared, so the next shared open rebuilds the table in place.
-/// The file itself stays, with its owner and mode, so that workers that may
-/// not create files in the store's directory can still rebuild it.
-pub(crate) fn invalidate(store: &Path) -> Result<(), Error> {
+/// Keeps exclusive-mode handles and shared-mode handles of one store apart
+/// when a shared handle may not have the store file open (it opens it
+/// lazily: `storage/lazy.rs`), so that redb's own locks cannot tell: every
+/// shared handle holds a read lock on the first byte of the index file, an
+/// exclusive handle a write lock. These are Linux's open-file-description
+/// locks (`F_OFD_SETLK`), owned by the handle's descriptor, not the process,
+/// and independent of the writers' `flock` of the whole file.
+#[cfg(target_os = "linux")]
+mod handle_lock {
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+
+    /// What taking the lock gave.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Taken {
+        Held,
+        /// A handle of the other mode holds it.
+        Conflict,
+        /// This file system has no such locks: the store file must then be
+        /// opened eagerly, so that redb's locks keep the modes apart.
+        Unsupported,
+    }
+
+    pub(crate) fn take(file: &File, write: bool) -> std::io::Result<Taken> {
+        // SAFETY: a zeroed `flock` is a valid value of the plain C struct.
+        let mut lock: libc::flock = unsafe { core::mem::zeroed() };
+        lock.l_type = if write { libc::F_WRLCK } else { libc::F_RDLCK } as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        lock.l_start = 0;
+        lock.l_len = 1;
+        // SAFETY: a valid descriptor and a valid `flock` for the call.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) } == 0 {
+            return Ok(Taken::Held);
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(Taken::Conflict),
+            Some(libc::EINVAL) | Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP) => {
+                Ok(Taken::Unsupported)
+            }
+            _ => Err(error),
+        }
+    }
+}
+
+/// Elsewhere there are no such locks: shared handles open the store file at
+/// once, and redb's locks keep the modes apart.
+#[cfg(not(target_os = "linux"))]
+mod handle_lock {
+    use std::fs::File;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Taken {
+        Held,
+        Conflict,
+        Unsupported,
+    }
+
+    pub(crate) fn take(_file: &File, _write: bool) -> std::io::Result<Taken> {
+        Ok(Taken::Unsupported)
+    }
+}
+
+use handle_lock::Taken;
+
+/// For a process that has just opened `store` in exclusive mode: refuses
+/// ([`Error::Locked`]) while a shared handle holds the index (one that has
+/// not opened the store file yet, so redb let this open through), and marks
+/// the index as not current, since this process writes without keeping it:
+/// its magic word is cleared, so the next shared open rebuilds the table in
+/// place. The file itself stays, with its owner and mode, so that workers
+/// that may not create files in the store's directory can still rebuild it.
+///
+/// Returns the index file to keep open for as long as the exclusive handle
+/// lives: its write lock keeps new shared handles out meanwhile.
+pub(crate) fn exclude_shared(store: &Path) -> Result<Option<File>, Error> {
     use std::io::Write;
     let path = index_path(store);
-    match std::fs::OpenOptions::new().write(true).open(&path) {
-        // A new descriptor writes at offset 0: the magic word.
-        Ok(mut file) => file
-            .write_all(&[0; 8])
-            .map_err(|error| crate::ownership::io_error(error, &path)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        // Not ours to write: remove it, if the directory lets us.
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            match handle_lock::take(&file, true)
+                .map_err(|error| crate::ownership::io_error(error, &path))?
+            {
+                Taken::Conflict => {
+                    return Err(Error::Locked {
+                        path: store.to_path_buf(),
+                    })
+                }
+                Taken::Held | Taken::Unsupported => {}
+            }
+            // A new descriptor writes at offset 0: the magic word.
+            file.write_all(&[0; 8])
+                .map_err(|error| crate::ownership::io_error(error, &path))?;
+            Ok(Some(file))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // Not ours to write: remove it, if the directory lets us. A shared
+        // handle of another user could hold it without the store file open:
+        // refuse rather than write under it.
         Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-            std::fs::remove_file(&path).map_err(|_| crate::ownership::io_error(error, &path))
+            if let Ok(file) = File::open(&path) {
+                if held_by_any(&file) {
+                    return Err(Error::Locked {
+                        path: store.to_path_buf(),
+                    });
+                }
+            }
+            std::fs::remove_file(&path).map_err(|_| crate::ownership::io_error(error, &path))?;
+            Ok(None)
         }
         Err(error) => Err(crate::ownership::io_error(error, &path)),
     }
+}
+
+/// Whether another descriptor holds a lock on the index's first byte (a
+/// read lock this descriptor holds does not count).
+#[cfg(target_os = "linux")]
+fn held_by_any(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: as in `handle_lock::take`.
+    let mut lock: libc::flock = unsafe { core::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_len = 1;
+    // SAFETY: a valid descriptor and `flock`.
+    let asked = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+    asked != 0 || lock.l_type != libc::F_UNLCK as libc::c_short
+}
+
+#[cfg(not(target_os = "linux"))]
+fn held_by_any(_file: &File) -> bool {
+    false
 }
 
 /// An exclusive lock on the index file (`flock` on Unix, `LockFileEx` on
@@ -244,11 +373,34 @@ impl SharedIndex {
         store: &Path,
         fingerprint: [u8; 32],
         storage: &dyn Storage,
+        of: StoreIdentity,
     ) -> Result<SharedIndex, Error> {
         let path = index_path(store);
-        let file = crate::ownership::open_beside(store, &path)?;
-        let (device, inode) = file_identity(&std::fs::metadata(store).map_err(Error::Io)?);
+        let (file, (device, inode)) = match of {
+            StoreIdentity::File => (
+                crate::ownership::open_beside(store, &path)?,
+                file_identity(&std::fs::metadata(store).map_err(Error::Io)?),
+            ),
+            StoreIdentity::Memory(number) => (
+                crate::ownership::open_owner_only(&path)?,
+                (u64::MAX, number),
+            ),
+        };
+        // Before the header is read: an exclusive handle that holds the
+        // lock may have invalidated it or be writing the store without it.
+        let holds_handle_lock = match handle_lock::take(&file, false)
+            .map_err(|error| crate::ownership::io_error(error, &path))?
+        {
+            Taken::Held => true,
+            Taken::Conflict => {
+                return Err(Error::Locked {
+                    path: store.to_path_buf(),
+                })
+            }
+            Taken::Unsupported => false,
+        };
         let index = SharedIndex {
+            holds_handle_lock,
             path,
             file,
             identity: Identity {
@@ -262,6 +414,13 @@ impl SharedIndex {
             writing: Mutex::new(()),
             remapping: Mutex::new(()),
         };
+        // Most opens find the index valid: checked without the lock, as a
+        // verify reads it, so that workers starting at once do not queue on
+        // it. Anything to repair (or a writer at work) is seen again under
+        // the lock, where a `dirty` word means a writer that died.
+        if index.map_if_valid()? {
+            return Ok(index);
+        }
         {
             let _process = index.writing.lock().unwrap_or_else(PoisonError::into_inner);
             let _lock = FileLock::take(&index.file)?;
@@ -270,6 +429,12 @@ impl SharedIndex {
             }
         }
         Ok(index)
+    }
+
+    /// Whether exclusive handles are kept out by this handle's lock on the
+    /// index file, so that the store file may open later than the index.
+    pub(crate) fn holds_handle_lock(&self) -> bool {
+        self.holds_handle_lock
     }
 
     /// The index file.
@@ -597,7 +762,10 @@ impl SharedIndex {
         // Odd for as long as the table is not whole.
         words[H_TABLE_SEQ].store(seq | 1, Ordering::SeqCst);
         words[H_CAPACITY].store(0, Ordering::SeqCst);
-        for word in &words[(HEADER_BYTES / 8) as usize..(len / 8) as usize] {
+        // Bytes past the file's old end are zero already (`set_len`):
+        // writing them too would fault in every page of a new table.
+        let written = current.clamp(HEADER_BYTES, len);
+        for word in &words[(HEADER_BYTES / 8) as usize..(written / 8) as usize] {
             word.store(0, Ordering::Relaxed);
         }
         let salt = {
@@ -892,13 +1060,59 @@ mod tests {
         let path = dir.join("s.redb");
         crate::ownership::create_store_file(&path, 0o600).unwrap();
         let storage = RedbStorage::open(&path, true, &[1; 32]).unwrap();
-        let index = std::sync::Arc::new(SharedIndex::open(&path, [1; 32], &storage).unwrap());
+        let index = std::sync::Arc::new(
+            SharedIndex::open(&path, [1; 32], &storage, StoreIdentity::File).unwrap(),
+        );
         let indexed = Indexed { storage, index };
         let mut records = vec![record("aaaaaaaaaaaaaaaa", [0x42; 32])];
         indexed
             .insert(&mut records, Timestamp::from_unix(1), NewDigests::Unchecked)
             .unwrap();
         (path, indexed, Digest::from_bytes([0x42; 32]))
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn shared_handles_and_exclusive_handles_keep_each_other_out_through_the_index_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, indexed, digest) = store_with_one_key(dir.path());
+        drop(indexed);
+        // A shared handle that never opened the store file: only its lock on
+        // the index file tells an exclusive open that it is there.
+        let storage = crate::storage::memory::MemoryStorage::open(
+            &crate::storage::memory::MemoryStore::new(),
+            true,
+            &[1; 32],
+            &path,
+        )
+        .unwrap();
+        let index = SharedIndex::open(&path, [1; 32], &storage, StoreIdentity::File).unwrap();
+        assert!(index.holds_handle_lock());
+        assert_eq!(
+            index.lookup(&digest),
+            Lookup::Found(NEVER),
+            "served from the index"
+        );
+        assert!(matches!(exclude_shared(&path), Err(Error::Locked { .. })));
+        let header = std::fs::read(index_path(&path)).unwrap();
+        assert_eq!(
+            header[..8],
+            MAGIC.to_le_bytes(),
+            "a refused exclusive open wrote"
+        );
+        drop(index);
+
+        // An exclusive handle's lock keeps new shared handles out, and the
+        // index it left is stale.
+        let exclusion = exclude_shared(&path).unwrap();
+        assert!(exclusion.is_some());
+        assert!(matches!(
+            SharedIndex::open(&path, [1; 32], &storage, StoreIdentity::File),
+            Err(Error::Locked { .. })
+        ));
+        drop(exclusion);
+        let header = std::fs::read(index_path(&path)).unwrap();
+        assert_eq!(header[..8], [0; 8]);
     }
 
     #[test]
@@ -933,7 +1147,8 @@ mod tests {
         );
 
         // Another process opening the store repairs the table for everyone.
-        let other = SharedIndex::open(&path, [1; 32], &indexed.storage).unwrap();
+        let other =
+            SharedIndex::open(&path, [1; 32], &indexed.storage, StoreIdentity::File).unwrap();
         assert_eq!(other.lookup(&digest), Lookup::Found(REVOKED));
         assert_eq!(indexed.index.lookup(&digest), Lookup::Found(REVOKED));
     }
