@@ -8,10 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::legacy::{Origin, Source};
 use crate::state::KeyState;
 
-/// Version byte of the record encoding written by this library.
+/// Version byte of the record encoding of a key made here (and of usage).
 pub(crate) const RECORD_VERSION: u8 = 1;
+/// Version byte of the record encoding of an imported key: version 1's body
+/// followed by its [`Origin`]. Keys made here keep version 1, so that a
+/// store without imported keys stays readable by the libraries before it.
+pub(crate) const RECORD_VERSION_IMPORTED: u8 = 2;
 /// Version byte of the event encoding written by this library.
 pub(crate) const EVENT_VERSION: u8 = 1;
 
@@ -45,6 +50,11 @@ pub struct KeyRecord {
     pub rotated_from: Option<String>,
     /// The key that replaced this one by rotation.
     pub rotated_to: Option<String>,
+    /// Where an imported key came from, and its digest there until its first
+    /// successful verify; `None` for a key made by this store. Encoded after
+    /// the other fields, in record version 2 only.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
 }
 
 /// Decodes `bytes` written by [`encode`], checking the version byte and that
@@ -82,15 +92,49 @@ pub(crate) fn encode<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
 }
 
 impl KeyRecord {
-    /// Decodes a stored record; bad bytes are [`Error::Corrupted`].
+    /// Decodes a stored record (either version); bad bytes are
+    /// [`Error::Corrupted`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        decode_versioned(bytes, RECORD_VERSION, "key record")
+        match bytes.first() {
+            Some(&RECORD_VERSION_IMPORTED) => {
+                let (mut record, rest) = take_body::<KeyRecord>(&bytes[1..])?;
+                record.origin = Some(decode_origin(rest)?);
+                Ok(record)
+            }
+            _ => decode_versioned(bytes, RECORD_VERSION, "key record"),
+        }
     }
 
-    /// Encodes the record for storage.
+    /// Encodes the record for storage: version 1 for a key made here,
+    /// version 2 (with its origin) for an imported one.
     pub fn encode(&self) -> Vec<u8> {
-        encode(self, RECORD_VERSION)
+        match &self.origin {
+            None => encode(self, RECORD_VERSION),
+            Some(origin) => {
+                let body = encode(self, RECORD_VERSION_IMPORTED);
+                postcard::to_extend(origin, body).unwrap_or_else(|_| vec![RECORD_VERSION_IMPORTED])
+            }
+        }
     }
+}
+
+/// A record body of version 2 and the bytes after it.
+fn take_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<(T, &'de [u8]), Error> {
+    postcard::take_from_bytes::<T>(body)
+        .map_err(|error| Error::Corrupted(format!("key record: {error}")))
+}
+
+/// The origin at the end of a version 2 record, which must end there.
+fn decode_origin(bytes: &[u8]) -> Result<Origin, Error> {
+    let (origin, rest) = postcard::take_from_bytes::<Origin>(bytes)
+        .map_err(|error| Error::Corrupted(format!("key record origin: {error}")))?;
+    if !rest.is_empty() {
+        return Err(Error::Corrupted(format!(
+            "key record: {} trailing bytes",
+            rest.len()
+        )));
+    }
+    Ok(origin)
 }
 
 /// What happened.
@@ -116,11 +160,19 @@ pub enum EventKind {
         /// How many times.
         count: u64,
     },
+    /// The key was imported from another key store.
+    Imported {
+        /// Which one.
+        source: Source,
+    },
+    /// An imported key's first successful verify replaced the digest its
+    /// source kept by this store's.
+    Redigested,
 }
 
 impl EventKind {
     /// A short stable name: `created`, `revoked`, `rotated`,
-    /// `revoked_key_used`, `expired_key_used`.
+    /// `revoked_key_used`, `expired_key_used`, `imported`, `redigested`.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Created => "created",
@@ -128,6 +180,8 @@ impl EventKind {
             EventKind::Rotated { .. } => "rotated",
             EventKind::RevokedKeyUsed { .. } => "revoked_key_used",
             EventKind::ExpiredKeyUsed { .. } => "expired_key_used",
+            EventKind::Imported { .. } => "imported",
+            EventKind::Redigested => "redigested",
         }
     }
 }
@@ -270,7 +324,14 @@ impl StoredState {
     /// Decodes the state of a stored record; bad bytes are [`Error::Corrupted`]
     /// exactly when [`KeyRecord::decode`] would fail on them.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let state: RecordState = decode_versioned(bytes, RECORD_VERSION, "key record")?;
+        let state: RecordState = match bytes.first() {
+            Some(&RECORD_VERSION_IMPORTED) => {
+                let (state, rest) = take_body::<RecordState>(&bytes[1..])?;
+                decode_origin(rest)?;
+                state
+            }
+            _ => decode_versioned(bytes, RECORD_VERSION, "key record")?,
+        };
         Ok(StoredState {
             digest: state.digest,
             expires_at: state.expires_at,
@@ -339,6 +400,7 @@ pub(crate) mod tests {
             revoked_at: None,
             rotated_from: None,
             rotated_to: None,
+            origin: None,
         }
     }
 

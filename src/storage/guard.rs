@@ -3,10 +3,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+use super::{ChangeFn, Changed, ImportedKey, RepeatCheck, Storage, Target, UsageDelta};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
+use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
@@ -65,5 +66,28 @@ impl<S: Storage> Storage for PanicGuard<S> {
     }
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         no_panic(|| self.0.events(after, limit))
+    }
+
+    // Moving in.
+    fn import(&self, keys: Vec<ImportedKey>, at: Timestamp) -> Result<Vec<KeyRecord>, Error> {
+        no_panic(|| self.0.import(keys, at))
+    }
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        no_panic(|| self.0.handles_known(handles))
+    }
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        no_panic(|| self.0.by_handle(handle))
+    }
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        no_panic(|| self.0.redigest(id, from, to, at))
+    }
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        no_panic(|| self.0.legacy_sources())
     }
 }

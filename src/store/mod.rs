@@ -23,6 +23,7 @@ use crate::usage::DirtyList;
 
 mod flush;
 mod fork;
+mod import;
 mod info;
 mod list;
 mod lookup;
@@ -32,6 +33,7 @@ mod write;
 
 use fork::{watch_forks, FORK_GENERATION};
 use info::Details;
+pub use import::{ImportOptions, ImportReport};
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
 use lookup::exclusive::ExclusiveLookup;
 /// The shared index's file beside a store (`ownership` gives it the store's owner).
@@ -56,6 +58,8 @@ struct Inner {
     lookup: Box<dyn KeyLookup>,
     /// Keys with usage counted and not yet flushed.
     dirty: DirtyList<Arc<Details>>,
+    /// Which sources of imported keys the store holds (`import`).
+    legacy: import::LegacySources,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -138,6 +142,7 @@ impl KeyStore {
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
+        let legacy = import::LegacySources::load(&*storage, options.clock.now())?;
         let inner = Inner {
             path,
             storage: ManuallyDrop::new(storage),
@@ -149,6 +154,7 @@ impl KeyStore {
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
             lookup,
             dirty: DirtyList::default(),
+            legacy,
         };
         let inner = Arc::new(inner);
         let flusher = (!options.flush_interval.is_zero() && inner.track_usage)

@@ -22,11 +22,13 @@ use crate::key::digest::Digest;
 use crate::key::id::id_number;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, RepeatCheck, Storage, Target, UsageDelta};
+use crate::legacy::Sources;
+use crate::storage::{ChangeFn, Changed, ImportedKey, RepeatCheck, Storage, Target, UsageDelta};
 
 mod digests;
 mod error;
 mod layout;
+mod legacy;
 mod levels;
 mod numbering;
 
@@ -377,6 +379,29 @@ impl Storage for RedbStorage {
             events.push(Event::decode(bytes.value())?);
         }
         Ok(events)
+    }
+
+    // Moving in: `legacy.rs`.
+    fn import(&self, keys: Vec<ImportedKey>, at: Timestamp) -> Result<Vec<KeyRecord>, Error> {
+        self.import_keys(keys, at)
+    }
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        self.known_handles(handles)
+    }
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        self.record_by_handle(handle)
+    }
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        self.move_to_digest(id, from, to, at)
+    }
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        self.sources()
     }
 }
 
