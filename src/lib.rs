@@ -64,6 +64,7 @@ pub use ownership::{set_owner_and_mode, ALLOWED_MODES, OWNER_ONLY};
 pub use record::{Event, EventKind, KeyRecord};
 pub use scope::{check_scope, scope_covers, scopes_cover, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use store::{
-    GeneratedKey, ImportOptions, ImportReport, KeyInfo, KeyStore, ListFilter, Mode, NewKey, Status, StatusFilter, StoreOptions,
-    VerifiedKey, MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
+    GeneratedKey, ImportOptions, ImportReport, KeyInfo, KeyStore, ListFilter, Mode, NewKey, Status,
+    StatusFilter, StoreOptions, VerifiedKey, MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN,
+    MAX_OWNER_LEN,
 };

@@ -109,6 +109,10 @@ pub(crate) fn read_rows(source: Source, input: &[u8]) -> Result<(Vec<Row>, Vec<B
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(input.len());
+    if start == input.len() {
+        // An empty file: nothing to import, nothing wrong.
+        return Ok((Vec::new(), Vec::new()));
+    }
     if input.get(start) == Some(&b'{') {
         read_json_lines(source, input)
     } else {
@@ -129,7 +133,11 @@ fn read_csv(source: Source, input: &[u8]) -> Result<(Vec<Row>, Vec<BadRow>), Err
         let name = core::str::from_utf8(name)
             .map_err(|_| Error::InvalidArgument("the header line is not UTF-8".into()))?;
         columns
-            .entry(name.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .entry(
+                name.trim()
+                    .trim_start_matches('\u{feff}')
+                    .to_ascii_lowercase(),
+            )
             .or_insert(at);
     }
     check_columns(source, |column| columns.contains_key(column))?;
@@ -163,7 +171,10 @@ fn read_csv(source: Source, input: &[u8]) -> Result<(Vec<Row>, Vec<BadRow>), Err
         let mut refused = None;
         for (at, field) in record.iter().enumerate() {
             if field.len() > MAX_FIELD_LEN {
-                refused = Some(format!("field {} is longer than {MAX_FIELD_LEN} bytes", at + 1));
+                refused = Some(format!(
+                    "field {} is longer than {MAX_FIELD_LEN} bytes",
+                    at + 1
+                ));
                 break;
             }
             match core::str::from_utf8(field) {
@@ -275,7 +286,12 @@ fn read_json_lines(source: Source, input: &[u8]) -> Result<(Vec<Row>, Vec<BadRow
             });
             continue;
         }
-        let get = |column: &str| fields.get(column).map(String::as_str).filter(|t| !t.is_empty());
+        let get = |column: &str| {
+            fields
+                .get(column)
+                .map(String::as_str)
+                .filter(|t| !t.is_empty())
+        };
         match to_row(source, line, &Fields { get: &get }) {
             Ok(row) => rows.push(row),
             Err(reason) => bad.push(BadRow { line, reason }),
@@ -501,8 +517,13 @@ mod tests {
         assert_eq!(at("2024-05-06"), Ok(1_714_953_600));
         assert_eq!(at("1714979289"), Ok(1_714_979_289));
         assert_eq!(at("1714979289123"), Ok(1_714_979_289));
-        for bad in ["", "yesterday", "2024-13-01", "2024-05-06 25:00:00", "2024-05-06 07:08:09 UTC"]
-        {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-05-06 25:00:00",
+            "2024-05-06 07:08:09 UTC",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
     }

@@ -54,7 +54,9 @@ impl Source {
 
     /// The source of a name given by [`Source::as_str`].
     pub fn from_name(name: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|source| source.as_str() == name)
+        Source::ALL
+            .into_iter()
+            .find(|source| source.as_str() == name)
     }
 
     /// The first byte of this source's handles, and its bit in
@@ -381,7 +383,10 @@ mod tests {
         assert!(LegacyDigest::unkey("not base64!").is_err());
         assert!(LegacyDigest::unkey("AAAA").is_err());
         let unknown = LegacyDigest::drf("bcrypt_sha256$$2b$12$abc").unwrap_err();
-        assert!(unknown.contains("unknown hasher \"bcrypt_sha256\""), "{unknown}");
+        assert!(
+            unknown.contains("unknown hasher \"bcrypt_sha256\""),
+            "{unknown}"
+        );
         assert!(LegacyDigest::drf("sha512$$abcd").is_err());
         assert!(LegacyDigest::drf("pbkdf2_sha256$0$salt$AAAA").is_err());
         assert!(LegacyDigest::drf("pbkdf2_sha256$99999999999$s$AAAA").is_err());

@@ -185,7 +185,11 @@ fn imported_key(
     if let Some(owner) = &row.owner {
         check_text("owner", owner, MAX_OWNER_LEN, false).map_err(refuse)?;
     }
-    if row.metadata.as_ref().is_some_and(|m| m.len() > MAX_METADATA_LEN) {
+    if row
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.len() > MAX_METADATA_LEN)
+    {
         return Err(format!("metadata is longer than {MAX_METADATA_LEN} bytes"));
     }
     if row.scopes.len() > MAX_SCOPES {
@@ -240,9 +244,7 @@ impl Inner {
     /// a second, when a presented key is not a native one.
     fn legacy_sources(&self, now: Timestamp) -> Result<Sources, Error> {
         let known = Sources(self.legacy.known.load(Ordering::SeqCst));
-        if self.mode == Mode::Shared
-            && self.legacy.looked_at.load(Ordering::SeqCst) < now.unix()
-        {
+        if self.mode == Mode::Shared && self.legacy.looked_at.load(Ordering::SeqCst) < now.unix() {
             self.legacy.looked_at.store(now.unix(), Ordering::SeqCst);
             let stored = self.storage.legacy_sources()?;
             self.legacy.add(stored);
@@ -294,7 +296,9 @@ impl KeyStore {
         if found.1 == Status::Active {
             // The key is valid whether or not this commit succeeds: if it
             // fails (a full disk), the next verify tries again.
-            if let Ok(Some(moved)) = inner.storage.redigest(&record.id, &placeholder, &digest, now)
+            if let Ok(Some(moved)) = inner
+                .storage
+                .redigest(&record.id, &placeholder, &digest, now)
             {
                 inner.cache(&moved);
                 // The placeholder's entry refused from now on.

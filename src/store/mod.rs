@@ -32,8 +32,8 @@ mod verify;
 mod write;
 
 use fork::{watch_forks, FORK_GENERATION};
-use info::Details;
 pub use import::{ImportOptions, ImportReport};
+use info::Details;
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
 use lookup::exclusive::ExclusiveLookup;
 /// The shared index's file beside a store (`ownership` gives it the store's owner).

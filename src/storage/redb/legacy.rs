@@ -161,7 +161,11 @@ impl RedbStorage {
         let mut sources = Sources::default();
         for source in Source::ALL {
             let (from, to) = ([source.tag()], [source.tag() + 1]);
-            if table.range(from.as_slice()..to.as_slice())?.next().is_some() {
+            if table
+                .range(from.as_slice()..to.as_slice())?
+                .next()
+                .is_some()
+            {
                 sources = sources.with(source);
             }
         }

@@ -20,9 +20,9 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::key::id::id_number;
+use crate::legacy::Sources;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::legacy::Sources;
 use crate::storage::{ChangeFn, Changed, ImportedKey, RepeatCheck, Storage, Target, UsageDelta};
 
 mod digests;

@@ -42,9 +42,9 @@ use memmap2::MmapRaw;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
+use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::legacy::Sources;
 use crate::storage::{ChangeFn, Changed, ImportedKey, RepeatCheck, Storage, Target, UsageDelta};
 
 /// "APKIDX01", little-endian.
@@ -848,7 +848,8 @@ impl<S: Storage> Storage for Indexed<S> {
                 // Under the index's lock no other process writes: the
                 // handles stored now are exactly those the import skips.
                 let known = {
-                    let handles: Vec<&[u8]> = keys.iter().map(|key| key.handle.as_slice()).collect();
+                    let handles: Vec<&[u8]> =
+                        keys.iter().map(|key| key.handle.as_slice()).collect();
                     self.storage.handles_known(&handles)?
                 };
                 let mut marked = std::collections::HashSet::new();
@@ -904,10 +905,7 @@ impl<S: Storage> Storage for Indexed<S> {
                 self.storage.redigest(id, from, to, at)
             },
             |moved| match moved {
-                Some(record) => vec![
-                    (*to, record.state().word()),
-                    (*from, crate::state::REVOKED),
-                ],
+                Some(record) => vec![(*to, record.state().word()), (*from, crate::state::REVOKED)],
                 None => Vec::new(),
             },
         )
