@@ -405,6 +405,43 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn imported_records_carry_their_origin_in_version_2_and_version_1_still_decodes() {
+        // A record made here keeps version 1's bytes: the libraries before
+        // version 2 read it.
+        let native = sample();
+        let bytes = native.encode();
+        assert_eq!(bytes[0], RECORD_VERSION);
+        assert_eq!(KeyRecord::decode(&bytes).unwrap(), native);
+        let mut imported = sample();
+        imported.origin = Some(Origin {
+            source: Source::Sanctum,
+            source_id: "7".into(),
+            legacy_digest: Some(crate::legacy::LegacyDigest::sanctum(&"ab".repeat(32)).unwrap()),
+        });
+        imported.revoked_at = Some(Timestamp::from_unix(5));
+        let bytes = imported.encode();
+        assert_eq!(bytes[0], RECORD_VERSION_IMPORTED);
+        assert_eq!(KeyRecord::decode(&bytes).unwrap(), imported);
+        assert_eq!(
+            StoredState::decode(&bytes).unwrap().state(),
+            imported.state()
+        );
+        // Version 2 without its origin, cut anywhere, or extended: refused.
+        let mut no_origin = native.encode();
+        no_origin[0] = RECORD_VERSION_IMPORTED;
+        assert!(KeyRecord::decode(&no_origin).is_err());
+        assert!(StoredState::decode(&no_origin).is_err());
+        for cut in 0..bytes.len() {
+            assert!(KeyRecord::decode(&bytes[..cut]).is_err());
+            assert!(StoredState::decode(&bytes[..cut]).is_err());
+        }
+        let mut extended = bytes;
+        extended.push(0);
+        assert!(KeyRecord::decode(&extended).is_err());
+        assert!(StoredState::decode(&extended).is_err());
+    }
+
+    #[test]
     fn record_round_trips_and_rejects_damage() {
         let bytes = sample().encode();
         assert_eq!(KeyRecord::decode(&bytes).unwrap(), sample());

@@ -49,7 +49,7 @@ mod tests {
     use std::path::Path;
 
     use crate::clock::Timestamp;
-    use crate::error::Error;
+    use crate::error::{Error, Rejection};
     use crate::key::digest::{Digest, Hasher};
     use crate::record::{Event, KeyRecord, StoredState, Usage};
     use crate::state::KeyState;
@@ -203,5 +203,39 @@ mod tests {
             before + 2,
             "a later verify reads the key's state once"
         );
+    }
+
+    #[test]
+    fn a_native_key_never_takes_the_legacy_path_and_a_legacy_miss_costs_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, reads) = counted_shared_store(dir.path());
+        let key = store.generate(&NewKey::new("k")).unwrap();
+        let secret = key.secret.expose_secret();
+        assert!(store.verify(secret).is_ok());
+        // Unkey's keys can be any string: every non-native string is a candidate.
+        let hash = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            <sha2::Sha256 as sha2::Digest>::digest(b"sk_live"),
+        );
+        let rows = format!("{{\"hash\":\"{hash}\"}}\n");
+        let report = store
+            .import(crate::Source::Unkey, rows.as_bytes(), &Default::default())
+            .unwrap();
+        assert_eq!(report.imported, 1);
+        let before = reads.load(Ordering::SeqCst);
+        assert!(store.verify(secret).is_ok());
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            before + 1,
+            "a native key reads its state only"
+        );
+        // Not native, not imported: its keyed digest (one read here, where
+        // there is no shared index), then one read by its handle, no more.
+        let before = reads.load(Ordering::SeqCst);
+        assert!(matches!(
+            store.verify("sk_random_guess"),
+            Err(VerifyError::Rejected(Rejection::NotFound))
+        ));
+        assert_eq!(reads.load(Ordering::SeqCst), before + 2);
     }
 }
