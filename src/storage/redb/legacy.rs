@@ -4,7 +4,7 @@
 //! again finds every key it imported, re-digested or not. The table is
 //! created by the first import; a store without it has no imported key.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{ReadableDatabase, TableDefinition, TableError};
 
 use super::digests::{digest_row, find_by_digest, insert_records, open_levels};
 use super::layout::{RECORDS, USAGE};
@@ -34,15 +34,22 @@ impl RedbStorage {
             {
                 let mut handles = txn.open_table(LEGACY)?;
                 for key in keys {
-                    // Already imported, by an earlier run or earlier in this one.
-                    if handles.get(key.handle.as_slice())?.is_some() {
+                    let mut record = key.record;
+                    let number = numbers.peek()?;
+                    // One B-tree operation per key: the insert tells whether
+                    // an earlier run (or an earlier row) imported it, which
+                    // is then put back and skipped.
+                    let earlier = handles
+                        .insert(key.handle.as_slice(), number)?
+                        .map(|earlier| earlier.value());
+                    if let Some(earlier) = earlier {
+                        handles.insert(key.handle.as_slice(), earlier)?;
                         continue;
                     }
-                    let mut record = key.record;
                     numbers.assign(&mut record)?;
-                    let number = id_number(&record.id)
-                        .ok_or_else(|| Error::Storage("an imported key was not numbered".into()))?;
-                    handles.insert(key.handle.as_slice(), number)?;
+                    if id_number(&record.id) != Some(number) {
+                        return Err(Error::Storage("an imported key was misnumbered".into()));
+                    }
                     if let Some(last_used) = key.last_used {
                         uses.push((number, last_used));
                     }
