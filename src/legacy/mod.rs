@@ -283,16 +283,34 @@ pub(crate) fn handle(source: Source, id: &[u8]) -> Vec<u8> {
     handle
 }
 
-/// A presented string that has the shape of a source's keys.
-#[derive(Debug)]
-pub(crate) struct Candidate {
-    pub(crate) handle: Vec<u8>,
+/// A presented string that has the shape of the keys of a source the
+/// store holds: which source, and what its handle is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Candidate<'a> {
+    /// `{id}|{secret}`.
+    Sanctum(u64),
+    /// `{prefix}.{secret}`.
+    DrfApiKey(&'a str),
+    /// Anything else printable: Unkey finds a key by the SHA-256 of it.
+    Unkey(&'a str),
 }
 
-/// Whether `key` has the shape of the keys of a source in `present`, and the
-/// handle to find it by. Cheap: at most one SHA-256 (Unkey), never a
-/// PBKDF2, which runs only against the digest of a key found by its handle.
-pub(crate) fn candidate(key: &str, present: Sources) -> Option<Candidate> {
+impl Candidate<'_> {
+    /// The handle to find the key by: Sanctum's id and DRF's prefix as they
+    /// are, one SHA-256 for Unkey. Never a PBKDF2, which runs only against
+    /// the digest of a key found by its handle.
+    pub(crate) fn handle(self) -> Vec<u8> {
+        match self {
+            Candidate::Sanctum(id) => handle(Source::Sanctum, id.to_string().as_bytes()),
+            Candidate::DrfApiKey(prefix) => handle(Source::DrfApiKey, prefix.as_bytes()),
+            Candidate::Unkey(key) => handle(Source::Unkey, &Sha256::digest(key.as_bytes())),
+        }
+    }
+}
+
+/// Whether `key` has the shape of the keys of a source in `present`.
+/// Allocates nothing and hashes nothing.
+pub(crate) fn candidate(key: &str, present: Sources) -> Option<Candidate<'_>> {
     if key.is_empty()
         || key.len() > MAX_LEGACY_KEY_LEN
         || !key.bytes().all(|b| b.is_ascii_graphic())
@@ -302,25 +320,19 @@ pub(crate) fn candidate(key: &str, present: Sources) -> Option<Candidate> {
     if present.has(Source::Sanctum) {
         if let Some((id, secret)) = key.split_once('|') {
             if let (Some(id), false) = (sanctum_id(id), secret.is_empty()) {
-                return Some(Candidate {
-                    handle: handle(Source::Sanctum, id.to_string().as_bytes()),
-                });
+                return Some(Candidate::Sanctum(id));
             }
         }
     }
     if present.has(Source::DrfApiKey) {
         if let Some((prefix, secret)) = key.split_once('.') {
             if is_drf_prefix(prefix) && !secret.is_empty() {
-                return Some(Candidate {
-                    handle: handle(Source::DrfApiKey, prefix.as_bytes()),
-                });
+                return Some(Candidate::DrfApiKey(prefix));
             }
         }
     }
     if present.has(Source::Unkey) {
-        return Some(Candidate {
-            handle: handle(Source::Unkey, &Sha256::digest(key.as_bytes())),
-        });
+        return Some(Candidate::Unkey(key));
     }
     None
 }
@@ -403,7 +415,7 @@ mod tests {
         let sanctum = Sources::default().with(Source::Sanctum);
         assert!(candidate("42|abc", Sources::default()).is_none());
         assert_eq!(
-            candidate("042|abc", sanctum).unwrap().handle,
+            candidate("042|abc", sanctum).unwrap().handle(),
             handle(Source::Sanctum, b"42")
         );
         for not_sanctum in ["0|abc", "x|abc", "42|", "|abc", "42 |abc", "4é|abc"] {
@@ -411,7 +423,7 @@ mod tests {
         }
         let drf = Sources::default().with(Source::DrfApiKey);
         assert_eq!(
-            candidate("Ab3dEf9h.secret", drf).unwrap().handle,
+            candidate("Ab3dEf9h.secret", drf).unwrap().handle(),
             handle(Source::DrfApiKey, b"Ab3dEf9h")
         );
         assert!(candidate("Ab-d.secret", drf).is_none());

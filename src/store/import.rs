@@ -280,7 +280,7 @@ impl KeyStore {
         }
         let record = inner
             .storage
-            .by_handle(&candidate.handle)?
+            .by_handle(&candidate.handle())?
             .ok_or(Rejection::NotFound)?;
         let matches = record
             .origin

@@ -478,6 +478,8 @@ final class KeyStore
             useCount: $raw->use_count,
             rejectedCount: $raw->rejected_count,
             status: Status::KEY_STATUSES[$raw->status] ?? "unknown({$raw->status})",
+            origin: Library::string($raw->origin),
+            legacyDigest: Library::string($raw->legacy_digest),
         );
     }
 

@@ -51,6 +51,23 @@ final class ImportTest extends ApiKeysTestCase
         return ["7|$secret", $drf, $unkey];
     }
 
+    public function testListTellsEachKeysOriginAndLegacyDigest(): void
+    {
+        $this->legacyKeys();
+        $store = $this->openStore();
+        try {
+            $store->generate('native');
+            $listed = [];
+            foreach ($store->list() as $info) {
+                $listed[$info->name] = $info;
+            }
+            $this->assertSame(['unkey', 'sha256'], [$listed['Unkey key']->origin, $listed['Unkey key']->legacyDigest]);
+            $this->assertSame([null, null], [$listed['native']->origin, $listed['native']->legacyDigest]);
+        } finally {
+            $store->close();
+        }
+    }
+
     public function testImportedKeysVerifyUnchangedThroughEveryCall(): void
     {
         $keys = $this->legacyKeys();
@@ -64,6 +81,12 @@ final class ImportTest extends ApiKeysTestCase
                 $this->assertSame($id, $store->verifyHeader("Bearer $key")->id);
                 $this->assertSame($id, $store->verifyHeaderId("Bearer $key"));
             }
+            $listed = [];
+            foreach ($store->list() as $info) {
+                $listed[$info->name] = $info;
+            }
+            $this->assertSame('sanctum', $listed['Sanctum token']->origin);
+            $this->assertNull($listed['Sanctum token']->legacyDigest, 're-digested by its first verify');
             foreach (['7|' . str_repeat('x', 48), 'Ab3dEf9h.wrongsecret', 'sk_nope'] as $forged) {
                 $this->assertFalse($store->isValid($forged));
                 $this->assertThrows(UnauthorizedException::class, fn () => $store->verify($forged));

@@ -77,10 +77,28 @@ def test_imported_keys_verify_unchanged_through_every_call(store_path: str, lega
             assert store.is_valid(key), name
             assert store.verify_header(f"Bearer {key}").id == first.id, name
         assert store.verify(legacy_keys["sanctum"], scope="contacts:read").name == "Sanctum token"
+        listed = {info.name: info for info in store.list()}
+        assert listed["DRF key"].origin == "drf-api-key"
+        assert listed["DRF key"].legacy_digest is None  # re-digested by its first verify
         for forged in ("7|" + "x" * 48, "Ab3dEf9h.wrongsecret", "sk_nope"):
             with pytest.raises(Unauthorized):
                 store.verify(forged)
             assert not store.is_valid(forged)
+
+
+def test_list_tells_each_key_s_origin_and_whether_it_is_still_on_its_source_s_digest(
+    store_path: str, legacy_keys: Dict[str, str]
+) -> None:
+    with KeyStore(store_path, pepper=PEPPER, shared=True) as store:
+        native = store.generate("native")
+        listed = {info.name: info for info in store.list()}
+        assert (listed["Sanctum token"].origin, listed["Sanctum token"].legacy_digest) == ("sanctum", "sha256")
+        assert (listed["DRF key"].origin, listed["DRF key"].legacy_digest) == ("drf-api-key", "sha512")
+        assert (listed["native"].origin, listed["native"].legacy_digest) == (None, None)
+        store.verify(legacy_keys["sanctum"])
+        again = {info.name: info for info in store.list()}
+        assert (again["Sanctum token"].origin, again["Sanctum token"].legacy_digest) == ("sanctum", None)
+        assert native.id == listed["native"].id
 
 
 def test_imported_keys_pass_the_wsgi_middleware_before_and_after_their_redigest(

@@ -41,6 +41,16 @@ class ImportTest < Minitest::Test
     ["7|#{secret}", drf, unkey]
   end
 
+  def test_list_tells_each_key_s_origin_and_legacy_digest
+    legacy_keys
+    with_store do |store|
+      store.generate("native")
+      listed = store.list.to_h { |info| [info.name, info] }
+      assert_equal ["drf-api-key", "sha512"], [listed["DRF key"].origin, listed["DRF key"].legacy_digest]
+      assert_equal [nil, nil], [listed["native"].origin, listed["native"].legacy_digest]
+    end
+  end
+
   def test_imported_keys_verify_unchanged_through_every_call
     keys = legacy_keys
     with_store do |store|
@@ -51,6 +61,8 @@ class ImportTest < Minitest::Test
         assert_equal id, store.verify_header("Bearer #{key}").id
         2.times { assert_equal id, store.authenticate_header("Bearer #{key}").id }
       end
+      listed = store.list.to_h { |info| [info.name, info] }
+      assert_equal ["sanctum", nil], [listed["Sanctum token"].origin, listed["Sanctum token"].legacy_digest]
       ["7|#{'x' * 48}", "Ab3dEf9h.wrongsecret", "sk_nope"].each do |forged|
         assert_equal :not_found, outcome { store.verify(forged) }
         refute store.valid?(forged)
