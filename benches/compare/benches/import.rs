@@ -241,7 +241,10 @@ fn bench_verify(c: &mut Criterion) {
         .iter()
         .skip(1)
         .step_by(2)
-        .map(|key| format!("{}x", &key[..key.len() - 1]))
+        .map(|key| {
+            let other = if key.ends_with('x') { 'y' } else { 'x' };
+            format!("{}{other}", &key[..key.len() - 1])
+        })
         .collect();
 
     let mut group = c.benchmark_group("verify_imported");
