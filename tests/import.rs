@@ -342,6 +342,34 @@ fn strings_that_are_no_source_s_key_stay_malformed() {
 }
 
 #[test]
+fn a_leaked_imported_key_is_revoked_by_the_key_itself() {
+    each_mode(|mode| {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _clock) = open(&dir.path().join("keys.redb"), mode);
+        let (csv, keys) = sanctum_export();
+        store
+            .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        // Still on Sanctum's digest, and already re-digested.
+        store.verify(&keys[1]).unwrap();
+        for key in [&keys[0], &keys[1]] {
+            assert!(store.revoke_key(key).unwrap(), "{mode:?}");
+            assert!(!store.revoke_key(key).unwrap(), "idempotent");
+            assert_eq!(rejection(&store, key), Some(Rejection::Revoked));
+        }
+        let forged = format!("8|{}", sanctum_token(99));
+        assert!(matches!(
+            store.revoke_key(&forged),
+            Err(apikeys::Error::UnknownKey(_))
+        ));
+        assert!(matches!(
+            store.revoke_key("not a key"),
+            Err(apikeys::Error::InvalidArgument(_))
+        ));
+    });
+}
+
+#[test]
 fn an_import_run_twice_imports_nothing_the_second_time() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);

@@ -312,6 +312,42 @@ impl KeyStore {
     }
 }
 
+impl KeyStore {
+    /// The id of the imported key that `key` is, found as a verify finds it
+    /// (by its keyed digest once re-digested, else by its handle and its
+    /// source's digest) without counting a use or re-digesting it. `None`
+    /// when `key` has no source's shape; [`Error::UnknownKey`] when it has
+    /// one but is no stored key.
+    pub(super) fn imported_key_id(
+        &self,
+        inner: &Inner,
+        key: &str,
+    ) -> Result<Option<String>, Error> {
+        let sources = inner.legacy_sources(inner.clock.now())?;
+        let Some(candidate) = legacy::candidate(key, sources) else {
+            return Ok(None);
+        };
+        let unknown = || Error::UnknownKey("(the presented key)".into());
+        if let Some(record) = inner.storage.by_digest(&inner.hasher.digest(key))? {
+            return Ok(Some(record.id));
+        }
+        let record = inner
+            .storage
+            .by_handle(&candidate.handle())?
+            .ok_or_else(unknown)?;
+        let matches = record
+            .origin
+            .as_ref()
+            .and_then(|origin| origin.legacy_digest.as_ref())
+            .is_some_and(|legacy| legacy.matches(key));
+        if matches {
+            Ok(Some(record.id))
+        } else {
+            Err(unknown())
+        }
+    }
+}
+
 /// The outcome of a verify that found a key: its state, then its scope.
 pub(super) fn decide<'store>(
     (verified, status): Found<'store>,

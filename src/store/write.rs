@@ -103,12 +103,15 @@ impl KeyStore {
     }
 
     /// Revokes the key itself, as when a key has leaked and its id is not at
-    /// hand. A malformed key is [`Error::InvalidArgument`]; an unknown one
-    /// [`Error::UnknownKey`].
+    /// hand; an imported key too, as its clients hold it. A malformed key is
+    /// [`Error::InvalidArgument`]; an unknown one [`Error::UnknownKey`].
     pub fn revoke_key(&self, key: &str) -> Result<bool, Error> {
         let inner = self.inner()?;
         if key::parse(key).is_none() {
-            return Err(Error::InvalidArgument("not a well-formed key".into()));
+            return match self.imported_key_id(inner, key)? {
+                Some(id) => self.revoke_target(Target::Id(&id)),
+                None => Err(Error::InvalidArgument("not a well-formed key".into())),
+            };
         }
         let digest = inner.hasher.digest(key);
         self.revoke_target(Target::Digest(&digest))
