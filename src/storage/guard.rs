@@ -69,8 +69,12 @@ impl<S: Storage> Storage for PanicGuard<S> {
     }
 
     // Moving in.
-    fn import(&self, keys: Vec<ImportedKey>, at: Timestamp) -> Result<Vec<KeyRecord>, Error> {
-        no_panic(|| self.0.import(keys, at))
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        no_panic(|| self.0.import_legacy(keys, at))
     }
     fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
         no_panic(|| self.0.handles_known(handles))

@@ -143,7 +143,8 @@ pub(crate) trait Storage: Send + Sync {
     /// with their handles, last uses and `Imported` events, durably, all or
     /// none. A key whose handle is already stored is left out: an import run
     /// twice imports nothing the second time. Returns the records inserted.
-    fn import(&self, keys: Vec<ImportedKey>, at: Timestamp) -> Result<Vec<KeyRecord>, Error>;
+    fn import_legacy(&self, keys: Vec<ImportedKey>, at: Timestamp)
+        -> Result<Vec<KeyRecord>, Error>;
     /// Which of these handles are stored, by position.
     fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error>;
     /// The imported key filed under `handle`, as of the latest commit.
@@ -163,7 +164,7 @@ pub(crate) trait Storage: Send + Sync {
     fn legacy_sources(&self) -> Result<Sources, Error>;
 }
 
-/// An imported key as [`Storage::import`] takes it.
+/// An imported key as [`Storage::import_legacy`] takes it.
 #[derive(Debug)]
 pub(crate) struct ImportedKey {
     /// Its handle in its source ([`crate::legacy::handle`]).
@@ -216,8 +217,12 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
 
     // Moving in.
-    fn import(&self, keys: Vec<ImportedKey>, at: Timestamp) -> Result<Vec<KeyRecord>, Error> {
-        (**self).import(keys, at)
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        (**self).import_legacy(keys, at)
     }
     fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
         (**self).handles_known(handles)

@@ -139,7 +139,7 @@ impl KeyStore {
             });
         }
         let offered = keys.len();
-        let inserted = inner.storage.import(keys, now)?;
+        let inserted = inner.storage.import_legacy(keys, now)?;
         let mut sources = Sources::default();
         for record in &inserted {
             inner.cache(record);

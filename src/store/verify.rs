@@ -110,12 +110,12 @@ mod tests {
         fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
             self.real.events(after, limit)
         }
-        fn import(
+        fn import_legacy(
             &self,
             keys: Vec<crate::storage::ImportedKey>,
             at: Timestamp,
         ) -> Result<Vec<KeyRecord>, Error> {
-            self.real.import(keys, at)
+            self.real.import_legacy(keys, at)
         }
         fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
             self.reads.fetch_add(1, Ordering::SeqCst);

@@ -382,7 +382,11 @@ impl Storage for RedbStorage {
     }
 
     // Moving in: `legacy.rs`.
-    fn import(&self, keys: Vec<ImportedKey>, at: Timestamp) -> Result<Vec<KeyRecord>, Error> {
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
         self.import_keys(keys, at)
     }
     fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {

@@ -841,7 +841,11 @@ impl<S: Storage> Storage for Indexed<S> {
     }
 
     // Moving in: imports and re-digests keep the index like any write.
-    fn import(&self, keys: Vec<ImportedKey>, at: Timestamp) -> Result<Vec<KeyRecord>, Error> {
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
         self.index.write(
             &self.storage,
             |marker| {
@@ -859,7 +863,7 @@ impl<S: Storage> Storage for Indexed<S> {
                         marker.mark(&digest, key.record.state().word())?;
                     }
                 }
-                self.storage.import(keys, at)
+                self.storage.import_legacy(keys, at)
             },
             |records| {
                 records
