@@ -295,6 +295,19 @@ struct apikeys_key_info {
      * when the information was read.
      */
     uint32_t status;
+    /**
+     * The key store an imported key came from: "sanctum", "drf-api-key" or
+     * "unkey"; NULL for a key made by this store. (Fields are only ever
+     * added at the end of this struct.)
+     */
+    const char *origin;
+    /**
+     * The kind of digest an imported key is still verified against
+     * ("sha256", "sha512", "pbkdf2_sha256", "pbkdf2_sha1"), until its first
+     * successful verify re-digests it; NULL from then on, and for a key
+     * made by this store.
+     */
+    const char *legacy_digest;
 };
 
 /**

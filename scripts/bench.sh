@@ -24,7 +24,7 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 cargo build --release -p apikeys-ffi
-cargo bench -p apikeys-compare --no-run --bench verify --bench open_memory --bench paired --bench write_latency
+cargo bench -p apikeys-compare --no-run --bench verify --bench open_memory --bench paired --bench write_latency --bench import
 
 rm -rf "$target/criterion" "$target/bench-results"
 mkdir -p "$target/bench-results"
@@ -36,6 +36,9 @@ cargo bench -p apikeys-compare --bench verify -- "$@"
 cargo bench -p apikeys-compare --bench open_memory
 cargo bench -p apikeys-compare --bench paired
 cargo bench -p apikeys-compare --bench write_latency
+# Moving in (issue 14): import rates, verifies of imported keys before and
+# after their re-digest beside native ones; criterion's report only (BENCHMARKS.md).
+cargo bench -p apikeys-compare --bench import
 
 lib="$target/release/libapikeys.so"
 run_host() {

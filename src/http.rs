@@ -50,8 +50,9 @@ pub enum HeaderError {
 ///
 /// Following RFC 6750 and RFC 9110: the scheme is case-insensitive
 /// (`bearer`, `BEARER`), separated from the token by one or more spaces;
-/// the token is one word of `b64token` characters. Surrounding whitespace
-/// of the field value is ignored, as HTTP parsers strip it. The token is
+/// the token is one word of `b64token` characters or `|` (Sanctum's tokens
+/// are `id|secret`). Surrounding whitespace of the field value is ignored,
+/// as HTTP parsers strip it. The token is
 /// returned as sent: whether it is a key is [`crate::is_well_formed`]'s call.
 pub fn bearer_token(header: &str) -> Result<&str, HeaderError> {
     let value = header.trim_matches([' ', '\t']);
@@ -63,8 +64,11 @@ pub fn bearer_token(header: &str) -> Result<&str, HeaderError> {
         return Err(HeaderError::NotBearer);
     }
     let token = rest.trim_start_matches(' ');
-    let b64token =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+    // RFC 6750's b64token, and `|`: Laravel Sanctum's tokens are `id|secret`,
+    // and the store verifies the keys it imported from Sanctum.
+    let b64token = |b: u8| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'|')
+    };
     let body = token.trim_end_matches('=');
     if body.is_empty() || !body.bytes().all(b64token) {
         return Err(HeaderError::BadToken);
@@ -134,6 +138,12 @@ mod tests {
         assert_eq!(bearer_token("BEARER  abc"), Ok("abc"));
         assert_eq!(bearer_token("  Bearer abc\t"), Ok("abc"));
         assert_eq!(bearer_token("Bearer abc=="), Ok("abc=="));
+        // Imported keys: Sanctum's `id|secret`, DRF's `prefix.secret`.
+        assert_eq!(bearer_token("Bearer 42|s3cret"), Ok("42|s3cret"));
+        assert_eq!(
+            bearer_token("Bearer Ab3dEf9h.s3cret"),
+            Ok("Ab3dEf9h.s3cret")
+        );
         assert_eq!(bearer_token(""), Err(HeaderError::Missing));
         assert_eq!(bearer_token("   "), Err(HeaderError::Missing));
         assert_eq!(

@@ -35,6 +35,7 @@ mod clock;
 mod error;
 pub mod http;
 mod key;
+mod legacy;
 mod memory;
 mod ownership;
 mod record;
@@ -58,11 +59,14 @@ pub use key::{
     ParsedKey, SecretKey, ALPHABET, BODY_LEN, CHECKSUM_LEN, DEFAULT_VENDOR, MAX_KEY_LEN,
     RANDOM_LEN,
 };
+pub use legacy::import::{BadRow, MAX_FIELD_LEN};
+pub use legacy::{LegacyDigest, Origin, Source, MAX_LEGACY_KEY_LEN, MAX_PBKDF2_ITERATIONS};
 pub use ownership::{set_owner_and_mode, ALLOWED_MODES, OWNER_ONLY};
 pub use record::{Event, EventKind, KeyRecord};
 pub use scope::{check_scope, scope_covers, scopes_cover, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use store::{
-    Copied, GeneratedKey, KeyInfo, KeyStore, ListFilter, MemoryStore, Mode, NewKey, NotCurrent,
-    Status, StatusFilter, StoreOptions, VerifiedKey, DEFAULT_REVOCATION_BOUND, MAX_BATCH,
-    MAX_LOCATION_LEN, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
+    Copied, GeneratedKey, ImportOptions, ImportReport, KeyInfo, KeyStore, ListFilter, MemoryStore,
+    Mode, NewKey, NotCurrent, Status, StatusFilter, StoreOptions, VerifiedKey,
+    DEFAULT_REVOCATION_BOUND, MAX_BATCH, MAX_LOCATION_LEN, MAX_METADATA_LEN, MAX_NAME_LEN,
+    MAX_OWNER_LEN,
 };

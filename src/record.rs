@@ -8,19 +8,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::legacy::{Origin, Source};
 use crate::state::KeyState;
 
-/// Version byte of the record encoding written by this library.
+/// Version byte of the record encoding of a key made here (and of usage).
 pub(crate) const RECORD_VERSION: u8 = 1;
-/// Version byte of the event encoding of every kind but [`EventKind::Leaked`]:
-/// the events of the first format, which older libraries read.
+/// Version byte of the record encoding of an imported key: version 1's body
+/// followed by its [`Origin`]. Keys made here keep version 1, so that a
+/// store without imported keys stays readable by the libraries before it.
+pub(crate) const RECORD_VERSION_IMPORTED: u8 = 2;
+/// Version byte of the event encoding of the kinds of the first format,
+/// which older libraries read.
 pub(crate) const EVENT_VERSION: u8 = 1;
 /// Version byte of an event of a kind added after the first format
-/// ([`EventKind::Leaked`]). Such an event is written at this version alone,
-/// so that a library that predates it refuses it by its version ("unknown
-/// encoding version") rather than misreading it, and every other event stays
-/// readable by it.
-pub(crate) const EVENT_VERSION_LEAKED: u8 = 2;
+/// ([`EventKind::Leaked`], [`EventKind::Imported`], [`EventKind::Redigested`]).
+/// Such an event is written at this version alone, so that a library that
+/// predates it refuses it by its version ("unknown encoding version") rather
+/// than misreading it, and every other event stays readable by it.
+pub(crate) const EVENT_VERSION_LATER_KINDS: u8 = 2;
 
 /// Everything stored about one key, except its usage figures and the key
 /// itself (only its digest).
@@ -52,6 +57,11 @@ pub struct KeyRecord {
     pub rotated_from: Option<String>,
     /// The key that replaced this one by rotation.
     pub rotated_to: Option<String>,
+    /// Where an imported key came from, and its digest there until its first
+    /// successful verify; `None` for a key made by this store. Encoded after
+    /// the other fields, in record version 2 only.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
 }
 
 /// Decodes `bytes` written by [`encode`], checking the version byte and that
@@ -89,15 +99,49 @@ pub(crate) fn encode<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
 }
 
 impl KeyRecord {
-    /// Decodes a stored record; bad bytes are [`Error::Corrupted`].
+    /// Decodes a stored record (either version); bad bytes are
+    /// [`Error::Corrupted`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        decode_versioned(bytes, RECORD_VERSION, "key record")
+        match bytes.first() {
+            Some(&RECORD_VERSION_IMPORTED) => {
+                let (mut record, rest) = take_body::<KeyRecord>(&bytes[1..])?;
+                record.origin = Some(decode_origin(rest)?);
+                Ok(record)
+            }
+            _ => decode_versioned(bytes, RECORD_VERSION, "key record"),
+        }
     }
 
-    /// Encodes the record for storage.
+    /// Encodes the record for storage: version 1 for a key made here,
+    /// version 2 (with its origin) for an imported one.
     pub fn encode(&self) -> Vec<u8> {
-        encode(self, RECORD_VERSION)
+        match &self.origin {
+            None => encode(self, RECORD_VERSION),
+            Some(origin) => {
+                let body = encode(self, RECORD_VERSION_IMPORTED);
+                postcard::to_extend(origin, body).unwrap_or_else(|_| vec![RECORD_VERSION_IMPORTED])
+            }
+        }
     }
+}
+
+/// A record body of version 2 and the bytes after it.
+fn take_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<(T, &'de [u8]), Error> {
+    postcard::take_from_bytes::<T>(body)
+        .map_err(|error| Error::Corrupted(format!("key record: {error}")))
+}
+
+/// The origin at the end of a version 2 record, which must end there.
+fn decode_origin(bytes: &[u8]) -> Result<Origin, Error> {
+    let (origin, rest) = postcard::take_from_bytes::<Origin>(bytes)
+        .map_err(|error| Error::Corrupted(format!("key record origin: {error}")))?;
+    if !rest.is_empty() {
+        return Err(Error::Corrupted(format!(
+            "key record: {} trailing bytes",
+            rest.len()
+        )));
+    }
+    Ok(origin)
 }
 
 /// What happened.
@@ -125,17 +169,41 @@ pub enum EventKind {
     },
     /// The key was found where it should not be (by `apikeys scan`), and
     /// revoked in the same commit: `location` says where, such as
-    /// `src/config.rs:12`. Appended last: the kinds before it keep their
-    /// encoding (see [`EVENT_VERSION_LEAKED`]).
+    /// `src/config.rs:12`. This kind and the ones after it were added after
+    /// the first format: appended last, so the kinds before them keep their
+    /// encoding (see [`EVENT_VERSION_LATER_KINDS`]).
     Leaked {
         /// Where the key was found: a file and line.
         location: String,
     },
+    /// The key was imported from another key store.
+    Imported {
+        /// Which one.
+        source: Source,
+    },
+    /// An imported key's first successful verify replaced the digest its
+    /// source kept by this store's.
+    Redigested,
 }
 
 impl EventKind {
+    /// The encoding version of events of this kind: the first format's, or
+    /// [`EVENT_VERSION_LATER_KINDS`] for a kind added after it.
+    fn version(&self) -> u8 {
+        match self {
+            EventKind::Created
+            | EventKind::Revoked
+            | EventKind::Rotated { .. }
+            | EventKind::RevokedKeyUsed { .. }
+            | EventKind::ExpiredKeyUsed { .. } => EVENT_VERSION,
+            EventKind::Leaked { .. } | EventKind::Imported { .. } | EventKind::Redigested => {
+                EVENT_VERSION_LATER_KINDS
+            }
+        }
+    }
+
     /// A short stable name: `created`, `revoked`, `rotated`,
-    /// `revoked_key_used`, `expired_key_used`, `leaked`.
+    /// `revoked_key_used`, `expired_key_used`, `leaked`, `imported`, `redigested`.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Created => "created",
@@ -144,6 +212,8 @@ impl EventKind {
             EventKind::RevokedKeyUsed { .. } => "revoked_key_used",
             EventKind::ExpiredKeyUsed { .. } => "expired_key_used",
             EventKind::Leaked { .. } => "leaked",
+            EventKind::Imported { .. } => "imported",
+            EventKind::Redigested => "redigested",
         }
     }
 }
@@ -164,31 +234,23 @@ pub struct Event {
 impl Event {
     /// Decodes a stored event; bad bytes are [`Error::Corrupted`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.first() == Some(&EVENT_VERSION_LEAKED) {
-            let event: Event = decode_versioned(bytes, EVENT_VERSION_LEAKED, "event")?;
-            return match event.kind {
-                EventKind::Leaked { .. } => Ok(event),
-                _ => Err(Error::Corrupted(format!(
-                    "event: a {} event at encoding version {EVENT_VERSION_LEAKED}",
-                    event.kind.as_str()
-                ))),
-            };
+        let version = match bytes.first() {
+            Some(&EVENT_VERSION_LATER_KINDS) => EVENT_VERSION_LATER_KINDS,
+            _ => EVENT_VERSION,
+        };
+        let event: Event = decode_versioned(bytes, version, "event")?;
+        if event.kind.version() != version {
+            return Err(Error::Corrupted(format!(
+                "event: a {} event at encoding version {version}",
+                event.kind.as_str()
+            )));
         }
-        let event: Event = decode_versioned(bytes, EVENT_VERSION, "event")?;
-        match event.kind {
-            EventKind::Leaked { .. } => Err(Error::Corrupted(format!(
-                "event: a leaked event at encoding version {EVENT_VERSION}"
-            ))),
-            _ => Ok(event),
-        }
+        Ok(event)
     }
 
     /// Encodes the event for storage, at the lowest version that has its kind.
     pub fn encode(&self) -> Vec<u8> {
-        match self.kind {
-            EventKind::Leaked { .. } => encode(self, EVENT_VERSION_LEAKED),
-            _ => encode(self, EVENT_VERSION),
-        }
+        encode(self, self.kind.version())
     }
 }
 
@@ -305,7 +367,14 @@ impl StoredState {
     /// Decodes the state of a stored record; bad bytes are [`Error::Corrupted`]
     /// exactly when [`KeyRecord::decode`] would fail on them.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let state: RecordState = decode_versioned(bytes, RECORD_VERSION, "key record")?;
+        let state: RecordState = match bytes.first() {
+            Some(&RECORD_VERSION_IMPORTED) => {
+                let (state, rest) = take_body::<RecordState>(&bytes[1..])?;
+                decode_origin(rest)?;
+                state
+            }
+            _ => decode_versioned(bytes, RECORD_VERSION, "key record")?,
+        };
         Ok(StoredState {
             digest: state.digest,
             expires_at: state.expires_at,
@@ -374,6 +443,7 @@ pub(crate) mod tests {
             revoked_at: None,
             rotated_from: None,
             rotated_to: None,
+            origin: None,
         }
     }
 
@@ -399,7 +469,7 @@ pub(crate) mod tests {
             },
         };
         let bytes = leaked.encode();
-        assert_eq!(bytes[0], EVENT_VERSION_LEAKED);
+        assert_eq!(bytes[0], EVENT_VERSION_LATER_KINDS);
         assert_eq!(Event::decode(&bytes).unwrap(), leaked);
         // A kind at a version that never had it is damage.
         let mut relabelled = bytes.clone();
@@ -409,11 +479,48 @@ pub(crate) mod tests {
             Err(Error::Corrupted(_))
         ));
         let mut promoted = old.to_vec();
-        promoted[0] = EVENT_VERSION_LEAKED;
+        promoted[0] = EVENT_VERSION_LATER_KINDS;
         assert!(matches!(Event::decode(&promoted), Err(Error::Corrupted(_))));
         for cut in 0..bytes.len() {
             assert!(Event::decode(&bytes[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn imported_records_carry_their_origin_in_version_2_and_version_1_still_decodes() {
+        // A record made here keeps version 1's bytes: the libraries before
+        // version 2 read it.
+        let native = sample();
+        let bytes = native.encode();
+        assert_eq!(bytes[0], RECORD_VERSION);
+        assert_eq!(KeyRecord::decode(&bytes).unwrap(), native);
+        let mut imported = sample();
+        imported.origin = Some(Origin {
+            source: Source::Sanctum,
+            source_id: "7".into(),
+            legacy_digest: Some(crate::legacy::LegacyDigest::sanctum(&"ab".repeat(32)).unwrap()),
+        });
+        imported.revoked_at = Some(Timestamp::from_unix(5));
+        let bytes = imported.encode();
+        assert_eq!(bytes[0], RECORD_VERSION_IMPORTED);
+        assert_eq!(KeyRecord::decode(&bytes).unwrap(), imported);
+        assert_eq!(
+            StoredState::decode(&bytes).unwrap().state(),
+            imported.state()
+        );
+        // Version 2 without its origin, cut anywhere, or extended: refused.
+        let mut no_origin = native.encode();
+        no_origin[0] = RECORD_VERSION_IMPORTED;
+        assert!(KeyRecord::decode(&no_origin).is_err());
+        assert!(StoredState::decode(&no_origin).is_err());
+        for cut in 0..bytes.len() {
+            assert!(KeyRecord::decode(&bytes[..cut]).is_err());
+            assert!(StoredState::decode(&bytes[..cut]).is_err());
+        }
+        let mut extended = bytes;
+        extended.push(0);
+        assert!(KeyRecord::decode(&extended).is_err());
+        assert!(StoredState::decode(&extended).is_err());
     }
 
     #[test]

@@ -84,6 +84,8 @@ struct apikeys_key_info {
     uint64_t use_count;
     uint64_t rejected_count;
     uint32_t status;
+    const char *origin;
+    const char *legacy_digest;
 };
 
 struct apikeys_verified_info {

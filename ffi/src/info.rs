@@ -47,6 +47,15 @@ pub struct apikeys_key_info {
     /// `APIKEYS_KEY_ACTIVE` (0), `APIKEYS_KEY_REVOKED` (1) or `APIKEYS_KEY_EXPIRED` (2),
     /// when the information was read.
     pub status: u32,
+    /// The key store an imported key came from: "sanctum", "drf-api-key" or
+    /// "unkey"; NULL for a key made by this store. (Fields are only ever
+    /// added at the end of this struct.)
+    pub origin: *const c_char,
+    /// The kind of digest an imported key is still verified against
+    /// ("sha256", "sha512", "pbkdf2_sha256", "pbkdf2_sha1"), until its first
+    /// successful verify re-digests it; NULL from then on, and for a key
+    /// made by this store.
+    pub legacy_digest: *const c_char,
 }
 
 /// What a successful verify tells about the key. A read-only view owned by
@@ -122,6 +131,8 @@ impl OwnedKeyInfo {
                 Status::Revoked => apikeys_key_status::APIKEYS_KEY_REVOKED,
                 Status::Expired => apikeys_key_status::APIKEYS_KEY_EXPIRED,
             } as u32,
+            origin: strings.optional(info.origin.map(|source| source.as_str())),
+            legacy_digest: strings.optional(info.legacy_digest),
         };
         OwnedKeyInfo {
             _strings: strings,

@@ -262,3 +262,86 @@ fn in_memory_handles_of_one_path_share_a_store_until_the_last_is_closed() {
     }
     assert!(!dir.path().join("exclusive.redb").exists());
 }
+
+#[test]
+fn keys_imported_from_other_stores_verify_through_the_abi() {
+    use crate::check::apikeys_key_check;
+    use crate::verify::{apikeys_header_verify, apikeys_verified_free};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+    let path = dir.path().join("keys.redb");
+    // A Sanctum token `7|secret`, its table keeping the SHA-256 hex of
+    // `secret` (here the SHA-256 of "secret", written out).
+    let rows = "id,name,token\n7,Sanctum,2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\n";
+    {
+        let store = apikeys_core::KeyStore::open(&path, apikeys_core::StoreOptions::new())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let report = store
+            .import(
+                apikeys_core::Source::Sanctum,
+                rows.as_bytes(),
+                &apikeys_core::ImportOptions::new(),
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(report.imported, 1);
+        store.close().unwrap_or_else(|e| unreachable!("{e}"));
+    }
+    let path = path.to_str().unwrap_or_default();
+    let mut store: *mut apikeys_store = ptr::null_mut();
+    // SAFETY: valid buffers; out is writable.
+    let status = unsafe {
+        apikeys_store_open(
+            path.as_ptr().cast(),
+            path.len(),
+            ptr::null(),
+            0,
+            0,
+            &mut store,
+        )
+    };
+    assert_eq!(status, APIKEYS_OK);
+    let key = "7|secret";
+    for _ in 0..2 {
+        // Before its re-digest, then after.
+        let mut verified: *mut apikeys_verified = ptr::null_mut();
+        // SAFETY: valid buffers; out is writable.
+        let status = unsafe {
+            apikeys_key_verify(
+                store,
+                key.as_ptr().cast(),
+                key.len(),
+                ptr::null(),
+                0,
+                &mut verified,
+            )
+        };
+        assert_eq!(status, APIKEYS_OK);
+        // SAFETY: the handle the verify returned.
+        unsafe { apikeys_verified_free(verified) };
+        // SAFETY: NUL-terminated key; no scope; no id wanted.
+        let status =
+            unsafe { apikeys_key_check(store, c"7|secret".as_ptr(), ptr::null(), ptr::null_mut()) };
+        assert_eq!(status, APIKEYS_OK);
+        let header = "Bearer 7|secret";
+        let mut verified: *mut apikeys_verified = ptr::null_mut();
+        // SAFETY: valid buffers; out is writable.
+        let status = unsafe {
+            apikeys_header_verify(
+                store,
+                header.as_ptr().cast(),
+                header.len(),
+                ptr::null(),
+                0,
+                &mut verified,
+            )
+        };
+        assert_eq!(status, APIKEYS_OK);
+        // SAFETY: the handle the verify returned.
+        unsafe { apikeys_verified_free(verified) };
+    }
+    // SAFETY: NUL-terminated key.
+    let status =
+        unsafe { apikeys_key_check(store, c"7|secreT".as_ptr(), ptr::null(), ptr::null_mut()) };
+    assert_eq!(status, APIKEYS_NOT_FOUND);
+    // SAFETY: the open handle, closed once.
+    assert_eq!(unsafe { apikeys_store_close(store) }, APIKEYS_OK);
+}

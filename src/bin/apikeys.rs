@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use apikeys::{
-    parse_duration, set_owner_and_mode, Clock, Error, Event, EventKind, GeneratedKey, KeyInfo,
-    KeyStore, ListFilter, Mode, NewKey, Rejection, Status, StatusFilter, StoreOptions, SystemClock,
-    Timestamp, VerifyError, ALLOWED_MODES, OWNER_ONLY,
+    parse_duration, set_owner_and_mode, Clock, Error, Event, EventKind, GeneratedKey,
+    ImportOptions, KeyInfo, KeyStore, ListFilter, Mode, NewKey, Rejection, Source, Status,
+    StatusFilter, StoreOptions, SystemClock, Timestamp, VerifyError, ALLOWED_MODES, OWNER_ONLY,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -162,6 +162,23 @@ enum Command {
         /// The empty store to fill (created if it is a file that does not exist).
         #[arg(long)]
         to: PathBuf,
+    },
+    // Moving in (see `import` at the end of this file).
+    /// Import the keys of another key store from its table, exported as CSV
+    /// with a header line or as JSON lines, with its own column names.
+    Import {
+        /// The key store the table comes from.
+        #[arg(long = "from", value_enum)]
+        from: SourceArg,
+        /// The exported table.
+        file: PathBuf,
+        /// Import the rows that fit and report the others (without it, a
+        /// file with any bad row imports nothing).
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -427,6 +444,12 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             }
             Outcome::Done
         }
+        Command::Import {
+            from,
+            ref file,
+            skip_bad_rows,
+            json,
+        } => import(&store, from, file, skip_bad_rows, json)?,
     };
     store.close()?;
     Ok(outcome)
@@ -467,6 +490,9 @@ fn info_json(info: &KeyInfo) -> Value {
         "last_rejected": opt_time(info.last_rejected),
         "rotated_from": info.rotated_from,
         "rotated_to": info.rotated_to,
+        "origin": info.origin.map(Source::as_str),
+        "source_id": info.source_id,
+        "legacy_digest": info.legacy_digest,
     })
 }
 
@@ -511,7 +537,7 @@ fn day(time: Option<Timestamp>) -> String {
 }
 
 fn print_table(keys: &[KeyInfo]) {
-    let rows: Vec<[String; 9]> = keys
+    let rows: Vec<[String; 10]> = keys
         .iter()
         .map(|k| {
             [
@@ -528,6 +554,7 @@ fn print_table(keys: &[KeyInfo]) {
                     k.scopes.join(",")
                 },
                 k.use_count.to_string(),
+                origin_cell(k),
             ]
         })
         .collect();
@@ -541,6 +568,7 @@ fn print_table(keys: &[KeyInfo]) {
         "ENV",
         "SCOPES",
         "USES",
+        "ORIGIN",
     ];
     let mut widths = header.map(|h| h.chars().count());
     for row in &rows {
@@ -571,6 +599,7 @@ fn event_json(event: &Event) -> Value {
     });
     match &event.kind {
         EventKind::Rotated { successor } => object["successor"] = json!(successor),
+        EventKind::Imported { source } => object["from"] = json!(source.as_str()),
         EventKind::RevokedKeyUsed { count } | EventKind::ExpiredKeyUsed { count } => {
             object["count"] = json!(count)
         }
@@ -583,6 +612,7 @@ fn event_json(event: &Event) -> Value {
 fn event_line(event: &Event) -> String {
     let detail = match &event.kind {
         EventKind::Rotated { successor } => format!(" successor={successor}"),
+        EventKind::Imported { source } => format!(" from={}", source.as_str()),
         EventKind::RevokedKeyUsed { count } | EventKind::ExpiredKeyUsed { count } => {
             format!(" count={count}")
         }
@@ -597,4 +627,86 @@ fn event_line(event: &Event) -> String {
         event.kind.as_str(),
         detail
     )
+}
+
+// Moving in: `apikeys import` and the listing's origin column.
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SourceArg {
+    Sanctum,
+    DrfApiKey,
+    Unkey,
+}
+
+impl SourceArg {
+    fn source(self) -> Source {
+        match self {
+            SourceArg::Sanctum => Source::Sanctum,
+            SourceArg::DrfApiKey => Source::DrfApiKey,
+            SourceArg::Unkey => Source::Unkey,
+        }
+    }
+}
+
+/// `apikeys import`: exit 0 when every row was imported (or had been), 1
+/// when rows did not fit (imported without them with `--skip-bad-rows`,
+/// else nothing imported), 2 for a file that is not such a table.
+fn import(
+    store: &KeyStore,
+    from: SourceArg,
+    file: &std::path::Path,
+    skip_bad_rows: bool,
+    json: bool,
+) -> Result<Outcome, Error> {
+    let options = ImportOptions::new().skip_bad_rows(skip_bad_rows);
+    let report = store.import_file(from.source(), file, &options)?;
+    if json {
+        let bad: Vec<Value> = report
+            .bad_rows
+            .iter()
+            .map(|bad| json!({ "line": bad.line, "reason": bad.reason }))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "imported": report.imported,
+                "already_imported": report.already_imported,
+                "committed": report.committed,
+                "bad_rows": bad,
+            })
+        );
+    } else {
+        for bad in &report.bad_rows {
+            eprintln!("{}:{}: {}", file.display(), bad.line, bad.reason);
+        }
+        if report.committed {
+            println!(
+                "imported {} keys from {} ({} already imported, {} rows skipped)",
+                report.imported,
+                from.source().as_str(),
+                report.already_imported,
+                report.bad_rows.len()
+            );
+        } else {
+            println!(
+                "nothing imported: {} rows do not fit (--skip-bad-rows imports the others)",
+                report.bad_rows.len()
+            );
+        }
+    }
+    Ok(if report.bad_rows.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Rejected
+    })
+}
+
+/// The listing's origin: `-` for a key made here, the source for an
+/// imported one, with the digest it is still verified against in brackets.
+fn origin_cell(info: &KeyInfo) -> String {
+    match (info.origin, info.legacy_digest) {
+        (None, _) => "-".into(),
+        (Some(source), None) => source.as_str().into(),
+        (Some(source), Some(digest)) => format!("{}[{digest}]", source.as_str()),
+    }
 }

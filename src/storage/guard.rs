@@ -3,10 +3,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
+use super::{ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
+use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
@@ -68,5 +69,32 @@ impl<S: Storage> Storage for PanicGuard<S> {
     }
     fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
         no_panic(|| self.0.import(keys, events))
+    }
+
+    // Moving in.
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        no_panic(|| self.0.import_legacy(keys, at))
+    }
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        no_panic(|| self.0.handles_known(handles))
+    }
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        no_panic(|| self.0.by_handle(handle))
+    }
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        no_panic(|| self.0.redigest(id, from, to, at))
+    }
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        no_panic(|| self.0.legacy_sources())
     }
 }

@@ -17,9 +17,10 @@ use std::thread::JoinHandle;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
+use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
+use crate::storage::{ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta};
 
 struct Opening {
     path: PathBuf,
@@ -151,5 +152,32 @@ impl Storage for LazyStorage {
     }
     fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
         self.opening.get()?.import(keys, events)
+    }
+
+    // Moving in.
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        self.opening.get()?.import_legacy(keys, at)
+    }
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        self.opening.get()?.handles_known(handles)
+    }
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        self.opening.get()?.by_handle(handle)
+    }
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        self.opening.get()?.redigest(id, from, to, at)
+    }
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        self.opening.get()?.legacy_sources()
     }
 }

@@ -17,10 +17,12 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::{fingerprints_match, Digest};
 use crate::key::id::{id_number, stamp_number};
+use crate::legacy::{Source, Sources};
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    link_rotation, repeated_digest, ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta,
+    link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target,
+    UsageDelta,
 };
 
 /// A key store's contents kept in memory instead of a file: for test suites
@@ -111,6 +113,9 @@ struct Contents {
     usage: HashMap<u32, Usage>,
     /// The log; an event's sequence is its position from 1.
     events: Vec<Event>,
+    /// Imported keys: handle in their source (`crate::legacy::handle`) to
+    /// key number, never removed (an import run again skips them).
+    handles: HashMap<Vec<u8>, u32>,
 }
 
 impl Contents {
@@ -434,6 +439,113 @@ impl Storage for MemoryStorage {
         }
         contents.events.extend_from_slice(events);
         Ok(())
+    }
+
+    // Moving in: as the redb backend's `legacy` table.
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        let mut contents = self.contents();
+        let mut next = contents.next_number();
+        let mut records = Vec::with_capacity(keys.len());
+        let mut handles = Vec::with_capacity(keys.len());
+        let mut uses = Vec::new();
+        for key in keys {
+            if contents.handles.contains_key(&key.handle) || handles.contains(&key.handle) {
+                continue;
+            }
+            let mut record = key.record;
+            assign(&mut next, &mut record)?;
+            if let (Some(last_used), Some(number)) = (key.last_used, id_number(&record.id)) {
+                uses.push((number, last_used));
+            }
+            handles.push(key.handle);
+            records.push(record);
+        }
+        contents.file(&records)?;
+        for (handle, record) in handles.into_iter().zip(&records) {
+            if let Some(number) = id_number(&record.id) {
+                contents.handles.insert(handle, number);
+            }
+        }
+        for (number, last_used) in uses {
+            contents.usage.entry(number).or_default().last_used = Some(last_used);
+        }
+        let events = records
+            .iter()
+            .filter_map(|record| {
+                let source = record.origin.as_ref()?.source;
+                Some((record.id.clone(), EventKind::Imported { source }))
+            })
+            .collect();
+        contents.append(at, events);
+        Ok(records)
+    }
+
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        let contents = self.contents();
+        Ok(handles
+            .iter()
+            .map(|handle| contents.handles.contains_key(*handle))
+            .collect())
+    }
+
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        let contents = self.contents();
+        Ok(contents
+            .handles
+            .get(handle)
+            .and_then(|number| contents.records.get(number))
+            .cloned())
+    }
+
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        let mut contents = self.contents();
+        let Some(number) = contents.number_by_id(id) else {
+            return Ok(None);
+        };
+        let mut record = contents.records[&number].clone();
+        let on_legacy = record
+            .origin
+            .as_ref()
+            .is_some_and(|origin| origin.legacy_digest.is_some());
+        if Digest::from_bytes(record.digest) != *from || !on_legacy {
+            // Another verify re-digested it first.
+            return Ok(None);
+        }
+        if contents.number_of(&to.to_bytes()).is_some() {
+            return Err(repeated_digest());
+        }
+        contents.digests.remove(&record.digest);
+        record.digest = to.to_bytes();
+        if let Some(origin) = record.origin.as_mut() {
+            origin.legacy_digest = None;
+        }
+        contents.digests.insert(record.digest, number);
+        contents.records.insert(number, record.clone());
+        contents.append(at, vec![(record.id.clone(), EventKind::Redigested)]);
+        Ok(Some(record))
+    }
+
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        let contents = self.contents();
+        Ok(Source::ALL
+            .into_iter()
+            .filter(|source| {
+                contents
+                    .handles
+                    .keys()
+                    .any(|handle| handle.first() == Some(&source.tag()))
+            })
+            .fold(Sources::default(), Sources::with))
     }
 
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {

@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
+use crate::legacy::Sources;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 
@@ -206,6 +207,44 @@ pub(crate) trait Storage: Send + Sync {
     /// transaction (moving a store between backends). Refuses a repeated
     /// digest or id; new keys and events are numbered after these.
     fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error>;
+
+    // Moving in: keys imported from other key stores (`crate::legacy`),
+    // each filed under its handle there (see `legacy::handle`).
+
+    /// Inserts imported keys (each record with its origin and a placeholder
+    /// digest of 256 random bits, numbered here like [`Storage::insert`]'s)
+    /// with their handles, last uses and `Imported` events, durably, all or
+    /// none. A key whose handle is already stored is left out: an import run
+    /// twice imports nothing the second time. Returns the records inserted.
+    fn import_legacy(&self, keys: Vec<ImportedKey>, at: Timestamp)
+        -> Result<Vec<KeyRecord>, Error>;
+    /// Which of these handles are stored, by position.
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error>;
+    /// The imported key filed under `handle`, as of the latest commit.
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error>;
+    /// Re-digests an imported key: the key `id`, still under its
+    /// placeholder digest `from`, moves to `to` and loses its legacy digest,
+    /// with a `Redigested` event, in one durable commit. Returns the new
+    /// record, or `None` when the key is not (or no longer) under `from`.
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error>;
+    /// Which sources have keys in the store.
+    fn legacy_sources(&self) -> Result<Sources, Error>;
+}
+
+/// An imported key as [`Storage::import_legacy`] takes it.
+#[derive(Debug)]
+pub(crate) struct ImportedKey {
+    /// Its handle in its source ([`crate::legacy::handle`]).
+    pub(crate) handle: Vec<u8>,
+    pub(crate) record: KeyRecord,
+    /// Its last use in its source, if known.
+    pub(crate) last_used: Option<Timestamp>,
 }
 
 impl<S: Storage + ?Sized> Storage for Box<S> {
@@ -251,5 +290,32 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
     fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
         (**self).import(keys, events)
+    }
+
+    // Moving in.
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        (**self).import_legacy(keys, at)
+    }
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        (**self).handles_known(handles)
+    }
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        (**self).by_handle(handle)
+    }
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        (**self).redigest(id, from, to, at)
+    }
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        (**self).legacy_sources()
     }
 }

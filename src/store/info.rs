@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::key::digest::Digest;
 use crate::key::SecretKey;
+use crate::legacy::Source;
 use crate::record::{KeyRecord, Usage};
 use crate::scope::scopes_cover;
 pub use crate::state::Status;
@@ -66,11 +67,32 @@ pub struct KeyInfo {
     pub last_rejected: Option<Timestamp>,
     /// State when it was read.
     pub status: Status,
+    /// The key store an imported key came from; `None` for a key made here.
+    pub origin: Option<Source>,
+    /// An imported key's id in its source (Sanctum's `id`, DRF's `prefix`,
+    /// Unkey's `id`).
+    pub source_id: Option<String>,
+    /// The kind of digest its source kept (`sha256`, `sha512`,
+    /// `pbkdf2_sha256`...) while an imported key is still verified against
+    /// it; `None` once its first successful verify has re-digested it, and
+    /// for a key made here.
+    pub legacy_digest: Option<&'static str>,
 }
 
 impl KeyInfo {
     pub(super) fn new(record: KeyRecord, usage: Usage, now: Timestamp) -> Self {
+        let (origin, source_id, legacy_digest) = match record.origin {
+            None => (None, None, None),
+            Some(origin) => (
+                Some(origin.source),
+                Some(origin.source_id),
+                origin.legacy_digest.as_ref().map(|digest| digest.kind()),
+            ),
+        };
         KeyInfo {
+            origin,
+            source_id,
+            legacy_digest,
             status: Status::of(record.revoked_at.is_some(), record.expires_at, now),
             id: record.id,
             name: record.name,

@@ -26,6 +26,11 @@ impl KeyStore {
     /// digests are copied, not recomputed: no key is needed). Usage counted
     /// here is flushed first. One durable transaction in the destination:
     /// all or nothing. Keys keep their ids, events their numbers.
+    ///
+    /// A store holding imported keys still on their source's digest (see
+    /// `import`; their first verify has not re-digested them) is refused:
+    /// the handles they are found by stay behind. Revoke them, or let their
+    /// clients' next requests re-digest them, then copy.
     pub fn copy_to(&self, destination: &KeyStore) -> Result<Copied, Error> {
         let source = self.inner()?;
         let target = destination.inner()?;
@@ -42,6 +47,23 @@ impl KeyStore {
         source
             .storage
             .scan(&mut |record, usage| keys.push((record, usage)))?;
+        let on_legacy = keys
+            .iter()
+            .filter(|(record, _)| {
+                record.revoked_at.is_none()
+                    && record
+                        .origin
+                        .as_ref()
+                        .is_some_and(|origin| origin.legacy_digest.is_some())
+            })
+            .count();
+        if on_legacy > 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{on_legacy} imported keys are still on their source's digest: a copy would \
+                 leave the handles they are found by behind (revoke them, or copy once their \
+                 first verify has re-digested them)"
+            )));
+        }
         let mut events: Vec<Event> = Vec::new();
         loop {
             let after = events.last().map_or(0, |event| event.sequence);

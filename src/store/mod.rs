@@ -25,6 +25,7 @@ use crate::usage::DirtyList;
 
 mod flush;
 mod fork;
+mod import;
 mod info;
 mod leaked;
 mod list;
@@ -37,6 +38,7 @@ mod write;
 use crate::storage::lazy::LazyStorage;
 pub use crate::storage::memory::MemoryStore;
 use fork::{watch_forks, FORK_GENERATION};
+pub use import::{ImportOptions, ImportReport};
 use info::Details;
 pub use info::{GeneratedKey, KeyInfo, ListFilter, Status, StatusFilter, VerifiedKey};
 pub use leaked::MAX_LOCATION_LEN;
@@ -76,6 +78,8 @@ struct Inner {
     /// In exclusive mode, the index file, whose lock keeps shared handles
     /// out for as long as this one lives (`shared_index::exclude_shared`).
     _exclusion: Option<std::fs::File>,
+    /// Which sources of imported keys the store holds (`import`).
+    legacy: import::LegacySources,
 }
 
 /// An open API-key store. Safe to share between threads (`&self` methods).
@@ -243,6 +247,7 @@ impl KeyStore {
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
+        let legacy = import::LegacySources::load(&*storage, options.clock.now(), options.mode)?;
         let inner = Arc::new_cyclic(|this| Inner {
             path,
             storage: ManuallyDrop::new(storage),
@@ -254,6 +259,7 @@ impl KeyStore {
             fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
             lookup,
             dirty: DirtyList::default(),
+            legacy,
             flush_interval: options.flush_interval,
             flusher: Mutex::new(None),
             flusher_started: AtomicBool::new(false),

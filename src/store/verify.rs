@@ -1,10 +1,10 @@
 //! Verify: parse, digest, find the key through the mode's lookup, decide on
 //! its state and scope, count the use off the verify path.
 
-use crate::error::{Rejection, VerifyError};
+use crate::error::VerifyError;
 use crate::key;
-use crate::state::Status;
 
+use super::import::decide;
 use super::info::VerifiedKey;
 use super::KeyStore;
 
@@ -30,21 +30,13 @@ impl KeyStore {
     fn verify_inner(&self, key: &str, scope: Option<&str>) -> Result<VerifiedKey<'_>, VerifyError> {
         let inner = self.inner()?;
         if key::parse(key).is_none() {
-            return Err(Rejection::Malformed.into());
+            // Malformed, unless the store holds keys imported from a
+            // source whose keys look like this (`import`).
+            return self.verify_legacy(inner, key, scope);
         }
         let digest = inner.hasher.digest(key);
         let now = inner.clock.now();
-        let (verified, revoked) = inner.lookup.find(inner, &digest, now)?;
-        match revoked {
-            Status::Revoked => Err(Rejection::Revoked.into()),
-            Status::Expired => Err(Rejection::Expired.into()),
-            Status::Active => match scope {
-                Some(scope) if !verified.has_scope(scope) => {
-                    Err(Rejection::InsufficientScope.into())
-                }
-                _ => Ok(verified),
-            },
-        }
+        decide(inner.lookup.find(inner, &digest, now)?, scope)
     }
 }
 
@@ -57,7 +49,7 @@ mod tests {
     use std::path::Path;
 
     use crate::clock::Timestamp;
-    use crate::error::Error;
+    use crate::error::{Error, Rejection};
     use crate::key::digest::{Digest, Hasher};
     use crate::record::{Event, KeyRecord, StoredState, Usage};
     use crate::state::KeyState;
@@ -120,6 +112,35 @@ mod tests {
         }
         fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
             self.real.import(keys, events)
+        }
+        fn import_legacy(
+            &self,
+            keys: Vec<crate::storage::ImportedKey>,
+            at: Timestamp,
+        ) -> Result<Vec<KeyRecord>, Error> {
+            self.real.import_legacy(keys, at)
+        }
+        fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.real.handles_known(handles)
+        }
+        fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.real.by_handle(handle)
+        }
+        fn redigest(
+            &self,
+            id: &str,
+            from: &Digest,
+            to: &Digest,
+            at: Timestamp,
+        ) -> Result<Option<KeyRecord>, Error> {
+            self.real.redigest(id, from, to, at)
+        }
+        fn legacy_sources(&self) -> Result<crate::legacy::Sources, Error> {
+            // Which sources a store holds is not a key's read (see
+            // `KeyStore::legacy_sources`): not counted.
+            self.real.legacy_sources()
         }
     }
 
@@ -185,5 +206,39 @@ mod tests {
             before + 2,
             "a later verify reads the key's state once"
         );
+    }
+
+    #[test]
+    fn a_native_key_never_takes_the_legacy_path_and_a_legacy_miss_costs_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, reads) = counted_shared_store(dir.path());
+        let key = store.generate(&NewKey::new("k")).unwrap();
+        let secret = key.secret.expose_secret();
+        assert!(store.verify(secret).is_ok());
+        // Unkey's keys can be any string: every non-native string is a candidate.
+        let hash = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            <sha2::Sha256 as sha2::Digest>::digest(b"sk_live"),
+        );
+        let rows = format!("{{\"hash\":\"{hash}\"}}\n");
+        let report = store
+            .import(crate::Source::Unkey, rows.as_bytes(), &Default::default())
+            .unwrap();
+        assert_eq!(report.imported, 1);
+        let before = reads.load(Ordering::SeqCst);
+        assert!(store.verify(secret).is_ok());
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            before + 1,
+            "a native key reads its state only"
+        );
+        // Not native, not imported: its keyed digest (one read here, where
+        // there is no shared index), then one read by its handle, no more.
+        let before = reads.load(Ordering::SeqCst);
+        assert!(matches!(
+            store.verify("sk_random_guess"),
+            Err(VerifyError::Rejected(Rejection::NotFound))
+        ));
+        assert_eq!(reads.load(Ordering::SeqCst), before + 2);
     }
 }

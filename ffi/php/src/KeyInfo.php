@@ -28,6 +28,10 @@ final class KeyInfo
         public readonly int $useCount,
         public readonly int $rejectedCount,
         public readonly string $status,
+        /** Where an imported key came from ("sanctum", "drf-api-key", "unkey"); null for one made here. */
+        public readonly ?string $origin = null,
+        /** The digest kind an imported key is still verified against, until its first verify; then null. */
+        public readonly ?string $legacyDigest = null,
     ) {
     }
 }

@@ -39,9 +39,10 @@ final class KeyStore
     /**
      * The core's bearer_token as a pattern: blanks (space, tab) around the
      * value, the scheme "bearer" in any case, one or more spaces, then the
-     * token: b64token characters (RFC 6750) and any "=" padding.
+     * token: b64token characters (RFC 6750) or "|" (Sanctum's "id|secret",
+     * which the store verifies once imported) and any "=" padding.
      */
-    private const BEARER = '~\A[ \t]*bearer +([A-Za-z0-9\-._\~+/]+=*)[ \t]*\z~i';
+    private const BEARER = '~\A[ \t]*bearer +([A-Za-z0-9\-._\~+/|]+=*)[ \t]*\z~i';
 
     private FFI $ffi;
     private ?CData $handle = null;
@@ -477,6 +478,8 @@ final class KeyStore
             useCount: $raw->use_count,
             rejectedCount: $raw->rejected_count,
             status: Status::KEY_STATUSES[$raw->status] ?? "unknown({$raw->status})",
+            origin: Library::string($raw->origin),
+            legacyDigest: Library::string($raw->legacy_digest),
         );
     }
 

@@ -5,6 +5,7 @@
 # changed is reused as it is, without asking PyPI.
 #
 #   VENV=$(ffi/python/scripts/venv.sh) && "$VENV/bin/python" -m pytest ...
+#   VENV=$(ffi/python/scripts/venv.sh --requirements tests/drf/requirements-3.txt)
 #
 # Where: $APIKEYS_PYTHON_VENV, else /var/tmp/apikeys-python-<hash of the
 # requirements>, a place every user can read: the server tests run their
@@ -20,6 +21,11 @@ bench=0
 
 requirements=("$here/requirements/test.txt")
 ((bench)) && requirements+=("$here/requirements/bench.txt")
+# --requirements FILE: a venv of FILE's packages alone (tests/drf: the real
+# djangorestframework-api-key releases whose rows the importer reads).
+if [ "${1:-}" = "--requirements" ]; then
+  requirements=("$(cd "$(dirname "$2")" && pwd)/$(basename "$2")")
+fi
 
 python=${APIKEYS_PYTHON:-}
 if [ -z "$python" ]; then

@@ -20,13 +20,17 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::key::id::id_number;
+use crate::legacy::Sources;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{link_rotation, ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
+use crate::storage::{
+    link_rotation, ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta,
+};
 
 mod digests;
 mod error;
 mod layout;
+mod legacy;
 mod levels;
 mod numbering;
 
@@ -425,6 +429,33 @@ impl Storage for RedbStorage {
             events.push(Event::decode(bytes.value())?);
         }
         Ok(events)
+    }
+
+    // Moving in: `legacy.rs`.
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        self.import_keys(keys, at)
+    }
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        self.known_handles(handles)
+    }
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        self.record_by_handle(handle)
+    }
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        self.move_to_digest(id, from, to, at)
+    }
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        self.sources()
     }
 }
 

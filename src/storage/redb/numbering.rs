@@ -24,6 +24,12 @@ impl Numbers {
         Ok(Numbers { next })
     }
 
+    /// The number [`Numbers::assign`] gives next.
+    pub(super) fn peek(&self) -> Result<u32, Error> {
+        u32::try_from(self.next)
+            .map_err(|_| Error::Storage("the store holds as many keys as it can".into()))
+    }
+
     /// Numbers `record`, writing the number into its id.
     pub(super) fn assign(&mut self, record: &mut KeyRecord) -> Result<(), Error> {
         let number = u32::try_from(self.next)

@@ -255,5 +255,6 @@ fn record_like(i: usize, secret: &SecretKey, digest: [u8; 32]) -> KeyRecord {
         revoked_at: None,
         rotated_from: None,
         rotated_to: None,
+        origin: None,
     }
 }

@@ -82,6 +82,8 @@ class KeyInfoStruct(ctypes.Structure):
         ("use_count", ctypes.c_uint64),
         ("rejected_count", ctypes.c_uint64),
         ("status", ctypes.c_uint32),
+        ("origin", ctypes.c_char_p),
+        ("legacy_digest", ctypes.c_char_p),
     ]
 
 

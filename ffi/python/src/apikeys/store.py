@@ -50,6 +50,12 @@ class KeyInfo:
     use_count: int
     rejected_count: int
     status: str  # "active", "revoked" or "expired"
+    #: Where an imported key came from ("sanctum", "drf-api-key", "unkey");
+    #: None for a key made by this store.
+    origin: Optional[str] = None
+    #: The digest kind an imported key is still verified against ("sha256",
+    #: "pbkdf2_sha256"...) until its first verify re-digests it; then None.
+    legacy_digest: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,8 @@ def _key_info(raw: n.KeyInfoStruct) -> KeyInfo:
         use_count=raw.use_count,
         rejected_count=raw.rejected_count,
         status=_STATUS_NAMES.get(raw.status, f"unknown({raw.status})"),
+        origin=_decode(raw.origin),
+        legacy_digest=_decode(raw.legacy_digest),
     )
 
 

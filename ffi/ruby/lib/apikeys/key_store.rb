@@ -3,10 +3,12 @@
 module ApiKeys
   # What the store knows about a key: never the key itself. Times are UTC
   # Time objects (nil when unset); scopes an array of strings; status one of
-  # :active, :revoked, :expired.
+  # :active, :revoked, :expired; origin "sanctum", "drf-api-key" or "unkey"
+  # for an imported key (nil for one made here), legacy_digest the digest
+  # kind it is still verified against until its first verify (then nil).
   KeyInfo = Struct.new(:id, :name, :hint, :env, :scopes, :owner, :rotated_from, :rotated_to,
                        :created_at, :expires_at, :revoked_at, :last_used, :use_count,
-                       :rejected_count, :status, keyword_init: true)
+                       :rejected_count, :status, :origin, :legacy_digest, keyword_init: true)
 
   # An accepted key: who it belongs to and what it may do.
   VerifiedKey = Struct.new(:id, :name, :env, :scopes, :owner, :expires_at, keyword_init: true)
@@ -400,7 +402,8 @@ module ApiKeys
         created_at: time(raw[:created_at]), expires_at: time(raw[:expires_at]),
         revoked_at: time(raw[:revoked_at]), last_used: time(raw[:last_used]),
         use_count: raw[:use_count], rejected_count: raw[:rejected_count],
-        status: Native::KEY_STATUSES.fetch(raw[:status], :unknown)
+        status: Native::KEY_STATUSES.fetch(raw[:status], :unknown),
+        origin: string(raw[:origin]), legacy_digest: string(raw[:legacy_digest])
       )
     end
 

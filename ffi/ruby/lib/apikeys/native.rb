@@ -106,7 +106,9 @@ module ApiKeys
              :last_used, :int64,
              :use_count, :uint64,
              :rejected_count, :uint64,
-             :status, :uint32
+             :status, :uint32,
+             :origin, :pointer,
+             :legacy_digest, :pointer
     end
 
     class VerifiedInfo < FFI::Struct

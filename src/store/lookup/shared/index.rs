@@ -42,9 +42,10 @@ use memmap2::MmapRaw;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
+use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, NewDigests, Storage, Target, UsageDelta};
+use crate::storage::{ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta};
 
 /// "APKIDX01", little-endian.
 const MAGIC: u64 = u64::from_le_bytes(*b"APKIDX01");
@@ -1023,6 +1024,85 @@ impl<S: Storage> Storage for Indexed<S> {
             },
             |_| states.clone(),
         )
+    }
+
+    // Moving in: imports and re-digests keep the index like any write.
+    fn import_legacy(
+        &self,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        self.index.write(
+            &self.storage,
+            |marker| {
+                // Under the index's lock no other process writes: the
+                // handles stored now are exactly those the import skips.
+                let known = {
+                    let handles: Vec<&[u8]> =
+                        keys.iter().map(|key| key.handle.as_slice()).collect();
+                    self.storage.handles_known(&handles)?
+                };
+                let mut marked = std::collections::HashSet::new();
+                for (key, known) in keys.iter().zip(known) {
+                    if !known && marked.insert(key.handle.as_slice()) {
+                        let digest = Digest::from_bytes(key.record.digest);
+                        marker.mark(&digest, key.record.state().word())?;
+                    }
+                }
+                self.storage.import_legacy(keys, at)
+            },
+            |records| {
+                records
+                    .iter()
+                    .map(|record| (Digest::from_bytes(record.digest), record.state().word()))
+                    .collect()
+            },
+        )
+    }
+
+    fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        self.storage.handles_known(handles)
+    }
+
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        self.storage.by_handle(handle)
+    }
+
+    fn redigest(
+        &self,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
+    ) -> Result<Option<KeyRecord>, Error> {
+        self.index.write(
+            &self.storage,
+            |marker| {
+                let Some((record, _)) = self.storage.by_id(id)? else {
+                    return Ok(None);
+                };
+                let on_legacy = record
+                    .origin
+                    .as_ref()
+                    .is_some_and(|origin| origin.legacy_digest.is_some());
+                if Digest::from_bytes(record.digest) != *from || !on_legacy {
+                    return Ok(None);
+                }
+                // The key under its new digest; the placeholder, which no
+                // presented key can hash to, refused from now on.
+                marker.mark(to, record.state().word())?;
+                marker.mark(from, crate::state::REVOKED)?;
+                self.storage.redigest(id, from, to, at)
+            },
+            |moved| match moved {
+                Some(record) => vec![(*to, record.state().word()), (*from, crate::state::REVOKED)],
+                None => Vec::new(),
+            },
+        )
+    }
+
+    fn legacy_sources(&self) -> Result<Sources, Error> {
+        self.storage.legacy_sources()
     }
 }
 
