@@ -700,3 +700,75 @@ fn keys_are_redigested_wherever_the_digest_index_keeps_their_row() {
         assert!(store.verify(key).is_ok());
     }
 }
+
+#[test]
+fn in_memory_stores_import_verify_and_redigest_as_files_do() {
+    for mode in [Mode::Exclusive, Mode::Shared] {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = apikeys::MemoryStore::new();
+        let clock = ManualClock::new(Timestamp::from_unix(NOW));
+        let path = dir.path().join("memory");
+        let open = || KeyStore::open(&path, options(mode, &clock).in_memory(&memory)).unwrap();
+        let store = open();
+        let (csv, keys) = sanctum_export();
+        let report = store
+            .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert_eq!(report.imported, 3, "{mode:?}");
+        let verified = store.verify(&keys[0]).unwrap().into_owned();
+        assert_eq!(
+            legacy_of(&store, verified.id()),
+            None,
+            "{mode:?}: re-digested"
+        );
+        assert!(store.verify(&keys[0]).is_ok());
+        assert_eq!(rejection(&store, &keys[2]), Some(Rejection::Expired));
+        let forged = format!("8|{}", sanctum_token(99));
+        assert_eq!(rejection(&store, &forged), Some(Rejection::NotFound));
+        let again = store
+            .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert_eq!((again.imported, again.already_imported), (0, 3));
+        let (unkey, unkey_keys) = unkey_export();
+        store
+            .import(Source::Unkey, unkey.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert!(store.verify(&unkey_keys[0]).is_ok(), "{mode:?}");
+        let kinds: Vec<&str> = store
+            .events(0, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "redigested").count(), 2);
+        store.close().unwrap();
+        // The contents outlive the handle: the key is native now.
+        let store = open();
+        assert!(store.verify(&keys[0]).is_ok(), "{mode:?}");
+        assert_eq!(legacy_of(&store, verified.id()), None);
+        store.close().unwrap();
+    }
+}
+
+#[test]
+fn a_store_with_imported_keys_is_not_migrated_and_stays_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);
+    let (csv, keys) = sanctum_export();
+    store
+        .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
+        .unwrap();
+    store.verify(&keys[0]).unwrap();
+    let (copy, _clock) = open(&dir.path().join("copy.redb"), Mode::Exclusive);
+    let refused = store.copy_to(&copy).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("imported from other key stores"),
+        "{refused}"
+    );
+    // Nothing was copied, nothing changed here.
+    assert_eq!(copy.list(&ListFilter::default()).unwrap().len(), 0);
+    assert!(store.verify(&keys[0]).is_ok());
+    assert!(store.verify(&keys[1]).is_ok());
+}
