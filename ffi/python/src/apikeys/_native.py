@@ -48,6 +48,8 @@ PANIC = 900
 
 OPEN_EXCLUSIVE = 0
 OPEN_SHARED = 1
+#: The store kept in this process's memory, for test suites (not exposed by KeyStore yet).
+OPEN_IN_MEMORY = 2
 
 # APIKEYS_ID_SIZE: the id buffer of apikeys_key_check (16 characters and a NUL).
 ID_SIZE = 17
