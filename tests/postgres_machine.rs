@@ -136,8 +136,9 @@ impl Worker {
         worker
     }
 
-    /// The next protocol line (those starting with `@`; the test harness
-    /// prints its own lines too).
+    /// The next protocol line (what follows an `@`; the test harness
+    /// prints its own text too, `test worker_process ... ` without a line
+    /// end before the first answer).
     fn answer(&mut self) -> String {
         loop {
             let mut line = String::new();
@@ -145,7 +146,7 @@ impl Worker {
                 self.output.read_line(&mut line).unwrap() > 0,
                 "the worker ended"
             );
-            if let Some(answer) = line.trim_end().strip_prefix('@') {
+            if let Some((_, answer)) = line.trim_end().split_once('@') {
                 return answer.to_string();
             }
         }
@@ -542,8 +543,8 @@ fn a_killed_feeder_is_replaced_and_no_revoked_key_is_accepted_past_the_bound() {
         .map(|w| w.per_key.iter().map(|k| k[3]).sum::<u64>())
         .sum();
     println!(
-        "feeder {feeder} killed at {:.1} ms into the run; successor {successor}; {unavailable} verifies unavailable",
-        killed as f64 / 1e6 % 1e6
+        "feeder {feeder} killed; successor {successor}; {unavailable} verifies unavailable; revocations after the kill: {}",
+        revoked_at.iter().flatten().filter(|at| **at > killed).count()
     );
     // Service goes on from the index: revoked refused, valid accepted.
     for worker in machine.workers.iter_mut().chain(other.workers.iter_mut()) {
