@@ -824,3 +824,56 @@ fn bad_urls_and_unreachable_servers_are_clear_errors() {
         .to_string()
         .contains("unused-password"));
 }
+
+#[test]
+fn unknown_well_formed_keys_read_the_database_at_a_bounded_rate() {
+    let db = Database::new();
+    let local = tempfile::tempdir().unwrap();
+    let url = format!(
+        "{}?apikeys_local={}&apikeys_miss_reads=20",
+        db.url,
+        local.path().display()
+    );
+    let machine = KeyStore::open(&url, options()).unwrap();
+    let elsewhere = KeyStore::open(&db.url, options().local_dir(LocalDir::PerProcess)).unwrap();
+    // Well formed, in no PostgreSQL store: keys of a file store.
+    let dir = tempfile::tempdir().unwrap();
+    let file = KeyStore::open(dir.path().join("other.redb"), options()).unwrap();
+    let strangers: Vec<String> = (0..200)
+        .map(|i| {
+            let key = file.generate(&NewKey::new(format!("s{i}"))).unwrap();
+            key.secret.expose_secret().to_string()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut times = Vec::new();
+    for stranger in &strangers {
+        let started = Instant::now();
+        assert_eq!(rejection(machine.verify(stranger)), Rejection::NotFound);
+        times.push(started.elapsed());
+    }
+    let (asked, refused) = times.split_at(20);
+    let mean = |t: &[Duration]| {
+        let mut sorted = t.to_vec();
+        sorted.sort();
+        sorted[sorted.len() / 2]
+    };
+    println!(
+        "unknown well-formed keys (median): the first 20 (the budget, the first opens the connection) {:?}, the next 180 {:?}",
+        mean(asked),
+        mean(refused)
+    );
+    // A key made on another machine: accepted here on its first verify,
+    // by the feed or by the read.
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(60));
+        let fresh = elsewhere.generate(&NewKey::new("fresh")).unwrap();
+        let started = Instant::now();
+        machine.verify(fresh.secret.expose_secret()).unwrap();
+        times.push(started.elapsed());
+    }
+    println!(
+        "a key made on another machine, verified here at once: median {:?} of 20",
+        mean(&times[200..])
+    );
+}

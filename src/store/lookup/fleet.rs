@@ -380,6 +380,46 @@ fn machine_files(
     })
 }
 
+/// Lease descriptors of this process. A child made by `fork()` inherits
+/// them, and with them the `flock` (it belongs to the open file, not the
+/// process): a child that outlived a killed feeder would hold the lease
+/// without feeding. The child closes its copies right after the fork.
+#[cfg(unix)]
+static LEASES: [std::sync::atomic::AtomicI32; 64] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; 64];
+
+#[cfg(unix)]
+extern "C" fn close_leases_in_child() {
+    for slot in &LEASES {
+        let fd = slot.swap(-1, Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: close is async-signal-safe; the descriptor is this
+            // process's copy of a lease, which no code of the child uses.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Remembers a lease descriptor for [`close_leases_in_child`]; the slot to
+/// forget it by (none when 64 are taken: that lease stays inherited).
+#[cfg(unix)]
+fn register_lease(lease: &File) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a child handler that only swaps atomics and
+        // closes descriptors, both async-signal-safe.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(close_leases_in_child));
+        }
+    });
+    let fd = lease.as_raw_fd();
+    LEASES.iter().position(|slot| {
+        slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
+}
+
 /// The lease thread of a per-machine store: tries the lease every poll
 /// interval; the process that holds it feeds the machine's index until its
 /// store closes (the kernel releases the lease if it dies). Closes the call
@@ -393,17 +433,24 @@ fn compete(
     closer: IdleCloser,
     idle: Duration,
 ) {
+    #[cfg(unix)]
+    let slot = register_lease(&lease);
     loop {
         if stop.load(Ordering::SeqCst) || !closer.close_if_idle(idle) {
-            return;
+            break;
         }
         if lease.try_lock().is_ok() {
             feed_machine(&index, Feed::new(server), &stop, poll, &closer, idle);
-            // Returning drops `lease`, which releases it.
-            return;
+            break;
         }
         std::thread::sleep(poll);
     }
+    #[cfg(unix)]
+    if let Some(slot) = slot {
+        LEASES[slot].store(-1, Ordering::SeqCst);
+    }
+    // Released for every copy of the descriptor (a child's, if one kept it).
+    let _ = lease.unlock();
 }
 
 /// The elected feeder: a full read of the feed, then every change, each
