@@ -228,6 +228,16 @@ impl FleetLookup {
                     .map_err(|error| {
                         Error::Storage(format!("could not start the lease thread: {error}"))
                     })?;
+                // Open returns with a current index when a feeder can
+                // confirm one within L (at once if one already runs);
+                // otherwise verifies follow the policy until it does.
+                let bound = u64::try_from(policy.bound.as_nanos()).unwrap_or(u64::MAX);
+                let waiting = std::time::Instant::now();
+                while !index.confirmed_within(boot_nanos(), bound)
+                    && waiting.elapsed() < policy.bound
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 Source::Machine(index)
             }
             None => {
