@@ -65,8 +65,8 @@ pub use ownership::{set_owner_and_mode, ALLOWED_MODES, OWNER_ONLY};
 pub use record::{Event, EventKind, KeyRecord};
 pub use scope::{check_scope, scope_covers, scopes_cover, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use store::{
-    Copied, GeneratedKey, ImportOptions, ImportReport, KeyInfo, KeyStore, ListFilter, MemoryStore,
-    Mode, NewKey, NotCurrent, Status, StatusFilter, StoreOptions, VerifiedKey,
-    DEFAULT_REVOCATION_BOUND, MAX_BATCH, MAX_LOCATION_LEN, MAX_METADATA_LEN, MAX_NAME_LEN,
-    MAX_OWNER_LEN,
+    Copied, GeneratedKey, ImportOptions, ImportReport, KeyInfo, KeyStore, ListFilter, LocalDir,
+    MemoryStore, Mode, NewKey, NotCurrent, Status, StatusFilter, StoreOptions, VerifiedKey,
+    DEFAULT_IDLE_CLOSE, DEFAULT_MISS_READS, DEFAULT_REVOCATION_BOUND, MAX_BATCH, MAX_LOCATION_LEN,
+    MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
 };

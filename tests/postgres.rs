@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apikeys::{
-    Error, EventKind, KeyStore, ListFilter, NewKey, NotCurrent, Rejection, Status, StoreOptions,
-    VerifyError,
+    Error, EventKind, KeyStore, ListFilter, LocalDir, NewKey, NotCurrent, Rejection, Status,
+    StoreOptions, VerifyError,
 };
 use postgres::{Client, NoTls};
 
@@ -628,7 +628,7 @@ fn usage_from_several_machines_adds_up() {
 }
 
 #[test]
-fn connections_per_process_are_counted() {
+fn connections_are_counted_per_process_and_per_machine() {
     let db = Database::new();
     let count = |client: &mut Client| -> i64 {
         client
@@ -640,32 +640,43 @@ fn connections_per_process_are_counted() {
             .get(0)
     };
     let mut admin = db.client();
-    let stores: Vec<KeyStore> = (0..4)
-        .map(|_| KeyStore::open(&db.url, options()).unwrap())
-        .collect();
-    let at_rest = count(&mut admin);
-    let key = stores[0].generate(&NewKey::new("load")).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    std::thread::scope(|scope| {
-        for store in &stores {
-            scope.spawn(|| {
-                for _ in 0..2000 {
-                    store.verify(key.secret.expose_secret()).unwrap();
-                }
-                store.flush().unwrap();
-            });
-        }
-    });
-    let under_load = count(&mut admin);
-    println!(
-        "connections for {} store handles: {at_rest} at rest, {under_load} after load",
-        stores.len()
-    );
-    assert_eq!(
-        at_rest,
-        2 * stores.len() as i64,
-        "one for calls, one for the feed"
-    );
+    let local = tempfile::tempdir().unwrap();
+    for (mode, dir) in [
+        ("per process", LocalDir::PerProcess),
+        ("per machine", LocalDir::At(local.path().to_path_buf())),
+    ] {
+        let stores: Vec<KeyStore> = (0..4)
+            .map(|_| KeyStore::open(&db.url, options().local_dir(dir.clone())).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let at_rest = count(&mut admin);
+        let key = stores[0].generate(&NewKey::new("load")).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        std::thread::scope(|scope| {
+            for store in &stores {
+                scope.spawn(|| {
+                    for _ in 0..2000 {
+                        store.verify(key.secret.expose_secret()).unwrap();
+                    }
+                    store.flush().unwrap();
+                });
+            }
+        });
+        let under_load = count(&mut admin);
+        println!(
+            "{mode}: connections for {} store handles: {at_rest} at rest, {under_load} after load",
+            stores.len()
+        );
+        // Call connections open on first use: at rest only feeds remain.
+        let expected = if matches!(dir, LocalDir::PerProcess) {
+            4
+        } else {
+            1
+        };
+        assert_eq!(at_rest, expected, "{mode}: feed connections only");
+        drop(stores);
+        std::thread::sleep(Duration::from_millis(400));
+    }
 }
 
 #[test]
@@ -812,4 +823,57 @@ fn bad_urls_and_unreachable_servers_are_clear_errors() {
         .display()
         .to_string()
         .contains("unused-password"));
+}
+
+#[test]
+fn unknown_well_formed_keys_read_the_database_at_a_bounded_rate() {
+    let db = Database::new();
+    let local = tempfile::tempdir().unwrap();
+    let url = format!(
+        "{}?apikeys_local={}&apikeys_miss_reads=20",
+        db.url,
+        local.path().display()
+    );
+    let machine = KeyStore::open(&url, options()).unwrap();
+    let elsewhere = KeyStore::open(&db.url, options().local_dir(LocalDir::PerProcess)).unwrap();
+    // Well formed, in no PostgreSQL store: keys of a file store.
+    let dir = tempfile::tempdir().unwrap();
+    let file = KeyStore::open(dir.path().join("other.redb"), options()).unwrap();
+    let strangers: Vec<String> = (0..200)
+        .map(|i| {
+            let key = file.generate(&NewKey::new(format!("s{i}"))).unwrap();
+            key.secret.expose_secret().to_string()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut times = Vec::new();
+    for stranger in &strangers {
+        let started = Instant::now();
+        assert_eq!(rejection(machine.verify(stranger)), Rejection::NotFound);
+        times.push(started.elapsed());
+    }
+    let (asked, refused) = times.split_at(20);
+    let mean = |t: &[Duration]| {
+        let mut sorted = t.to_vec();
+        sorted.sort();
+        sorted[sorted.len() / 2]
+    };
+    println!(
+        "unknown well-formed keys (median): the first 20 (the budget, the first opens the connection) {:?}, the next 180 {:?}",
+        mean(asked),
+        mean(refused)
+    );
+    // A key made on another machine: accepted here on its first verify,
+    // by the feed or by the read.
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(60));
+        let fresh = elsewhere.generate(&NewKey::new("fresh")).unwrap();
+        let started = Instant::now();
+        machine.verify(fresh.secret.expose_secret()).unwrap();
+        times.push(started.elapsed());
+    }
+    println!(
+        "a key made on another machine, verified here at once: median {:?} of 20",
+        mean(&times[200..])
+    );
 }

@@ -49,7 +49,10 @@ use lookup::shared::index::{self as shared_index, Indexed, SharedIndex, StoreIde
 use lookup::shared::SharedLookup;
 use lookup::KeyLookup;
 pub use migrate::Copied;
-pub use options::{Mode, NewKey, NotCurrent, StoreOptions, DEFAULT_REVOCATION_BOUND};
+pub use options::{
+    LocalDir, Mode, NewKey, NotCurrent, StoreOptions, DEFAULT_IDLE_CLOSE, DEFAULT_MISS_READS,
+    DEFAULT_REVOCATION_BOUND,
+};
 pub use write::{MAX_BATCH, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN};
 
 struct Inner {
@@ -213,14 +216,20 @@ impl KeyStore {
     /// Opens a store in a PostgreSQL database.
     #[cfg(feature = "postgres")]
     fn open_server(url: &str, mut options: StoreOptions) -> Result<KeyStore, Error> {
-        use crate::storage::postgres::{feed::Feed, redacted, split_url, PgStorage, Server};
+        use crate::storage::postgres::{redacted, split_url, PgStorage, Server};
         watch_forks();
         let (url, parameters) = split_url(url);
         options.apply_url_parameters(&parameters)?;
         let hasher = Hasher::new(&options.pepper);
         let server = Server::parse(&url)?;
         let storage = PgStorage::open(server.clone(), &hasher.fingerprint())?;
-        let lookup = lookup::fleet::FleetLookup::start(Feed::new(server), options.fleet)?;
+        let lookup = lookup::fleet::FleetLookup::start(
+            server,
+            options.fleet.clone(),
+            hasher.fingerprint(),
+            storage.idle_closer(),
+            &redacted(&url),
+        )?;
         Self::with_storage(
             PathBuf::from(redacted(&url)),
             Box::new(PanicGuard(storage)),

@@ -41,12 +41,42 @@ pub enum NotCurrent {
 }
 
 /// How verify on a PostgreSQL store decides (see [`StoreOptions::revocation_bound`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FleetPolicy {
     pub(crate) bound: Duration,
     pub(crate) not_current: NotCurrent,
     pub(crate) strict: bool,
+    /// Where the machine's feeder lease and index live.
+    pub(crate) local: LocalDir,
+    /// A call connection unused this long is closed.
+    pub(crate) idle_close: Duration,
+    /// Reads of the database per second, per process, for well-formed keys
+    /// the local copy does not know (a key just made on another machine).
+    pub(crate) miss_reads: u32,
 }
+
+/// Where a PostgreSQL store's machine-local files live: the lease that
+/// elects the one process per machine that follows the change feed, and the
+/// machine's index that every process maps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LocalDir {
+    /// `$XDG_RUNTIME_DIR/apikeys`, else `/run/apikeys` if this process may
+    /// create or use it, else `<temp dir>/apikeys-<uid>`; created owner-only.
+    /// If none is usable, each process follows the feed itself.
+    #[default]
+    Default,
+    /// This directory (created owner-only if missing); an error if unusable.
+    At(std::path::PathBuf),
+    /// No machine-local files: every process follows the feed itself (two
+    /// connections per process).
+    PerProcess,
+}
+
+/// Idle call connections are closed after this long.
+pub const DEFAULT_IDLE_CLOSE: Duration = Duration::from_secs(10);
+
+/// Database reads per second and per process for unknown well-formed keys.
+pub const DEFAULT_MISS_READS: u32 = 20;
 
 /// The revocation bound unless set: a revocation committed in PostgreSQL is
 /// refused by every machine within this time.
@@ -80,6 +110,9 @@ impl Default for StoreOptions {
                 bound: DEFAULT_REVOCATION_BOUND,
                 not_current: NotCurrent::AskDatabase,
                 strict: false,
+                local: LocalDir::Default,
+                idle_close: DEFAULT_IDLE_CLOSE,
+                miss_reads: DEFAULT_MISS_READS,
             },
             memory: None,
         }
@@ -192,6 +225,13 @@ impl StoreOptions {
         self
     }
 
+    /// PostgreSQL stores: where the machine-local lease and index live
+    /// ([`LocalDir`]; URL: `apikeys_local=<dir>` or `apikeys_local=off`).
+    pub fn local_dir(mut self, dir: LocalDir) -> Self {
+        self.fleet.local = dir;
+        self
+    }
+
     /// Applies this library's parameters of a PostgreSQL URL
     /// (`apikeys_bound_ms`, `apikeys_not_current`, `apikeys_strict`), so that
     /// hosts that pass only a URL can set them.
@@ -225,6 +265,20 @@ impl StoreOptions {
                         _ => return Err(bad(name, value)),
                     }
                 }
+                "local" => {
+                    self.fleet.local = match value.as_str() {
+                        "off" => LocalDir::PerProcess,
+                        "" | "default" => LocalDir::Default,
+                        dir => LocalDir::At(percent_decoded(dir).map_err(|_| bad(name, value))?),
+                    }
+                }
+                "idle_ms" => {
+                    let ms: u64 = value.parse().map_err(|_| bad(name, value))?;
+                    self.fleet.idle_close = Duration::from_millis(ms);
+                }
+                "miss_reads" => {
+                    self.fleet.miss_reads = value.parse().map_err(|_| bad(name, value))?;
+                }
                 _ => return Err(bad(name, value)),
             }
         }
@@ -246,6 +300,29 @@ impl StoreOptions {
         self.memory = Some(memory.clone());
         self
     }
+}
+
+/// A URL parameter's value with `%XX` escapes decoded (a path may hold `&`).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn percent_decoded(value: &str) -> Result<std::path::PathBuf, ()> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3).ok_or(())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(out).map_err(|_| ())?;
+    if !text.starts_with('/') {
+        return Err(());
+    }
+    Ok(std::path::PathBuf::from(text))
 }
 
 /// When a new key stops being accepted.

@@ -10,7 +10,8 @@
 //! feed versions and event sequences commit in the order they are handed
 //! out: a reader that sees version V has seen every change up to V.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Row, Statement, Transaction};
@@ -34,11 +35,34 @@ mod schema;
 
 pub(crate) use connect::{redacted, split_url, Server};
 
-/// A PostgreSQL database holding one store. One connection, opened again
-/// after a failure by the next call; calls from several threads take turns.
+/// A PostgreSQL database holding one store. One connection, opened by the
+/// first call that needs it (verify from memory needs none), again after a
+/// failure by the next call, and closed by [`IdleCloser`] once idle; calls
+/// from several threads take turns.
 pub(crate) struct PgStorage {
     server: Server,
-    connection: Mutex<Option<Connection>>,
+    connection: Arc<Mutex<Option<(Connection, Instant)>>>,
+}
+
+/// Closes a store's call connection once it has not been used for a while,
+/// so that idle workers hold no backend. Held by a thread that outlives no
+/// store (a weak reference).
+pub(crate) struct IdleCloser(Weak<Mutex<Option<(Connection, Instant)>>>);
+
+impl IdleCloser {
+    /// Closes the connection if its last call ended more than `idle` ago;
+    /// false once the store is gone. Never waits behind a running call.
+    pub(crate) fn close_if_idle(&self, idle: Duration) -> bool {
+        let Some(slot) = self.0.upgrade() else {
+            return false;
+        };
+        if let Ok(mut slot) = slot.try_lock() {
+            if slot.as_ref().is_some_and(|(_, last)| last.elapsed() > idle) {
+                *slot = None;
+            }
+        }
+        true
+    }
 }
 
 /// A connection with the statements of the verify path prepared once: a
@@ -67,12 +91,16 @@ impl PgStorage {
     pub(crate) fn open(server: Server, fingerprint: &[u8; 32]) -> Result<Self, Error> {
         let mut client = server.connect()?;
         schema::check_or_create(&mut client, fingerprint)?;
-        let connection = Connection::new(&server)?;
         drop(client);
         Ok(PgStorage {
             server,
-            connection: Mutex::new(Some(connection)),
+            connection: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// What closes the call connection when idle.
+    pub(crate) fn idle_closer(&self) -> IdleCloser {
+        IdleCloser(Arc::downgrade(&self.connection))
     }
 
     /// Runs `body` on the connection, connecting first if there is none. A
@@ -94,14 +122,15 @@ impl PgStorage {
             .unwrap_or_else(PoisonError::into_inner);
         if slot
             .as_ref()
-            .is_none_or(|connection| connection.client.is_closed())
+            .is_none_or(|(connection, _)| connection.client.is_closed())
         {
-            *slot = Some(Connection::new(&self.server)?);
+            *slot = Some((Connection::new(&self.server)?, Instant::now()));
         }
-        let connection = slot
+        let (connection, last) = slot
             .as_mut()
             .ok_or_else(|| Error::DatabaseUnavailable("no connection".into()))?;
         let result = body(connection);
+        *last = Instant::now();
         if matches!(result, Err(Error::DatabaseUnavailable(_))) || connection.client.is_closed() {
             *slot = None;
         }

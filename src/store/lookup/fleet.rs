@@ -1,7 +1,19 @@
-//! Fleet mode's lookup (a store on PostgreSQL): every key's details and
-//! state in this process's memory, a replica kept current by a thread that
-//! follows the database's change feed ([`Feed`]), woken by `NOTIFY` and
-//! polling every `bound / 4` anyway.
+//! Fleet mode's lookup (a store on PostgreSQL), in one of two shapes:
+//!
+//! - **per machine** (the default when a machine-local directory is
+//!   usable): one process per machine, elected by an `flock` lease on a
+//!   file in that directory, follows the database's change feed ([`Feed`])
+//!   and writes every key's state into the machine's index (the shared
+//!   index file format, `shared/index.rs`), with the moment up to which it
+//!   confirmed it current. Every process maps it and checks that moment
+//!   against L itself; a process holds no feed connection unless it is the
+//!   feeder, and its call connection only while it uses it. When the
+//!   feeder dies the kernel releases the lease and another process takes it.
+//! - **per process**: every key's details and state in this process's
+//!   memory, a replica kept current by a thread of its own that follows the
+//!   feed.
+//!
+//! Either way the feed is woken by `NOTIFY` and polled every `bound / 4`.
 //!
 //! The revocation bound L: the replica records when (on this machine's
 //! monotonic clock, `CLOCK_BOOTTIME`, which also counts suspended time) the
@@ -12,8 +24,10 @@
 //! refuses ([`NotCurrent`]); it never serves from memory. The proof and the
 //! measured delays: `docs/postgres.md`.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, MutexGuard, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -24,13 +38,15 @@ use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
 use crate::state::KeyState;
 use crate::storage::postgres::feed::Feed;
+use crate::storage::postgres::{IdleCloser, Server};
 use crate::storage::NewDigests;
 use crate::usage::PendingUsage;
 
 use super::read_through::ReadThrough;
+use super::shared::index::{Lookup, SharedIndex};
 use super::{Found, KeyLookup};
 use crate::store::info::Details;
-use crate::store::options::{FleetPolicy, NotCurrent};
+use crate::store::options::{FleetPolicy, LocalDir, NotCurrent};
 use crate::store::Inner;
 
 /// Nanoseconds on a clock that never goes back and keeps counting while the
@@ -110,42 +126,177 @@ impl Replica {
     }
 }
 
-/// The replica, the thread that follows the feed, and what to do when the
-/// replica cannot be confirmed current.
+/// Where verify reads the keys' states.
+enum Source {
+    /// This process's replica, fed by its own feed thread.
+    Process(Arc<Replica>),
+    /// The machine's index, fed by the elected feeder.
+    Machine(Arc<SharedIndex>),
+}
+
+/// The keys' states, the thread that follows the feed (or competes for the
+/// machine's lease), and what to do when they cannot be confirmed current.
 pub(in crate::store) struct FleetLookup {
-    replica: Arc<Replica>,
+    source: Source,
     through: ReadThrough,
     policy: FleetPolicy,
+    misses: MissReads,
     stop: Arc<AtomicBool>,
 }
 
-impl FleetLookup {
-    /// Reads every key once (so that the store opens current), then starts
-    /// the thread that follows the feed.
-    pub(in crate::store) fn start(mut feed: Feed, policy: FleetPolicy) -> Result<Self, Error> {
-        let replica = Arc::new(Replica {
-            keys: RwLock::new(HashTable::new()),
-            confirmed: AtomicU64::new(0),
-        });
-        let started = boot_nanos();
-        let first = feed.changes_since(0)?;
-        for record in first.records {
-            replica.apply(record);
+/// Reads of the database for well-formed keys the local copy does not know,
+/// at most `rate` a second in this process (a token bucket of `rate`), so
+/// that a flood of made-up keys costs the database at most that.
+struct MissReads {
+    rate: u32,
+    /// Tokens left and the moment (`boot_nanos`) they were counted.
+    bucket: Mutex<(f64, u64)>,
+}
+
+impl MissReads {
+    fn new(rate: u32) -> Self {
+        MissReads {
+            rate,
+            bucket: Mutex::new((f64::from(rate), boot_nanos())),
         }
-        replica.confirm(started);
+    }
+
+    fn take(&self) -> bool {
+        if self.rate == 0 {
+            return false;
+        }
+        let now = boot_nanos();
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let rate = f64::from(self.rate);
+        let refill = now.saturating_sub(bucket.1) as f64 / 1e9 * rate;
+        bucket.0 = (bucket.0 + refill).min(rate);
+        bucket.1 = now;
+        if bucket.0 >= 1.0 {
+            bucket.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The machine-local files of one store: the feeder's lease and the index.
+struct MachineFiles {
+    lease: PathBuf,
+    index: PathBuf,
+}
+
+impl FleetLookup {
+    /// Per machine if a local directory is usable (or asked for), else per
+    /// process. `url` (without password or parameters) and the pepper's
+    /// `fingerprint` name the machine's files, one pair per store.
+    pub(in crate::store) fn start(
+        server: Server,
+        policy: FleetPolicy,
+        fingerprint: [u8; 32],
+        closer: IdleCloser,
+        url: &str,
+    ) -> Result<Self, Error> {
+        let files = match &policy.local {
+            LocalDir::PerProcess => None,
+            LocalDir::At(dir) => Some(machine_files(dir, true, &fingerprint, url)?),
+            LocalDir::Default => default_dirs()
+                .iter()
+                .find_map(|dir| machine_files(dir, false, &fingerprint, url).ok()),
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let poll = (policy.bound / 4).max(Duration::from_millis(1));
-        let (weak, stopped) = (Arc::downgrade(&replica), stop.clone());
-        std::thread::Builder::new()
-            .name("apikeys-feed".into())
-            .spawn(move || follow(weak, feed, first.version, stopped, poll))
-            .map_err(|error| Error::Storage(format!("could not start the feed thread: {error}")))?;
+        let source = match files {
+            Some(files) => {
+                let lease = File::options()
+                    .read(true)
+                    .write(true)
+                    .open(&files.lease)
+                    .map_err(|error| crate::ownership::io_error(error, &files.lease))?;
+                let index = Arc::new(SharedIndex::open_machine(
+                    &files.lease,
+                    &files.index,
+                    fingerprint,
+                )?);
+                let (weak, stopped, idle) =
+                    (Arc::downgrade(&index), stop.clone(), policy.idle_close);
+                std::thread::Builder::new()
+                    .name("apikeys-lease".into())
+                    .spawn(move || {
+                        compete(weak, lease, server, stopped, poll, closer, idle);
+                    })
+                    .map_err(|error| {
+                        Error::Storage(format!("could not start the lease thread: {error}"))
+                    })?;
+                // Open returns with a current index when a feeder can
+                // confirm one within L (at once if one already runs);
+                // otherwise verifies follow the policy until it does.
+                let bound = u64::try_from(policy.bound.as_nanos()).unwrap_or(u64::MAX);
+                let waiting = std::time::Instant::now();
+                while !index.confirmed_within(boot_nanos(), bound)
+                    && waiting.elapsed() < policy.bound
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Source::Machine(index)
+            }
+            None => {
+                let replica = Arc::new(Replica {
+                    keys: RwLock::new(HashTable::new()),
+                    confirmed: AtomicU64::new(0),
+                });
+                let mut feed = Feed::new(server);
+                let started = boot_nanos();
+                let first = feed.changes_since(0)?;
+                for record in first.records {
+                    replica.apply(record);
+                }
+                replica.confirm(started);
+                let (weak, stopped, idle) =
+                    (Arc::downgrade(&replica), stop.clone(), policy.idle_close);
+                std::thread::Builder::new()
+                    .name("apikeys-feed".into())
+                    .spawn(move || {
+                        follow(weak, feed, first.version, stopped, poll, closer, idle);
+                    })
+                    .map_err(|error| {
+                        Error::Storage(format!("could not start the feed thread: {error}"))
+                    })?;
+                Source::Process(replica)
+            }
+        };
         Ok(FleetLookup {
-            replica,
+            source,
             through: ReadThrough::default(),
+            misses: MissReads::new(policy.miss_reads),
             policy,
             stop,
         })
+    }
+
+    /// The machine index file, when this store uses one.
+    #[allow(dead_code)]
+    pub(in crate::store) fn machine_index(&self) -> Option<&Path> {
+        match &self.source {
+            Source::Machine(index) => Some(index.path()),
+            Source::Process(_) => None,
+        }
+    }
+
+    /// A well-formed key the local copy does not know: one indexed read of
+    /// the database while the budget lasts (a key made on another machine
+    /// moments ago is then accepted at once), else `NotFound`.
+    fn miss<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+    ) -> Result<Found<'store>, VerifyError> {
+        if self.misses.take() {
+            self.through.find(store, digest, now)
+        } else {
+            Err(Rejection::NotFound.into())
+        }
     }
 }
 
@@ -156,19 +307,223 @@ impl Drop for FleetLookup {
     }
 }
 
-/// The feed thread: waits for a notification or the poll interval, reads
-/// what changed, applies it, then records when that read started. A failed
-/// read records nothing: the replica ages until a read succeeds.
+/// The directories tried, in order, when none is configured.
+fn default_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|dir| !dir.is_empty()) {
+        dirs.push(PathBuf::from(runtime).join("apikeys"));
+    }
+    dirs.push(PathBuf::from("/run/apikeys"));
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        dirs.push(std::env::temp_dir().join(format!("apikeys-{uid}")));
+    }
+    dirs
+}
+
+/// Makes `dir` (owner-only when this creates it) and checks that it is a
+/// directory of this user that others cannot write (nor, for a default
+/// directory, read); then the lease (created owner-only) and index paths of
+/// this store in it.
+fn machine_files(
+    dir: &Path,
+    explicit: bool,
+    fingerprint: &[u8; 32],
+    url: &str,
+) -> Result<MachineFiles, Error> {
+    let unusable = |why: &str| {
+        Error::InvalidArgument(format!(
+            "the machine-local directory {} is not usable: {why}",
+            dir.display()
+        ))
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|error| crate::ownership::io_error(error, dir))?;
+    let metadata =
+        std::fs::symlink_metadata(dir).map_err(|error| crate::ownership::io_error(error, dir))?;
+    if !metadata.is_dir() {
+        return Err(unusable("not a directory"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        if metadata.uid() != uid {
+            return Err(unusable("owned by another user"));
+        }
+        // A configured directory may be shared with a group (its files stay
+        // owner-only unless made otherwise); nobody else may write in it.
+        let forbidden = if explicit { 0o002 } else { 0o077 };
+        if metadata.mode() & forbidden != 0 {
+            return Err(unusable("open to other users"));
+        }
+    }
+    // One pair of files per store: the database and the pepper.
+    let mut hasher = blake3::Hasher::new_derive_key("apikeys machine files v1");
+    hasher.update(url.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(fingerprint);
+    let name = hasher.finalize().to_hex();
+    let name = &name.as_str()[..24];
+    let lease = dir.join(format!("apikeys-{name}.lease"));
+    crate::ownership::create_store_file(&lease, crate::ownership::OWNER_ONLY)?;
+    // A probe: the directory and the lease must be writable here.
+    File::options()
+        .read(true)
+        .write(true)
+        .open(&lease)
+        .map_err(|error| crate::ownership::io_error(error, &lease))?;
+    Ok(MachineFiles {
+        index: dir.join(format!("apikeys-{name}.index")),
+        lease,
+    })
+}
+
+/// Lease descriptors of this process. A child made by `fork()` inherits
+/// them, and with them the `flock` (it belongs to the open file, not the
+/// process): a child that outlived a killed feeder would hold the lease
+/// without feeding. The child closes its copies right after the fork.
+#[cfg(unix)]
+static LEASES: [std::sync::atomic::AtomicI32; 64] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; 64];
+
+#[cfg(unix)]
+extern "C" fn close_leases_in_child() {
+    for slot in &LEASES {
+        let fd = slot.swap(-1, Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: close is async-signal-safe; the descriptor is this
+            // process's copy of a lease, which no code of the child uses.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Remembers a lease descriptor for [`close_leases_in_child`]; the slot to
+/// forget it by (none when 64 are taken: that lease stays inherited).
+#[cfg(unix)]
+fn register_lease(lease: &File) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a child handler that only swaps atomics and
+        // closes descriptors, both async-signal-safe.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(close_leases_in_child));
+        }
+    });
+    let fd = lease.as_raw_fd();
+    LEASES.iter().position(|slot| {
+        slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
+}
+
+/// The lease thread of a per-machine store: tries the lease every poll
+/// interval; the process that holds it feeds the machine's index until its
+/// store closes (the kernel releases the lease if it dies). Closes the call
+/// connection once idle, in every process.
+fn compete(
+    index: Weak<SharedIndex>,
+    lease: File,
+    server: Server,
+    stop: Arc<AtomicBool>,
+    poll: Duration,
+    closer: IdleCloser,
+    idle: Duration,
+) {
+    #[cfg(unix)]
+    let slot = register_lease(&lease);
+    loop {
+        if stop.load(Ordering::SeqCst) || !closer.close_if_idle(idle) {
+            break;
+        }
+        if lease.try_lock().is_ok() {
+            feed_machine(&index, Feed::new(server), &stop, poll, &closer, idle);
+            break;
+        }
+        std::thread::sleep(poll);
+    }
+    #[cfg(unix)]
+    if let Some(slot) = slot {
+        LEASES[slot].store(-1, Ordering::SeqCst);
+    }
+    // Released for every copy of the descriptor (a child's, if one kept it).
+    let _ = lease.unlock();
+}
+
+/// The elected feeder: a full read of the feed, then every change, each
+/// written into the machine's index and confirmed as of the moment its read
+/// started. A failed read or write confirms nothing: the index ages, and
+/// after L every process stops trusting it.
+fn feed_machine(
+    index: &Weak<SharedIndex>,
+    mut feed: Feed,
+    stop: &AtomicBool,
+    poll: Duration,
+    closer: &IdleCloser,
+    idle: Duration,
+) {
+    let mut all: hashbrown::HashMap<[u8; 32], i64> = hashbrown::HashMap::new();
+    // None until a full read has succeeded.
+    let mut version: Option<i64> = None;
+    loop {
+        if stop.load(Ordering::SeqCst) || !closer.close_if_idle(idle) {
+            return;
+        }
+        let Some(index) = index.upgrade() else {
+            return;
+        };
+        let started = boot_nanos();
+        if let Ok(changes) = feed.changes_since(version.unwrap_or(0)) {
+            let mut changed = Vec::with_capacity(changes.records.len());
+            for record in &changes.records {
+                let state = record.state().word();
+                let held = all.entry(record.digest).or_insert(state);
+                *held = (*held).min(state);
+                changed.push((record.digest, *held));
+            }
+            let everything = || {
+                all.iter()
+                    .map(|(digest, state)| (*digest, *state))
+                    .collect()
+            };
+            if index.feed(everything, &changed, started).is_ok() {
+                version = Some(changes.version);
+            }
+        }
+        drop(index);
+        feed.wait(poll);
+    }
+}
+
+/// The feed thread of a per-process store: waits for a notification or the
+/// poll interval, reads what changed, applies it, then records when that
+/// read started. A failed read records nothing: the replica ages until a
+/// read succeeds.
 fn follow(
     replica: Weak<Replica>,
     mut feed: Feed,
     mut version: i64,
     stop: Arc<AtomicBool>,
     poll: Duration,
+    closer: IdleCloser,
+    idle: Duration,
 ) {
     loop {
         feed.wait(poll);
-        if stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) || !closer.close_if_idle(idle) {
             return;
         }
         let Some(replica) = replica.upgrade() else {
@@ -195,10 +550,15 @@ impl KeyLookup for FleetLookup {
         if self.policy.strict {
             return self.through.find(store, digest, now);
         }
-        // The age first, then the entry: what was applied before the read
-        // confirmed is visible to this verify.
+        // The confirmed moment first, then the entry: what was applied
+        // before it was confirmed is visible to this verify.
         let bound = u64::try_from(self.policy.bound.as_nanos()).unwrap_or(u64::MAX);
-        if self.replica.age(boot_nanos()) > bound {
+        let now_boot = boot_nanos();
+        let current = match &self.source {
+            Source::Process(replica) => replica.age(now_boot) <= bound,
+            Source::Machine(index) => index.confirmed_within(now_boot, bound),
+        };
+        if !current {
             return match self.policy.not_current {
                 NotCurrent::AskDatabase => self.through.find(store, digest, now),
                 NotCurrent::Refuse => Err(Error::DatabaseUnavailable(format!(
@@ -208,8 +568,26 @@ impl KeyLookup for FleetLookup {
                 .into()),
             };
         }
-        let (details, state) = self.replica.get(digest).ok_or(Rejection::NotFound)?;
-        Ok(ReadThrough::serve(store, details, state, now))
+        match &self.source {
+            Source::Process(replica) => match replica.get(digest) {
+                Some((details, state)) => Ok(ReadThrough::serve(store, details, state, now)),
+                None => self.miss(store, digest, now),
+            },
+            Source::Machine(index) => match index.lookup(digest) {
+                Lookup::Found(word) => {
+                    let details = self.through.details_of(store, digest)?;
+                    Ok(ReadThrough::serve(
+                        store,
+                        details,
+                        KeyState::from_word(word),
+                        now,
+                    ))
+                }
+                Lookup::Absent => self.miss(store, digest, now),
+                // An entry being written or damaged: the database.
+                Lookup::Unsure => self.through.find(store, digest, now),
+            },
+        }
     }
 
     fn admit(
@@ -225,15 +603,24 @@ impl KeyLookup for FleetLookup {
     }
 
     fn committed(&self, record: &KeyRecord) {
-        // This process's own writes are served at once, before the feed
-        // brings them back.
-        self.replica.apply(record.clone());
+        // This process's own writes are served at once (on its machine),
+        // before the feed brings them back.
+        match &self.source {
+            Source::Process(replica) => replica.apply(record.clone()),
+            Source::Machine(index) => {
+                // If the index cannot take it now, the feeder brings it.
+                let digest = Digest::from_bytes(record.digest);
+                let _ = index.publish_own(&digest, record.state().word());
+            }
+        }
     }
 
     fn pending_usage(&self, digest: &Digest) -> Usage {
         let mut usage = self.through.pending_usage(digest);
-        if let Some((details, _)) = self.replica.get(digest) {
-            usage.merge(&details.usage.peek());
+        if let Source::Process(replica) = &self.source {
+            if let Some((details, _)) = replica.get(digest) {
+                usage.merge(&details.usage.peek());
+            }
         }
         usage
     }

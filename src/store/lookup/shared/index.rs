@@ -68,6 +68,10 @@ const H_CHECK: usize = 5;
 const H_DIRTY: usize = 8;
 const H_USED: usize = 9;
 const H_DOUBTFUL: usize = 10;
+/// A machine index fed from PostgreSQL (`fleet.rs`): the `CLOCK_BOOTTIME`
+/// moment up to which its feeder confirmed it current; 0 while none did
+/// (reset at every rebuild, before the table is written).
+const H_CONFIRMED: usize = 11;
 const H_FINGERPRINT: usize = 16;
 const H_DEVICE: usize = 20;
 const H_INODE: usize = 21;
@@ -740,11 +744,21 @@ impl SharedIndex {
                 .push((state.digest, state.state().word()));
         })?;
         let states = states.into_inner().unwrap_or_else(PoisonError::into_inner);
+        self.write_table(&states, room)
+    }
+
+    /// Under the lock: writes a fresh table of `states`, with room for at
+    /// least `room` keys. The confirmed moment is cleared first.
+    fn write_table(&self, states: &[([u8; 32], i64)], room: u64) -> Result<(), Error> {
         let keys = states.len() as u64;
         let capacity = (keys.max(room) * 2).max(MIN_CAPACITY).next_power_of_two();
 
-        // Readers that still map the old table see it being rebuilt.
+        // Readers that still map the old table see it being rebuilt, and
+        // no longer current.
         if let Some(old) = self.mapping() {
+            if old.map.len() as u64 >= HEADER_BYTES {
+                old.header(H_CONFIRMED).store(0, Ordering::SeqCst);
+            }
             if old.capacity != 0 && old.map.len() as u64 >= HEADER_BYTES {
                 old.header(H_TABLE_SEQ).fetch_or(1, Ordering::SeqCst);
             }
@@ -759,6 +773,7 @@ impl SharedIndex {
         }
         let mapping = self.map(current.max(len))?;
         let words = mapping.words();
+        words[H_CONFIRMED].store(0, Ordering::SeqCst);
         let seq = words[H_TABLE_SEQ].load(Ordering::SeqCst);
         // Odd for as long as the table is not whole.
         words[H_TABLE_SEQ].store(seq | 1, Ordering::SeqCst);
@@ -789,7 +804,7 @@ impl SharedIndex {
             capacity,
         };
         let mask = capacity - 1;
-        for (digest, state) in &states {
+        for (digest, state) in states {
             let wanted = digest_words(digest);
             let mut slot = wanted[0] & mask;
             loop {
@@ -810,6 +825,157 @@ impl SharedIndex {
         table.words()[H_TABLE_SEQ].store((seq | 1) + 1, Ordering::SeqCst);
         self.install(table);
         Ok(())
+    }
+}
+
+/// A machine's index of a PostgreSQL store (`src/store/lookup/fleet.rs`):
+/// the same file format, written by one elected feeder per machine from the
+/// database's change feed instead of by the writers of a store file, with
+/// the moment up to which the feeder confirmed it current in the header.
+impl SharedIndex {
+    /// Opens (creating it if needed) the machine index at `path`, whose
+    /// identity is the `anchor` file's (the feeder's lease file). Nothing is
+    /// rebuilt here: a worker maps what is there; until a feeder has written
+    /// a table and confirmed it, verifies do not trust it.
+    pub(crate) fn open_machine(
+        anchor: &Path,
+        path: &Path,
+        fingerprint: [u8; 32],
+    ) -> Result<SharedIndex, Error> {
+        let file = crate::ownership::open_beside(anchor, path)?;
+        let (device, inode) = file_identity(&std::fs::metadata(anchor).map_err(Error::Io)?);
+        let index = SharedIndex {
+            path: path.to_path_buf(),
+            file,
+            identity: Identity {
+                fingerprint,
+                device,
+                inode,
+                boot: boot_id(),
+            },
+            current: AtomicPtr::new(core::ptr::null_mut()),
+            mappings: Mutex::new(Vec::new()),
+            writing: Mutex::new(()),
+            remapping: Mutex::new(()),
+            // No exclusive handle of a PostgreSQL store takes this file.
+            holds_handle_lock: false,
+        };
+        {
+            let _process = index.writing.lock().unwrap_or_else(PoisonError::into_inner);
+            let _lock = FileLock::take(&index.file)?;
+            index.map_if_valid()?;
+        }
+        Ok(index)
+    }
+
+    /// Whether a feeder confirmed this index current at a moment within
+    /// `bound` nanoseconds before `now` (both `CLOCK_BOOTTIME`), in a table
+    /// of this store and this boot that is not being rebuilt. Read before
+    /// the entry, so that what the feeder applied before confirming is seen.
+    pub(crate) fn confirmed_within(&self, now: u64, bound: u64) -> bool {
+        let Some(mapping) = self.current_mapping() else {
+            return false;
+        };
+        let h = |word| mapping.header(word).load(Ordering::SeqCst);
+        let confirmed = h(H_CONFIRMED);
+        confirmed != 0
+            && confirmed <= now
+            && now - confirmed <= bound
+            && h(H_MAGIC) == MAGIC
+            && h(H_VERSION) == VERSION
+            && h(H_BOOT) == self.identity.boot
+            && h(H_TABLE_SEQ) % 2 == 0
+    }
+
+    /// The feeder, after a read of the feed that started at `started` and
+    /// brought `changed`: applies them (each state only lowered), or writes
+    /// the whole table from `all` (every key it knows) when the table is
+    /// not a clean one of this store (missing, foreign, a previous boot's,
+    /// left dirty by a feeder that died, found damaged by a reader) or has
+    /// no room; then confirms the table current as of `started`.
+    pub(crate) fn feed(
+        &self,
+        all: impl FnOnce() -> Vec<([u8; 32], i64)>,
+        changed: &[([u8; 32], i64)],
+        started: u64,
+    ) -> Result<(), Error> {
+        let _process = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let _lock = FileLock::take(&self.file)?;
+        let clean = self.clean_table();
+        let room = self.mapping().is_some_and(|mapping| {
+            (mapping.header(H_USED).load(Ordering::SeqCst) + changed.len() as u64) * 2
+                <= mapping.capacity
+        });
+        let mapping = if clean && room {
+            let mapping = self
+                .mapping()
+                .ok_or_else(|| Error::Storage("index not mapped".into()))?;
+            // Set while entries change: a feeder killed here leaves it, and
+            // the next one rewrites the table.
+            mapping.header(H_DIRTY).store(1, Ordering::SeqCst);
+            for (digest, state) in changed {
+                self.lower(&Digest::from_bytes(*digest), *state)?;
+            }
+            mapping.header(H_DIRTY).store(0, Ordering::SeqCst);
+            mapping
+        } else {
+            let all = all();
+            self.write_table(&all, all.len() as u64 * 2)?;
+            self.mapping()
+                .ok_or_else(|| Error::Storage("index not mapped".into()))?
+        };
+        mapping
+            .header(H_CONFIRMED)
+            .fetch_max(started, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// A process's own committed write, published on its machine at once:
+    /// the key's state lowered (or the key added) if the table is a clean
+    /// one with room; otherwise left to the feeder.
+    pub(crate) fn publish_own(&self, digest: &Digest, state: i64) -> Result<(), Error> {
+        let _process = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let _lock = FileLock::take(&self.file)?;
+        if self.clean_table() && !self.is_full() {
+            self.lower(digest, state)?;
+        }
+        Ok(())
+    }
+
+    /// Under the lock: the mapping is the file's current table, of this
+    /// store and boot, with nothing left to repair.
+    fn clean_table(&self) -> bool {
+        let needs_map = self.mapping().is_none_or(|mapping| {
+            mapping.header(H_CAPACITY).load(Ordering::SeqCst) != mapping.capacity
+        });
+        if needs_map && !self.map_if_valid().unwrap_or(false) {
+            return false;
+        }
+        self.mapping().is_some_and(|mapping| {
+            self.header_is_ours(mapping)
+                && mapping.header(H_DIRTY).load(Ordering::SeqCst) == 0
+                && mapping.header(H_DOUBTFUL).load(Ordering::SeqCst) == 0
+                && mapping.header(H_TABLE_SEQ).load(Ordering::SeqCst) % 2 == 0
+        })
+    }
+
+    /// Under the lock: sets a key's state to the lower of the one held and
+    /// `state` (states only go down), inserting the key if absent.
+    fn lower(&self, digest: &Digest, state: i64) -> Result<(), Error> {
+        let held = match self.probe_locked(digest) {
+            Some(held) => held.min(state),
+            None => state,
+        };
+        self.set(digest, held, false)
+    }
+
+    /// Under the lock (no writer can be midway): the state held for a digest.
+    fn probe_locked(&self, digest: &Digest) -> Option<i64> {
+        let mapping = self.mapping()?;
+        match self.probe(mapping, digest) {
+            Lookup::Found(word) => Some(word),
+            _ => None,
+        }
     }
 }
 
