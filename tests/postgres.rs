@@ -8,10 +8,8 @@
 //! Durations are measured and printed, never asserted, except the bound
 //! itself: a revoked key is refused once L has passed since its commit.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apikeys::{
@@ -380,63 +378,9 @@ fn a_revocation_reaches_another_machine_and_its_delay_is_measured() {
     );
 }
 
-/// A TCP proxy to the server that can be cut: a network partition between
-/// one "machine" and the database.
-struct Proxy {
-    port: u16,
-    cut: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(target_port: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (cut2, streams2) = (cut.clone(), streams.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if cut2.load(Ordering::SeqCst) {
-                    continue; // dropped: refused
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
-                    continue;
-                };
-                let mut all = streams2.lock().unwrap();
-                all.push(client.try_clone().unwrap());
-                all.push(server.try_clone().unwrap());
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
-                ] {
-                    std::thread::spawn(move || {
-                        let mut buffer = [0u8; 16384];
-                        while let Ok(n) = from.read(&mut buffer) {
-                            if n == 0 || to.write_all(&buffer[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to.shutdown(std::net::Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Proxy { port, cut, streams }
-    }
-
-    fn partition(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for stream in self.streams.lock().unwrap().drain(..) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    fn heal(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
+#[path = "support/proxy.rs"]
+mod proxy;
+use proxy::Proxy;
 
 fn port_of(url: &str) -> u16 {
     let authority = url.split('/').nth(2).unwrap();
