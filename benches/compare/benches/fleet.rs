@@ -79,11 +79,17 @@ fn main() {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     let sample = Presented::new(pick(&secrets, 4096, &mut rng));
 
-    verify_groups(&mut criterion, &url, &secrets, &sample);
+    let paired = verify_groups(
+        &mut criterion,
+        &url,
+        &secrets,
+        &sample,
+        if measuring { 21 } else { 1 },
+    );
     write_group(&mut criterion, &url);
     criterion.final_summary();
     let delay = revocation_delay(&url, rounds);
-    report(measuring, keys, &delay);
+    report(measuring, keys, &delay, &paired);
 }
 
 /// The URL of this program's own database on the server of `server`, made
@@ -211,7 +217,13 @@ fn accepted(result: Result<impl Sized, VerifyError>) -> bool {
     }
 }
 
-fn verify_groups(criterion: &mut Criterion, url: &str, secrets: &[SecretKey], sample: &Presented) {
+fn verify_groups(
+    criterion: &mut Criterion,
+    url: &str,
+    secrets: &[SecretKey],
+    sample: &Presented,
+    rounds: usize,
+) -> Vec<(&'static str, f64)> {
     let fixtures = FixtureDir::new();
     let redb_path = store_path(fixtures.path(), secrets.len()).with_extension("fleet.redb");
     let redb_secrets = build_store(&redb_path, secrets.len());
@@ -284,6 +296,75 @@ fn verify_groups(criterion: &mut Criterion, url: &str, secrets: &[SecretKey], sa
     }
     group.finish();
 
+    // Strict without usage counting: what the usage flush (a write on the
+    // same call connection, every flush interval) adds to strict verify.
+    let strict_quiet = KeyStore::open(
+        format!("{url}?apikeys_strict=1"),
+        options().track_usage(false),
+    )
+    .expect("open the PostgreSQL store in strict mode");
+    let mut group = criterion.benchmark_group("fleet_strict_untracked");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
+    let mut i = 0usize;
+    group.bench_function("apikeys_strict_untracked", |b| {
+        b.iter(|| {
+            i += 1;
+            assert!(accepted(strict_quiet.verify(black_box(sample.get(i)))));
+        })
+    });
+    group.finish();
+
+    // The same pairs in alternating rounds (the order swapped every round):
+    // the median of the per-round ratios, which the machine's other work
+    // biases less than criterion's one-after-the-other.
+    let mut memory = Vec::new();
+    let mut database = Vec::new();
+    let mut i = 0usize;
+    for round in 0..rounds {
+        let mut time = |calls: usize, verify: &mut dyn FnMut(&str) -> bool| {
+            let started = Instant::now();
+            for _ in 0..calls {
+                i += 1;
+                assert!(verify(black_box(sample.get(i))));
+            }
+            started.elapsed().as_nanos() as f64 / calls as f64
+        };
+        let mut fleet_verify = |key: &str| accepted(fleet.verify(key));
+        let mut redb_verify = |key: &str| accepted(exclusive.verify(key));
+        let mut strict_verify = |key: &str| accepted(strict.verify(key));
+        let (f, r, s, q);
+        if round % 2 == 0 {
+            f = time(20_000, &mut fleet_verify);
+            r = time(20_000, &mut redb_verify);
+            s = time(300, &mut strict_verify);
+            q = time(300, &mut raw_verify);
+        } else {
+            r = time(20_000, &mut redb_verify);
+            f = time(20_000, &mut fleet_verify);
+            q = time(300, &mut raw_verify);
+            s = time(300, &mut strict_verify);
+        }
+        memory.push(f / r);
+        database.push(s / q);
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let paired = vec![
+        (
+            "fleet verify / exclusive redb, paired rounds",
+            median(&mut memory),
+        ),
+        (
+            "strict verify / raw prepared SELECT, paired rounds",
+            median(&mut database),
+        ),
+    ];
+    strict_quiet.close().expect("close");
+
     let mut sanctum = connect(url);
     let find = sanctum
         .prepare("SELECT * FROM personal_access_tokens WHERE token = $1 LIMIT 1")
@@ -329,6 +410,7 @@ fn verify_groups(criterion: &mut Criterion, url: &str, secrets: &[SecretKey], sa
     strict.close().expect("close");
     exclusive.close().expect("close");
     let _ = std::fs::remove_file(&redb_path);
+    paired
 }
 
 fn write_group(criterion: &mut Criterion, url: &str) {
@@ -516,7 +598,7 @@ fn median_ns(group: &str, id: &str) -> Option<f64> {
     value["median"]["point_estimate"].as_f64()
 }
 
-fn report(measuring: bool, keys: usize, delay: &Delay) {
+fn report(measuring: bool, keys: usize, delay: &Delay, paired: &[(&str, f64)]) {
     println!(
         "\nrevocation delay across processes, {} revocations (L = {} ms): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         delay.count,
@@ -601,6 +683,10 @@ fn report(measuring: bool, keys: usize, delay: &Delay) {
         rows.push(serde_json::json!({
             "pair": name, "numerator_ns": a, "denominator_ns": b, "ratio": a / b, "target": target,
         }));
+    }
+    for (name, ratio) in paired {
+        println!("| {name} | | | {ratio:.2}x | |");
+        rows.push(serde_json::json!({ "pair": name, "ratio": ratio }));
     }
     let json = serde_json::json!({
         "keys": keys,
