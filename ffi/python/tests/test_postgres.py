@@ -18,7 +18,7 @@ from typing import Iterator, List
 
 import pytest
 
-from apikeys import DatabaseUnavailable, KeyStore, Unauthorized, WrongPepper, http_answer
+from apikeys import DatabaseUnavailable, KeyStore, Unauthorized, WrongPepper, close_shared_stores, http_answer
 from apikeys.wsgi import ApiKeyMiddleware
 
 from conftest import PEPPER
@@ -169,7 +169,9 @@ def test_a_server_lost_after_opening_answers_500_from_the_middleware(url: str) -
         secret = writer.generate("behind a proxy").secret
     proxy = Proxy(*server_address(url))
     # Strict mode reads PostgreSQL on every verify: the cut shows at once.
-    store = KeyStore(through(url, proxy.port) + "?apikeys_strict=1&connect_timeout=2", pepper=PEPPER)
+    # shared=True: the verify releases the GIL, which the proxy's threads need
+    # while the library waits on the network (an exclusive handle holds it).
+    store = KeyStore(through(url, proxy.port) + "?apikeys_strict=1&connect_timeout=2", pepper=PEPPER, shared=True)
     app = ApiKeyMiddleware(application, store=store)
     assert call(app, "/", "Bearer " + secret)[0] == "200 OK"
     proxy.cut()
@@ -181,3 +183,13 @@ def test_a_server_lost_after_opening_answers_500_from_the_middleware(url: str) -
     # The use counted above cannot be flushed: closing says so, as the same error.
     with pytest.raises(DatabaseUnavailable):
         store.close()
+
+
+def test_the_middleware_opens_a_url_once_per_process(url: str) -> None:
+    with KeyStore(url, pepper=PEPPER) as writer:
+        secret = writer.generate("through the middleware").secret
+    app = ApiKeyMiddleware(application, url, pepper=PEPPER)
+    try:
+        assert call(app, "/", "Bearer " + secret)[0] == "200 OK"
+    finally:
+        close_shared_stores()
