@@ -11,7 +11,12 @@
 #   - the main ratios again in alternating rounds (paired.rs), which a
 #     machine busy with other work biases less;
 #   - apikeys called from PHP, Ruby and Python through the C ABI, beside each
-#     language's usual approach (benches/hosts/).
+#     language's usual approach (benches/hosts/);
+#   - fleets on PostgreSQL (fleet.rs): fleet verify against exclusive redb,
+#     strict verify against a raw prepared SELECT, Sanctum-style on the same
+#     server, generate/revoke against one raw commit, and the revocation delay
+#     across two processes; on a throwaway server (scripts/lib/postgres.sh)
+#     started here and stopped at the end.
 # Every figure comes from this run; the table (benches/report.py) divides them.
 #
 # usage: scripts/bench.sh [criterion filter]
@@ -24,12 +29,14 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 cargo build --release -p apikeys-ffi
-cargo bench -p apikeys-compare --no-run --bench verify --bench open_memory --bench paired --bench write_latency --bench import
+cargo bench -p apikeys-compare --no-run --bench verify --bench open_memory --bench paired --bench write_latency --bench import --bench fleet
 
 rm -rf "$target/criterion" "$target/bench-results"
 mkdir -p "$target/bench-results"
 run_dir="$(mktemp -d "$target/bench-run.XXXXXX")"
-trap 'rm -rf "$run_dir"' EXIT
+# shellcheck source=lib/postgres.sh
+. scripts/lib/postgres.sh
+trap 'pg_stop; rm -rf "$run_dir"' EXIT
 export APIKEYS_BENCH_DIR="$run_dir"
 
 cargo bench -p apikeys-compare --bench verify -- "$@"
@@ -39,6 +46,10 @@ cargo bench -p apikeys-compare --bench write_latency
 # Moving in (issue 14): import rates, verifies of imported keys before and
 # after their re-digest beside native ones; criterion's report only (BENCHMARKS.md).
 cargo bench -p apikeys-compare --bench import
+# Its own PostgreSQL server, for this program only (PG_URL, PGHOST...).
+pg_start
+cargo bench -p apikeys-compare --bench fleet
+pg_stop
 
 lib="$target/release/libapikeys.so"
 run_host() {
@@ -68,5 +79,8 @@ fi
 
 echo
 python3 benches/report.py "$target"
+echo
+echo "fleets on PostgreSQL (target/bench-results/fleet.json):"
+cat "$target/bench-results/fleet.json" 2>/dev/null || echo "  no figures: the fleet bench did not finish" >&2
 echo
 echo "criterion's HTML reports: $target/criterion/report/index.html"

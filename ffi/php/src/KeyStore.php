@@ -56,13 +56,22 @@ final class KeyStore
     private ?OwnedStoreHandle $owned = null;
     /** Whether the library owns the handle (apikeys_store_open_persistent). */
     public readonly bool $persistent;
+    /**
+     * The file's path, or the postgres:// URL without its password: what
+     * var_dump, print_r, logs and messages may show.
+     */
+    public readonly string $path;
+
+    /** The part of a postgres:// URL to drop from what is shown: ":password" before "@". */
+    private const PASSWORD_IN_URL = '~\A(postgres(?:ql)?://[^:/@]*):[^@/]*@~';
 
     public function __construct(
-        public readonly string $path,
+        #[\SensitiveParameter] string $path,
         #[\SensitiveParameter] ?string $pepper = null,
         public readonly bool $shared = false,
         ?bool $persistent = null,
     ) {
+        $this->path = (string) preg_replace(self::PASSWORD_IN_URL, '$1@', $path);
         $this->ffi = Library::ffi();
         $this->persistent = $persistent ?? in_array(PHP_SAPI, self::PERSISTENT_SAPIS, true);
         $out = $this->ffi->new('apikeys_store*');
@@ -102,7 +111,7 @@ final class KeyStore
      * request: the first call in a process opens the file, later ones look
      * the handle up.
      */
-    public static function shared(string $path, #[\SensitiveParameter] ?string $pepper = null): self
+    public static function shared(#[\SensitiveParameter] string $path, #[\SensitiveParameter] ?string $pepper = null): self
     {
         return new self($path, $pepper, shared: true, persistent: true);
     }

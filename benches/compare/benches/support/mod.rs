@@ -239,7 +239,7 @@ impl RawRedb {
 }
 
 /// A record shaped like the ones the store writes for the same request.
-fn record_like(i: usize, secret: &SecretKey, digest: [u8; 32]) -> KeyRecord {
+pub fn record_like(i: usize, secret: &SecretKey, digest: [u8; 32]) -> KeyRecord {
     let request_name = format!("Service key {i}");
     KeyRecord {
         id: format!("{i:016}"),

@@ -31,8 +31,10 @@ _owner = os.getpid()  # the process the stores in _stores were opened in
 
 
 def _key(path: Union[str, bytes, "os.PathLike[str]"], pepper: Optional[Text], shared: bool) -> _Key:
-    # The same file named two ways ("keys.redb", "./keys.redb") is one store.
-    absolute = os.path.abspath(os.fsdecode(os.fspath(path)))
+    # The same file named two ways ("keys.redb", "./keys.redb") is one store;
+    # a postgres:// URL is not a file name and stays as it is.
+    name = os.fsdecode(os.fspath(path))
+    absolute = name if name.startswith(("postgres://", "postgresql://")) else os.path.abspath(name)
     if pepper is None or isinstance(pepper, bytes):
         pepper_bytes = pepper
     elif isinstance(pepper, str):
