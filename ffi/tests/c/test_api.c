@@ -93,7 +93,8 @@ static void test_static_strings(void) {
     CHECK(version != NULL && strchr(version, '.') != NULL);
 
     const uint32_t known[] = {0, 1, 2, 3, 100, 101, 102, 103, 104, 105,
-                              200, 201, 202, 203, 204, 205, 206, 207, 208, 900};
+                              200, 201, 202, 203, 204, 205, 206, 207, 208, 209,
+                              900};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         const char *text = apikeys_status_str(known[i]);
         CHECK(text != NULL && text[0] != '\0' && strcmp(text, "unknown status") != 0);
@@ -101,7 +102,7 @@ static void test_static_strings(void) {
             CHECK(strcmp(text, apikeys_status_str(known[j])) != 0);
         }
     }
-    const uint32_t unknown[] = {4, 99, 106, 199, 209, 899, 901, UINT32_MAX};
+    const uint32_t unknown[] = {4, 99, 106, 199, 210, 899, 901, UINT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK_STR(apikeys_status_str(unknown[i]), "unknown status");
     }
