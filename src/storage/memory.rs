@@ -21,8 +21,8 @@ use crate::legacy::{Source, Sources};
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target,
-    UsageDelta,
+    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey,
+    NewDigests, Storage, Target, UsageDelta,
 };
 
 /// A key store's contents kept in memory instead of a file: for test suites
@@ -275,10 +275,7 @@ impl Storage for MemoryStorage {
             assign(&mut next, record)?;
         }
         contents.file(&numbered)?;
-        let events = numbered
-            .iter()
-            .map(|r| (r.id.clone(), EventKind::Created))
-            .collect();
+        let events = created_events(&numbered[..]);
         contents.append(at, events);
         records.clone_from_slice(&numbered);
         Ok(())
@@ -308,11 +305,7 @@ impl Storage for MemoryStorage {
                 successor: None,
             });
         }
-        let mut events: Vec<(String, EventKind)> = outcome
-            .events
-            .into_iter()
-            .map(|kind| (record.id.clone(), kind))
-            .collect();
+        let mut events = events_about(&record.id, outcome.events);
         let mut successor = outcome.successor;
         if let Some(new) = successor.as_mut() {
             assign(&mut contents.next_number(), new)?;

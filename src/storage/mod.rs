@@ -150,6 +150,24 @@ pub(crate) fn link_rotation(
     events.push((successor.id.clone(), EventKind::Created));
 }
 
+/// The `Created` events of new keys, as every backend's insert appends them.
+pub(crate) fn created_events<'a>(
+    records: impl IntoIterator<Item = &'a KeyRecord>,
+) -> Vec<(String, EventKind)> {
+    records
+        .into_iter()
+        .map(|record| (record.id.clone(), EventKind::Created))
+        .collect()
+}
+
+/// A change's events, each about the changed key `id`.
+pub(crate) fn events_about(id: &str, kinds: Vec<EventKind>) -> Vec<(String, EventKind)> {
+    kinds
+        .into_iter()
+        .map(|kind| (id.to_string(), kind))
+        .collect()
+}
+
 /// What [`Storage::change`] runs on the record it read.
 pub(crate) type ChangeFn<'a> = dyn FnMut(&mut KeyRecord) -> Result<Change, Error> + 'a;
 

@@ -24,8 +24,8 @@ use crate::legacy::Sources;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target,
-    UsageDelta,
+    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey,
+    NewDigests, Storage, Target, UsageDelta,
 };
 
 pub(crate) mod connect;
@@ -297,10 +297,7 @@ impl Storage for PgStorage {
             number_records(txn, &mut numbered)?;
             let all: Vec<&KeyRecord> = numbered.iter().map(|r| &**r).collect();
             insert_records(txn, &all, version)?;
-            let events = all
-                .iter()
-                .map(|r| (r.id.clone(), EventKind::Created))
-                .collect();
+            let events = created_events(all.iter().map(|r| &**r));
             append_events(txn, at, events)
         })
     }
@@ -338,11 +335,7 @@ impl Storage for PgStorage {
                 };
                 return Ok((unchanged, false));
             }
-            let mut events: Vec<(String, EventKind)> = outcome
-                .events
-                .into_iter()
-                .map(|kind| (record.id.clone(), kind))
-                .collect();
+            let mut events = events_about(&record.id, outcome.events);
             let mut successor = outcome.successor;
             if let Some(new) = successor.as_mut() {
                 number_records(txn, &mut [&mut *new])?;

@@ -24,7 +24,8 @@ use crate::legacy::Sources;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    link_rotation, ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta,
+    created_events, events_about, link_rotation, ChangeFn, Changed, ImportedKey, NewDigests,
+    Storage, Target, UsageDelta,
 };
 
 mod digests;
@@ -193,10 +194,7 @@ impl Storage for RedbStorage {
                 numbers.assign(record)?;
             }
             insert_records(txn, records, digests, self.levels)?;
-            let events = records
-                .iter()
-                .map(|r| (r.id.clone(), EventKind::Created))
-                .collect();
+            let events = created_events(&records[..]);
             append_events(txn, at, events)
         })
     }
@@ -221,11 +219,7 @@ impl Storage for RedbStorage {
             let outcome = change(&mut record)?;
             let mut successor = outcome.successor;
             if outcome.write {
-                let mut events: Vec<(String, EventKind)> = outcome
-                    .events
-                    .into_iter()
-                    .map(|kind| (record.id.clone(), kind))
-                    .collect();
+                let mut events = events_about(&record.id, outcome.events);
                 if let Some(new) = successor.as_mut() {
                     numbers.assign(new)?;
                     link_rotation(&mut record, new, &mut events);
