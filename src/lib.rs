@@ -31,6 +31,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod background;
 mod clock;
 mod error;
 pub mod http;

@@ -12,7 +12,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::thread::JoinHandle;
 
 use crate::clock::Timestamp;
 use crate::error::Error;
@@ -50,7 +49,7 @@ pub(crate) struct LazyStorage {
     opening: Arc<Opening>,
     /// The thread of [`open_in_background`](Self::open_in_background),
     /// joined on drop so that a closed handle leaves no file open behind it.
-    background: Mutex<Option<JoinHandle<()>>>,
+    background: Mutex<Option<crate::background::Background>>,
 }
 
 impl LazyStorage {
@@ -82,11 +81,9 @@ impl LazyStorage {
             return;
         }
         let opening = self.opening.clone();
-        let thread = std::thread::Builder::new()
-            .name("apikeys-open".into())
-            .spawn(move || {
-                let _ = opening.get();
-            });
+        let thread = crate::background::spawn("apikeys-open", move |_| {
+            let _ = opening.get();
+        });
         if let Ok(thread) = thread {
             *self
                 .background
@@ -104,7 +101,7 @@ impl Drop for LazyStorage {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(thread) = thread {
-            let _ = thread.join();
+            thread.join();
         }
     }
 }

@@ -2,10 +2,10 @@
 //! batches by [`KeyStore::flush`], the flusher thread, close and drop.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use crate::background;
 use crate::error::Error;
 use crate::record::EventKind;
 use crate::storage::{Storage, UsageDelta};
@@ -89,24 +89,52 @@ impl Flusher {
     /// limits, memory), in which case usage is still written by
     /// [`KeyStore::flush`], close and drop, only not on a timer.
     pub(super) fn start(inner: Weak<Inner>, interval: Duration) -> Option<Flusher> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("apikeys-usage-flush".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(interval) {
-                    Err(RecvTimeoutError::Timeout) => match inner.upgrade() {
-                        Some(inner)
-                            if inner.fork_generation == FORK_GENERATION.load(Ordering::SeqCst) =>
-                        {
-                            // A failed flush keeps its counts for the next one.
-                            let _ = inner.flush();
-                        }
-                        _ => return,
-                    },
-                    _ => return,
-                }
+        let stop = Arc::new(Stop::default());
+        let stopping = stop.clone();
+        let thread = background::spawn("apikeys-usage-flush", move |worker| loop {
+            // A condition variable's wait: no allocation, no lock held, so
+            // a fork may happen in it (see `crate::background`).
+            let stopped = worker.wait(|| {
+                let stopped = stopping
+                    .stopped
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let (stopped, _) = stopping
+                    .changed
+                    .wait_timeout_while(stopped, interval, |stopped| !*stopped)
+                    .unwrap_or_else(PoisonError::into_inner);
+                *stopped
             });
+            if stopped {
+                return;
+            }
+            match inner.upgrade() {
+                Some(inner) if inner.fork_generation == FORK_GENERATION.load(Ordering::SeqCst) => {
+                    // A failed flush keeps its counts for the next one.
+                    let _ = inner.flush();
+                }
+                _ => return,
+            }
+        });
         // `std::thread::spawn` would panic in exactly this case.
         thread.ok().map(|thread| Flusher { stop, thread })
     }
+
+    /// Tells the thread to end and waits for it.
+    pub(super) fn stop(self) {
+        *self
+            .stop
+            .stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        self.stop.changed.notify_all();
+        self.thread.join();
+    }
+}
+
+/// The flusher's stop signal.
+#[derive(Default)]
+pub(super) struct Stop {
+    stopped: Mutex<bool>,
+    changed: Condvar,
 }

@@ -11,9 +11,7 @@
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::clock::Clock;
@@ -94,8 +92,8 @@ pub struct KeyStore {
 }
 
 struct Flusher {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
+    stop: Arc<flush::Stop>,
+    thread: crate::background::Background,
 }
 
 impl core::fmt::Debug for KeyStore {
@@ -307,8 +305,7 @@ impl KeyStore {
                 core::mem::forget(flusher);
                 return;
             }
-            drop(flusher.stop);
-            let _ = flusher.thread.join();
+            flusher.stop();
         }
     }
 

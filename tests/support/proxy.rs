@@ -32,6 +32,11 @@ impl Proxy {
                     continue;
                 };
                 let mut all = streams2.lock().unwrap();
+                // Looked at again under the lock `partition` takes: a client
+                // accepted while the cut was being made is dropped, not relayed.
+                if cut2.load(Ordering::SeqCst) {
+                    continue;
+                }
                 all.push(client.try_clone().unwrap());
                 all.push(server.try_clone().unwrap());
                 for (mut from, mut to) in [
@@ -54,8 +59,9 @@ impl Proxy {
     }
 
     pub fn partition(&self) {
+        let mut all = self.streams.lock().unwrap();
         self.cut.store(true, Ordering::SeqCst);
-        for stream in self.streams.lock().unwrap().drain(..) {
+        for stream in all.drain(..) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }

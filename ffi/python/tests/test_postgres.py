@@ -55,6 +55,7 @@ class Proxy:
         self.port = self.listener.getsockname()[1]
         self.sockets: List[socket.socket] = []
         self.lock = threading.Lock()
+        self.is_cut = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -65,6 +66,12 @@ class Proxy:
                 return
             server = socket.create_connection(self.target)
             with self.lock:
+                # A client accepted while the cut was being made is dropped:
+                # closing a listener does not wake an accept() already waiting.
+                if self.is_cut:
+                    client.close()
+                    server.close()
+                    return
                 self.sockets += [client, server]
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
@@ -86,8 +93,13 @@ class Proxy:
                 pass
 
     def cut(self) -> None:
-        self.listener.close()
         with self.lock:
+            self.is_cut = True
+            try:
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the waiting accept()
+            except OSError:
+                pass
+            self.listener.close()
             for end in self.sockets:
                 try:
                     end.shutdown(socket.SHUT_RDWR)
