@@ -71,6 +71,23 @@ fn main() {
         return;
     };
     let url = bench_database(&server);
+    // FLEET_DELAY_ROUNDS=N: the revocation delay alone, over N revocations,
+    // after FLEET_DELAY_FILL keys if set (to study its tail without the
+    // criterion groups).
+    if let Some(rounds) = std::env::var("FLEET_DELAY_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+    {
+        if let Some(fill) = std::env::var("FLEET_DELAY_FILL")
+            .ok()
+            .and_then(|n| n.parse().ok())
+        {
+            fill_store(&url, fill);
+        }
+        let delay = revocation_delay(&url, rounds);
+        report(false, 0, &delay, &[]);
+        return;
+    }
     let keys = if measuring { 10_000 } else { 200 };
     let rounds = if measuring { 300 } else { 10 };
 
@@ -543,6 +560,13 @@ fn revocation_delay(url: &str, rounds: usize) -> Delay {
         .zip(&refused)
         .map(|(&commit, &refusal)| refusal.saturating_sub(commit) as f64 / 1e6)
         .collect();
+    for (round, delay) in delays
+        .iter()
+        .enumerate()
+        .filter(|(_, delay)| **delay > 20.0)
+    {
+        eprintln!("slow revocation: #{round} refused {delay:.1} ms after its commit");
+    }
     delays.sort_by(f64::total_cmp);
     let at = |p: f64| delays[((delays.len() - 1) as f64 * p).round() as usize];
     Delay {

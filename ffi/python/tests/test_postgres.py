@@ -12,6 +12,7 @@ import re
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 from typing import Iterator, List
@@ -181,9 +182,9 @@ def test_a_server_lost_after_opening_answers_500_from_the_middleware(url: str) -
         secret = writer.generate("behind a proxy").secret
     proxy = Proxy(*server_address(url))
     # Strict mode reads PostgreSQL on every verify: the cut shows at once.
-    # shared=True: the verify releases the GIL, which the proxy's threads need
-    # while the library waits on the network (an exclusive handle holds it).
-    store = KeyStore(through(url, proxy.port) + "?apikeys_strict=1&connect_timeout=2", pepper=PEPPER, shared=True)
+    # The handle is exclusive: its verify must release the GIL, which the
+    # proxy's threads need while the library waits on the network.
+    store = KeyStore(through(url, proxy.port) + "?apikeys_strict=1&connect_timeout=2", pepper=PEPPER)
     app = ApiKeyMiddleware(application, store=store)
     assert call(app, "/", "Bearer " + secret)[0] == "200 OK"
     proxy.cut()
@@ -195,6 +196,42 @@ def test_a_server_lost_after_opening_answers_500_from_the_middleware(url: str) -
     # The use counted above cannot be flushed: closing says so, as the same error.
     with pytest.raises(DatabaseUnavailable):
         store.close()
+
+
+HOT_PATH_THROUGH_A_PROXY = """
+import sys
+sys.path[:0] = sys.argv[1].split("|")
+from apikeys import KeyStore
+from conftest import PEPPER
+from test_postgres import Proxy, server_address, through
+url, secret = sys.argv[2], sys.stdin.readline().strip()
+proxy = Proxy(*server_address(url))
+store = KeyStore(through(url, proxy.port) + "?apikeys_strict=1", pepper=PEPPER)
+print(store.is_valid(secret), store.verify_id(secret) != "")
+store.close()  # while the relay's threads still run (not at exit, which stops them)
+"""
+
+
+def test_the_hot_path_lets_other_threads_run_while_it_waits_on_postgresql(url: str) -> None:
+    # is_valid and verify_id of an exclusive handle are the calls that may keep
+    # the GIL (see _native.hot_function). On PostgreSQL they wait on the
+    # network: here the wait is on a relay run by Python threads of the same
+    # process, which can only answer if the call let go of the GIL. Held, the
+    # process deadlocks and the timeout below fails the test.
+    with KeyStore(url, pepper=PEPPER) as writer:
+        secret = writer.generate("hot path").secret
+    import apikeys
+
+    paths = [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.dirname(apikeys.__file__))]
+    done = subprocess.run(
+        [sys.executable, "-c", HOT_PATH_THROUGH_A_PROXY, "|".join(paths), url],
+        input=secret + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
 
 
 def test_the_middleware_opens_a_url_once_per_process(url: str) -> None:

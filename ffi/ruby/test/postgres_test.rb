@@ -73,4 +73,48 @@ class PostgresTest < Minitest::Test
     refute_includes error.message, PASSWORD
     refute_includes error.full_message, PASSWORD
   end
+  # A relay to the server run by a Ruby thread of the same process: it can
+  # only pass the verify's query on if the call released the GVL. Held (the
+  # hot calls of a file store keep it), the child deadlocks and the timeout
+  # fails the test.
+  RELAY_SCRIPT = <<~'RUBY'
+    require "apikeys"
+    require "socket"
+    url, pepper = ARGV
+    secret = $stdin.gets.chomp
+    host, port = url.match(%r{@([^:/]+):(\d+)/}).captures
+    listener = TCPServer.new("127.0.0.1", 0)
+    Thread.new do
+      loop do
+        client = listener.accept
+        server = TCPSocket.new(host, Integer(port))
+        [[client, server], [server, client]].each do |from, to|
+          Thread.new do
+            loop { to.write(from.readpartial(65_536)) }
+          rescue IOError, SystemCallError
+            nil
+          end
+        end
+      end
+    end
+    through = url.sub(%r{@[^/]*/}, "@127.0.0.1:#{listener.addr[1]}/")
+    store = ApiKeys::KeyStore.new("#{through}?apikeys_strict=1", pepper: pepper)
+    puts store.valid?(secret), !store.verify_id(secret).empty?, store.valid?(secret, scope: "contacts:read")
+    store.close
+  RUBY
+
+  def test_the_hot_path_lets_other_threads_run_while_it_waits_on_postgresql
+    secret = with_store(@url, shared: false) { |store| store.generate("hot path", scopes: ["contacts:read"]).secret }
+    lib = File.expand_path("../lib", __dir__)
+    output = IO.popen([RbConfig.ruby, "-I", lib, "-e", RELAY_SCRIPT, @url, PEPPER], "r+") do |child|
+      child.puts(secret)
+      child.close_write
+      ready = IO.select([child], nil, nil, 60)
+      flunk "the verify kept the GVL while waiting on PostgreSQL (no answer in 60 s)" unless ready
+      child.read
+    ensure
+      Process.kill("KILL", child.pid) unless ready
+    end
+    assert_equal %w[true true true], output.split
+  end
 end

@@ -226,9 +226,9 @@ def hot_function(library: ctypes.CDLL, name: str, hold_gil: bool) -> Callable[..
     hold_gil=True (ctypes.PyDLL) keeps the GIL during the call: for
     exclusive stores, whose verify is an in-memory lookup of well under a
     microsecond that never waits on a disk write (the first verify of a key
-    in a process reads its record once). Shared stores read the file on
-    every verify (about 10 microseconds) and release the GIL, like every
-    other call of this package.
+    in a process reads its record once). Shared stores, and stores on
+    PostgreSQL (whose verify may wait on the database), release the GIL,
+    like every other call of this package.
     """
     loader = ctypes.PyDLL if hold_gil else ctypes.CDLL
     # The same file, already loaded: dlopen hands back the same library.

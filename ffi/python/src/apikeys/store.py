@@ -290,6 +290,7 @@ def http_answer(error: Union[BaseException, int]) -> HttpAnswer:
 
 
 _PASSWORD_IN_URL = re.compile(r"^(postgres(?:ql)?://[^:/@]*):[^@/]*@")
+_DATABASE_URL = re.compile(rb"^postgres(?:ql)?://")
 
 
 class KeyStore:
@@ -337,8 +338,12 @@ class KeyStore:
         # value apikeys_key_check and apikeys_key_validate take, and those
         # functions (see _native).
         self._check_handle: Optional[ctypes.c_void_p] = handle
-        self._native_check = n.hot_function(n.lib(), "apikeys_key_check", hold_gil=not shared)
-        self._native_validate = n.hot_function(n.lib(), "apikeys_key_validate", hold_gil=not shared)
+        # Only an exclusive file store verifies without ever waiting: a
+        # database store may wait on PostgreSQL (strict mode, a machine not
+        # current, a key made elsewhere), and must let other threads run.
+        in_memory = not shared and not _DATABASE_URL.match(path_bytes)
+        self._native_check = n.hot_function(n.lib(), "apikeys_key_check", hold_gil=in_memory)
+        self._native_validate = n.hot_function(n.lib(), "apikeys_key_validate", hold_gil=in_memory)
         # Shown in repr() and logs: a postgres:// URL without its password.
         self.path = _PASSWORD_IN_URL.sub(r"\1@", path_bytes.decode("utf-8", "replace"))
         self.shared = shared

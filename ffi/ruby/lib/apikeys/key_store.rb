@@ -80,6 +80,9 @@ module ApiKeys
       @path = path.sub(%r{\A(postgres(?:ql)?://[^:/@]*):[^@/]*@}, '\1@')
       @shared = shared
       @request_details = {}
+      # A store on PostgreSQL may wait on the network in a verify: its hot
+      # calls release the GVL (see Native).
+      @on_database = path.match?(%r{\Apostgres(?:ql)?://})
     end
 
     def shared?
@@ -293,7 +296,7 @@ module ApiKeys
       return nil unless length.positive?
 
       buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
-      status = Native.apikeys_key_check(open_handle, header_value.byteslice(BEARER_PREFIX_SIZE, length), scope, buffer)
+      status = native_check(open_handle, header_value.byteslice(BEARER_PREFIX_SIZE, length), scope, buffer)
       raise ApiKeys.error_for(status) unless status.zero?
 
       buffer.read_string
@@ -314,7 +317,15 @@ module ApiKeys
       end
 
       if scope.nil? && buffer.nil?
-        Native.apikeys_key_validate(handle, key)
+        @on_database ? Native.apikeys_key_validate_blocking(handle, key) : Native.apikeys_key_validate(handle, key)
+      else
+        native_check(handle, key, scope, buffer)
+      end
+    end
+
+    def native_check(handle, key, scope, buffer)
+      if @on_database
+        Native.apikeys_key_check_blocking(handle, key, scope, buffer)
       else
         Native.apikeys_key_check(handle, key, scope, buffer)
       end

@@ -150,6 +150,13 @@ module ApiKeys
     attach_function :apikeys_key_check, %i[pointer string string pointer], :status
     # The same without scope or id, in two arguments (the cheapest call).
     attach_function :apikeys_key_validate, %i[pointer string], :status
+    # Both again, releasing the GVL: for stores on PostgreSQL, whose verify
+    # may wait on the database (strict mode, a machine not current, a key
+    # made elsewhere) while the process's other threads must run.
+    attach_function :apikeys_key_check_blocking, :apikeys_key_check, %i[pointer string string pointer], :status,
+                    blocking: true
+    attach_function :apikeys_key_validate_blocking, :apikeys_key_validate, %i[pointer string], :status,
+                    blocking: true
     attach_function :apikeys_header_verify, %i[pointer text size_t text size_t pointer], :status, blocking: true
     attach_function :apikeys_verified_info, %i[pointer pointer], :status
     attach_function :apikeys_verified_free, [:pointer], :status
