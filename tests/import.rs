@@ -730,6 +730,8 @@ fn the_command_line_imports_lists_origins_and_verifies_imported_keys() {
 fn import_real_drf_rows() {
     let export = std::env::var("APIKEYS_DRF_EXPORT").expect("APIKEYS_DRF_EXPORT: the export");
     let keys_file = std::env::var("APIKEYS_DRF_KEYS").expect("APIKEYS_DRF_KEYS with the export");
+    // The kind of digest the rows must hold (`pbkdf2_sha256`, `argon2`...).
+    let kind = std::env::var("APIKEYS_DRF_KIND").expect("APIKEYS_DRF_KIND with the export");
     let dir = tempfile::tempdir().unwrap();
     let (store, _clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);
     let report = store
@@ -740,10 +742,25 @@ fn import_real_drf_rows() {
     let keys: Vec<&str> = keys.lines().filter(|line| !line.is_empty()).collect();
     assert!(!keys.is_empty());
     assert_eq!(report.imported, keys.len());
-    for key in keys {
+    for info in store.list(&ListFilter::default()).unwrap() {
+        assert_eq!(info.legacy_digest, Some(kind.as_str()));
+    }
+    for (i, key) in keys.into_iter().enumerate() {
+        // The key with its last character changed, as tests/drf/make_rows.py
+        // checks the library refuses it: refused here too, against the
+        // source's digest (once: a PBKDF2 takes seconds in a debug build).
+        let wrong = format!(
+            "{}{}",
+            &key[..key.len() - 1],
+            if key.ends_with('A') { 'B' } else { 'A' }
+        );
+        if i == 0 {
+            assert_eq!(rejection(&store, &wrong), Some(Rejection::NotFound));
+        }
         let verified = store.verify(key).unwrap().into_owned();
         assert_eq!(legacy_of(&store, verified.id()), None, "re-digested");
         assert!(store.verify(key).is_ok());
+        assert_eq!(rejection(&store, &wrong), Some(Rejection::NotFound));
     }
 }
 
