@@ -61,7 +61,10 @@ pub use key::{
     RANDOM_LEN,
 };
 pub use legacy::import::{BadRow, MAX_FIELD_LEN};
-pub use legacy::{LegacyDigest, Origin, Source, MAX_LEGACY_KEY_LEN, MAX_PBKDF2_ITERATIONS};
+pub use legacy::{
+    LegacyDigest, Origin, Source, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_WORK_KIB, MAX_BCRYPT_COST,
+    MAX_LEGACY_KEY_LEN, MAX_PBKDF2_ITERATIONS, MAX_SCRYPT_MEMORY, MAX_SCRYPT_WORK,
+};
 pub use ownership::{set_owner_and_mode, ALLOWED_MODES, OWNER_ONLY};
 pub use record::{Event, EventKind, KeyRecord};
 pub use scope::{check_scope, scope_covers, scopes_cover, MAX_SCOPES, MAX_SCOPE_LEN};

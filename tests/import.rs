@@ -287,6 +287,66 @@ fn drf_api_key_keys_of_versions_2_and_3_verify_and_are_redigested() {
     });
 }
 
+/// djangorestframework-api-key 2 rows of Django's other hashers, as Django
+/// 5.2.19's `make_password` wrote them (argon2-cffi 25.1.0, bcrypt 5.0.0;
+/// costs lowered to keep the test fast: the defaults are in the Python
+/// test), with the keys their clients hold.
+const DRF_DJANGO_HASHERS: [(&str, &str, &str); 4] = [
+    (
+        "argon2",
+        "Arg2on2x.Kq7bVw3Zt9Lm4Rn8Xc2Hj6Pd5Fs1Gy0E",
+        "argon2$argon2id$v=19$m=256,t=1,p=4$WU94U2I0R01TbzZnWkZsZ0FkbUxjVQ$sI9x/3RW+xoifyrzdimBBACHGwPPJlVqo4CNTEXcmvo",
+    ),
+    (
+        "bcrypt_sha256",
+        "Bcr256yp.Tz5Nq8Wm2Xk7Rv4Lc9Hb3Jd6Pf1Gs0Ya",
+        "bcrypt_sha256$$2b$04$rj4gDYLX85zN8Y5WgUFH9O/qGLhk3QLaazEZSw8jLbtGyfHQmSn1S",
+    ),
+    (
+        "bcrypt",
+        "Bcrypt00.Ur4Mk9Zq2Wn7Xv5Lb8Hc3Jf6Pd1Gt0Es",
+        "bcrypt$$2b$04$OEdch.DfGe.MS2h5t6RJZ.xgcH.a805EirrQFNRBEBbLxOAQjcSXq",
+    ),
+    (
+        "scrypt",
+        "Scrypt00.Vs3Nl8Zp1Wq6Xm4Lk9Hd2Jc7Pf5Gb0Er",
+        "scrypt$256$ywxljhn6Fzp3UEKXrlY26s$8$1$ZelqaMsDHO1E9IIhAxpyzcVz9GXrKa6PnI81M/TpksvOpnOVg1sYlcSyZ8UgpEdgFQCrrUC/Pz2evZBfm6CEZw==",
+    ),
+];
+
+#[test]
+fn drf_api_key_keys_of_django_s_argon2_bcrypt_and_scrypt_hashers_verify_and_are_redigested() {
+    each_mode(|mode| {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _clock) = open(&dir.path().join("keys.redb"), mode);
+        let mut csv = String::from("id,created,name,revoked,expiry_date,hashed_key,prefix\n");
+        for (kind, key, hashed) in DRF_DJANGO_HASHERS {
+            let prefix = key.split('.').next().unwrap();
+            // Argon2's costs have commas: quoted, as csv.writer and COPY do.
+            csv.push_str(&format!(
+                "1,2024-02-03 04:05:06+00,{kind} key,f,,\"{hashed}\",{prefix}\n"
+            ));
+        }
+        let report = store
+            .import(Source::DrfApiKey, csv.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert_eq!(report.imported, 4, "{:?}", report.bad_rows);
+        let listed = store.list(&ListFilter::default()).unwrap();
+        for (kind, key, _) in DRF_DJANGO_HASHERS {
+            let info = listed.iter().find(|k| k.name == format!("{kind} key"));
+            assert_eq!(info.unwrap().legacy_digest, Some(kind));
+            // The right prefix with another secret: refused, not re-digested.
+            let wrong = format!("{}X", &key[..key.len() - 1]);
+            assert_eq!(rejection(&store, &wrong), Some(Rejection::NotFound));
+            let verified = store.verify(key).unwrap().into_owned();
+            assert_eq!(verified.name(), format!("{kind} key"));
+            assert_eq!(legacy_of(&store, verified.id()), None, "{kind} re-digested");
+            assert!(store.verify(key).is_ok());
+            assert_eq!(rejection(&store, &wrong), Some(Rejection::NotFound));
+        }
+    });
+}
+
 #[test]
 fn unkey_keys_verify_and_are_redigested() {
     each_mode(|mode| {
@@ -473,18 +533,33 @@ fn hostile_rows_are_reported_with_their_line_and_never_quote_a_digest() {
         assert!(!reason.contains(&token[..16]), "a digest in {reason:?}");
     }
 
-    // DRF: unknown hashers, a plaintext key where the digest should be.
+    // DRF: an unknown hasher, malformed hashes of known ones, costs that
+    // would make every verify a denial of service, a plaintext key where
+    // the digest should be.
     let drf = "prefix,hashed_key,name\n\
-               Abc12345,bcrypt_sha256$$2b$12$R9h/cIPz0gi.URNNX3kh2O,one\n\
+               Abc12345,md5$salt$4f6c3b8e9a,one\n\
                Abc12346,argon2$argon2id$v=19$m=102400$c2FsdA$aGFzaA,two\n\
                Abc12347,Abc12347.PlaintextSecretThatLeaked,three\n\
-               Abc-1234,sha512$$00,four\n";
+               Abc-1234,sha512$$00,four\n\
+               Abc12348,bcrypt_sha256$$2b$12$R9h/cIPz0gi.URNNX3kh2O,five\n\
+               Abc12349,\"argon2$argon2id$v=19$m=4194304,t=2,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\",six\n\
+               Abc12350,bcrypt$$2b$31$OEdch.DfGe.MS2h5t6RJZ.xgcH.a805EirrQFNRBEBbLxOAQjcSXq,seven\n\
+               Abc12351,scrypt$1048576$salt$8$1$AAAA,eight\n";
     let got = bad_rows(Source::DrfApiKey, drf.as_bytes());
-    assert_eq!(got.len(), 4, "{got:#?}");
-    assert!(got[0].1.contains("unknown hasher \"bcrypt_sha256\""));
-    assert!(got[1].1.contains("unknown hasher \"argon2\""));
+    let lines: Vec<u64> = got.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 9], "{got:#?}");
+    assert!(got[0].1.contains("unknown hasher \"md5\""), "{}", got[0].1);
+    assert!(got[1].1.contains("malformed argon2"), "{}", got[1].1);
     assert!(!got[2].1.contains("Plaintext"), "{}", got[2].1);
     assert!(got[3].1.contains("prefix"));
+    assert!(got[4].1.contains("malformed bcrypt_sha256"), "{}", got[4].1);
+    assert!(
+        got[5].1.contains("Argon2 with m=4194304 KiB"),
+        "{}",
+        got[5].1
+    );
+    assert!(got[6].1.contains("bcrypt with cost 31"), "{}", got[6].1);
+    assert!(got[7].1.contains("scrypt with N=2^20"), "{}", got[7].1);
 
     // JSON lines: garbage, non-objects, invalid UTF-8 between good rows.
     let (good, _) = unkey_export();
@@ -655,6 +730,8 @@ fn the_command_line_imports_lists_origins_and_verifies_imported_keys() {
 fn import_real_drf_rows() {
     let export = std::env::var("APIKEYS_DRF_EXPORT").expect("APIKEYS_DRF_EXPORT: the export");
     let keys_file = std::env::var("APIKEYS_DRF_KEYS").expect("APIKEYS_DRF_KEYS with the export");
+    // The kind of digest the rows must hold (`pbkdf2_sha256`, `argon2`...).
+    let kind = std::env::var("APIKEYS_DRF_KIND").expect("APIKEYS_DRF_KIND with the export");
     let dir = tempfile::tempdir().unwrap();
     let (store, _clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);
     let report = store
@@ -665,10 +742,25 @@ fn import_real_drf_rows() {
     let keys: Vec<&str> = keys.lines().filter(|line| !line.is_empty()).collect();
     assert!(!keys.is_empty());
     assert_eq!(report.imported, keys.len());
-    for key in keys {
+    for info in store.list(&ListFilter::default()).unwrap() {
+        assert_eq!(info.legacy_digest, Some(kind.as_str()));
+    }
+    for (i, key) in keys.into_iter().enumerate() {
+        // The key with its last character changed, as tests/drf/make_rows.py
+        // checks the library refuses it: refused here too, against the
+        // source's digest (once: a PBKDF2 takes seconds in a debug build).
+        let wrong = format!(
+            "{}{}",
+            &key[..key.len() - 1],
+            if key.ends_with('A') { 'B' } else { 'A' }
+        );
+        if i == 0 {
+            assert_eq!(rejection(&store, &wrong), Some(Rejection::NotFound));
+        }
         let verified = store.verify(key).unwrap().into_owned();
         assert_eq!(legacy_of(&store, verified.id()), None, "re-digested");
         assert!(store.verify(key).is_ok());
+        assert_eq!(rejection(&store, &wrong), Some(Rejection::NotFound));
     }
 }
 

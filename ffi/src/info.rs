@@ -52,7 +52,8 @@ pub struct apikeys_key_info {
     /// added at the end of this struct.)
     pub origin: *const c_char,
     /// The kind of digest an imported key is still verified against
-    /// ("sha256", "sha512", "pbkdf2_sha256", "pbkdf2_sha1"), until its first
+    /// ("sha256", "sha512", or Django's "pbkdf2_sha256", "pbkdf2_sha1",
+    /// "argon2", "bcrypt_sha256", "bcrypt", "scrypt"), until its first
     /// successful verify re-digests it; NULL from then on, and for a key
     /// made by this store.
     pub legacy_digest: *const c_char,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
+mod django;
 pub(crate) mod import;
 
 /// Longest legacy key a verify considers, in bytes: longer strings are
@@ -21,10 +22,34 @@ pub(crate) mod import;
 /// 41, Unkey's under 64). Below the C ABI's scan bound for NUL-terminated keys.
 pub const MAX_LEGACY_KEY_LEN: usize = 255;
 
-/// Most PBKDF2 iterations an imported digest may ask for: a row asking for
-/// more would make every verify of its key a denial of service. Django 5.2
-/// uses 1,000,000.
+// The most an imported Django password hash may ask of one verify: a row
+// asking for more is refused at import, since every verify of its key would
+// be a denial of service. About ten times the work of Django 5.2's defaults,
+// and at most 256 MiB of memory.
+
+/// Most PBKDF2 iterations an imported digest may ask for. Django 5.2 uses
+/// 1,000,000.
 pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// Most memory an imported Argon2 digest may ask for, in KiB (its `m`):
+/// 256 MiB. Django 5.2 uses 102,400 (100 MiB).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 262_144;
+
+/// Most work an imported Argon2 digest may ask for: its memory in KiB times
+/// its passes (`m × t`). Django 5.2's is 102,400 × 2.
+pub const MAX_ARGON2_WORK_KIB: u64 = 2_097_152;
+
+/// Most memory an imported scrypt digest may ask for, in bytes (128·N·r):
+/// 256 MiB. Django 5.2's is 16 MiB (N = 2^14, r = 8).
+pub const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
+
+/// Most work an imported scrypt digest may ask for, in bytes: its memory
+/// times its parallelism `p` (1 GiB). Django 5.2's is 16 MiB × 5.
+pub const MAX_SCRYPT_WORK: u64 = 1 << 30;
+
+/// Highest bcrypt cost (log2 of its rounds) an imported digest may have.
+/// Django 5.2 uses 12.
+pub const MAX_BCRYPT_COST: u32 = 15;
 
 /// The key store a key was imported from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -129,12 +154,48 @@ enum Stored {
         salt: String,
         hash: Vec<u8>,
     },
+    // The kinds below were added after the first ones: appended, so that
+    // every kind before them keeps its encoding (its variant index).
+    /// Django's Argon2PasswordHasher: of the whole key.
+    Argon2 {
+        kind: Argon2Type,
+        /// 0x10 or 0x13.
+        version: u32,
+        memory_kib: u32,
+        passes: u32,
+        lanes: u32,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    },
+    /// Django's BCryptSHA256PasswordHasher (`sha256`: of the hex SHA-256 of
+    /// the whole key) and BCryptPasswordHasher (of the whole key).
+    Bcrypt {
+        sha256: bool,
+        cost: u32,
+        salt: [u8; 16],
+        hash: [u8; 23],
+    },
+    /// Django's ScryptPasswordHasher: of the whole key, 64 bytes.
+    Scrypt {
+        log_n: u8,
+        block_size: u32,
+        parallelism: u32,
+        salt: String,
+        hash: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Prf {
     Sha256,
     Sha1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Argon2Type {
+    D,
+    I,
+    Id,
 }
 
 impl LegacyDigest {
@@ -157,8 +218,9 @@ impl LegacyDigest {
     }
 
     /// DRF's `hashed_key` column: `sha512$$<hex>` (3.x) or a Django
-    /// password hash (1.x, 2.x). Hashers this library cannot verify are
-    /// refused with their name.
+    /// password hash (1.x, 2.x: PBKDF2, Argon2, bcrypt, scrypt; see
+    /// `django`). Hashers this library cannot verify are refused with their
+    /// name, costs over the bounds with their figures.
     pub(crate) fn drf(hashed_key: &str) -> Result<Self, String> {
         if let Some(hex_digest) = hashed_key.strip_prefix("sha512$$") {
             let bytes = hex::decode(hex_digest)
@@ -167,51 +229,7 @@ impl LegacyDigest {
                 .ok_or("`hashed_key`: sha512 with a digest that is not 128 hex digits")?;
             return Ok(LegacyDigest(Stored::Sha512OfKey(bytes)));
         }
-        let algorithm = hashed_key.split('$').next().unwrap_or_default();
-        let prf = match algorithm {
-            "pbkdf2_sha256" => Prf::Sha256,
-            "pbkdf2_sha1" => Prf::Sha1,
-            // The hasher's name is shown only when it looks like one: a
-            // column holding something else (a plaintext key?) is not echoed.
-            _ if hashed_key.contains('$')
-                && (1..=32).contains(&algorithm.len())
-                && algorithm
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
-            {
-                return Err(format!("`hashed_key`: unknown hasher {algorithm:?}"));
-            }
-            _ => return Err("`hashed_key`: not a Django password hash".into()),
-        };
-        let bad = || format!("`hashed_key`: a malformed {algorithm} hash");
-        let mut parts = hashed_key.split('$').skip(1);
-        let (Some(iterations), Some(salt), Some(hash), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        let iterations: u32 = iterations.parse().map_err(|_| bad())?;
-        if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
-            return Err(format!(
-                "`hashed_key`: {iterations} PBKDF2 iterations (at most {MAX_PBKDF2_ITERATIONS})"
-            ));
-        }
-        let hash = base64::engine::general_purpose::STANDARD
-            .decode(hash)
-            .map_err(|_| bad())?;
-        let expected = match prf {
-            Prf::Sha256 => 32,
-            Prf::Sha1 => 20,
-        };
-        if hash.len() != expected || salt.is_empty() || salt.len() > 128 {
-            return Err(bad());
-        }
-        Ok(LegacyDigest(Stored::Pbkdf2 {
-            prf,
-            iterations,
-            salt: salt.to_string(),
-            hash,
-        }))
+        django::parse(hashed_key).map(LegacyDigest)
     }
 
     /// Whether `key`, as presented, is the key of this digest. Constant
@@ -227,34 +245,16 @@ impl LegacyDigest {
                 .as_slice()
                 .ct_eq(stored)
                 .into(),
-            Stored::Pbkdf2 {
-                prf,
-                iterations,
-                salt,
-                hash,
-            } => {
-                let mut computed = vec![0u8; hash.len()];
-                match prf {
-                    Prf::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(
-                        key.as_bytes(),
-                        salt.as_bytes(),
-                        *iterations,
-                        &mut computed,
-                    ),
-                    Prf::Sha1 => pbkdf2::pbkdf2_hmac::<sha1_prf::Sha1>(
-                        key.as_bytes(),
-                        salt.as_bytes(),
-                        *iterations,
-                        &mut computed,
-                    ),
-                }
-                computed.ct_eq(hash).into()
-            }
+            Stored::Pbkdf2 { .. }
+            | Stored::Argon2 { .. }
+            | Stored::Bcrypt { .. }
+            | Stored::Scrypt { .. } => django::matches(&self.0, key),
         }
     }
 
     /// A short name of the digest's kind, for listings: `sha256`, `sha512`,
-    /// `pbkdf2_sha256`, `pbkdf2_sha1`.
+    /// or the name of Django's hasher: `pbkdf2_sha256`, `pbkdf2_sha1`,
+    /// `argon2`, `bcrypt_sha256`, `bcrypt`, `scrypt`.
     pub fn kind(&self) -> &'static str {
         match &self.0 {
             Stored::Sha256OfSecret(_) | Stored::Sha256OfKey(_) => "sha256",
@@ -263,13 +263,12 @@ impl LegacyDigest {
                 prf: Prf::Sha256, ..
             } => "pbkdf2_sha256",
             Stored::Pbkdf2 { prf: Prf::Sha1, .. } => "pbkdf2_sha1",
+            Stored::Argon2 { .. } => "argon2",
+            Stored::Bcrypt { sha256: true, .. } => "bcrypt_sha256",
+            Stored::Bcrypt { sha256: false, .. } => "bcrypt",
+            Stored::Scrypt { .. } => "scrypt",
         }
     }
-}
-
-mod sha1_prf {
-    //! PBKDF2-HMAC-SHA1 (Django's `pbkdf2_sha1` hasher), the one use of SHA-1.
-    pub(super) use sha1::Sha1;
 }
 
 /// The handle an imported key is filed under: its source's tag, then its id
@@ -394,17 +393,48 @@ mod tests {
         }
         assert!(LegacyDigest::unkey("not base64!").is_err());
         assert!(LegacyDigest::unkey("AAAA").is_err());
-        let unknown = LegacyDigest::drf("bcrypt_sha256$$2b$12$abc").unwrap_err();
-        assert!(
-            unknown.contains("unknown hasher \"bcrypt_sha256\""),
-            "{unknown}"
-        );
+        let unknown = LegacyDigest::drf("md5$salt$4f6c3b8e").unwrap_err();
+        assert!(unknown.contains("unknown hasher \"md5\""), "{unknown}");
+        let truncated = LegacyDigest::drf("bcrypt_sha256$$2b$12$abc").unwrap_err();
+        assert!(truncated.contains("malformed bcrypt_sha256"), "{truncated}");
         assert!(LegacyDigest::drf("sha512$$abcd").is_err());
         assert!(LegacyDigest::drf("pbkdf2_sha256$0$salt$AAAA").is_err());
         assert!(LegacyDigest::drf("pbkdf2_sha256$99999999999$s$AAAA").is_err());
         assert!(LegacyDigest::drf("pbkdf2_sha256$1000$salt").is_err());
         let many = format!("pbkdf2_sha256${}$s$AAAA", MAX_PBKDF2_ITERATIONS + 1);
         assert!(LegacyDigest::drf(&many).unwrap_err().contains("iterations"));
+    }
+
+    #[test]
+    fn the_first_kinds_keep_their_encoding_and_later_ones_round_trip() {
+        // As records written before Django's other hashers hold them:
+        // postcard's variant index, then the fields.
+        let decode = |bytes: &[u8]| postcard::from_bytes::<LegacyDigest>(bytes).unwrap();
+        let sanctum = LegacyDigest::sanctum(&"ab".repeat(32)).unwrap();
+        assert_eq!(decode(&[&[0][..], &[0xab; 32]].concat()), sanctum);
+        let unkey = LegacyDigest::unkey(&base64::engine::general_purpose::STANDARD.encode([7; 32]));
+        assert_eq!(decode(&[&[1][..], &[7; 32]].concat()), unkey.unwrap());
+        let drf3 = LegacyDigest::drf(&format!("sha512$${}", "cd".repeat(64))).unwrap();
+        assert_eq!(decode(&[&[2, 64][..], &[0xcd; 64]].concat()), drf3);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([9; 32]);
+        let drf2 = LegacyDigest::drf(&format!("pbkdf2_sha256$1000$saltsalt${b64}")).unwrap();
+        let old = [&[3, 0, 0xe8, 0x07, 8][..], b"saltsalt", &[32], &[9; 32]].concat();
+        assert_eq!(decode(&old), drf2);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([9; 20]);
+        let sha1 = LegacyDigest::drf(&format!("pbkdf2_sha1$1000$saltsalt${b64}")).unwrap();
+        let old = [&[3, 1, 0xe8, 0x07, 8][..], b"saltsalt", &[20], &[9; 20]].concat();
+        assert_eq!(decode(&old), sha1);
+        // The kinds added later: after them.
+        for (index, hashed_key) in [
+            (4, "argon2$argon2i$v=19$m=32,t=2,p=1$WnNlT3JXcmQ3OFdYYmJXYXZWak5jTA$lW0ZU4lzdEFaSeaeSocwjUBR0Wo3aM8F8Sc429IDQs4"),
+            (5, "bcrypt_sha256$$2b$04$z6U8cb47rljLfCJ.5d1zQu.36.Zk6cDHG.JT8G6.ODDiNss9Eilqi"),
+            (6, "scrypt$1024$E5hvoZx48rUlQBRyt46P6p$8$2$5KV9zBbXnPYjQM8yjOrU0oSIZESARdb4ey0mmhirYd/1r66zr/OSZ2RSh5BvyM6WU1e7CjBjSipFSttb82rMRA=="),
+        ] {
+            let digest = LegacyDigest::drf(hashed_key).unwrap();
+            let bytes = postcard::to_allocvec(&digest).unwrap();
+            assert_eq!(bytes[0], index, "{hashed_key}");
+            assert_eq!(decode(&bytes), digest);
+        }
     }
 
     #[test]

@@ -4,7 +4,13 @@ in a throwaway SQLite database, and exports its table as CSV with a header,
 the way `COPY rest_framework_api_key_apikey TO STDOUT CSV HEADER` does, plus
 the keys the clients were given, one a line (for the test only).
 
-    python make_rows.py OUT_DIR COUNT   # writes OUT_DIR/apikey.csv and OUT_DIR/keys.txt
+    python make_rows.py OUT_DIR COUNT [HASHER]
+        # writes OUT_DIR/apikey.csv and OUT_DIR/keys.txt
+
+HASHER is a class of django.contrib.auth.hashers, such as
+Argon2PasswordHasher: PASSWORD_HASHERS names it alone, so that
+djangorestframework-api-key 1.x and 2.x, which hash with make_password, use
+it with its default costs. Without it, Django's default PASSWORD_HASHERS.
 """
 
 import csv
@@ -16,6 +22,9 @@ import django
 from django.conf import settings
 
 out, count = sys.argv[1], int(sys.argv[2])
+hashers = {}
+if len(sys.argv) > 3:
+    hashers["PASSWORD_HASHERS"] = [f"django.contrib.auth.hashers.{sys.argv[3]}"]
 settings.configure(
     INSTALLED_APPS=[
         "django.contrib.contenttypes",
@@ -30,6 +39,7 @@ settings.configure(
         }
     },
     USE_TZ=True,
+    **hashers,
 )
 django.setup()
 
@@ -37,6 +47,12 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from rest_framework_api_key import __version__ as version  # noqa: E402
 from rest_framework_api_key.models import APIKey  # noqa: E402
+
+
+def wrong_key(key):
+    """The key with its last character changed, as the Rust test makes it."""
+    return key[:-1] + ("A" if key[-1] != "A" else "B")
+
 
 call_command("migrate", verbosity=0)
 later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
@@ -46,6 +62,9 @@ for i in range(count):
         name=f"drf {version} key {i}", expiry_date=later if i == 0 else None
     )
     assert APIKey.objects.is_valid(key)
+    # The same prefix with another secret: refused by the library too (the
+    # Rust test presents it).
+    assert not APIKey.objects.is_valid(wrong_key(key))
     keys.append(key)
 
 with connection.cursor() as cursor:
