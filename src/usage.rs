@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::clock::Timestamp;
-use crate::record::Usage;
+use crate::record::{EventKind, Usage};
 use crate::state::Status;
 
 /// Usage counted in memory since the last flush, for one key.
@@ -40,6 +40,23 @@ pub(crate) struct PendingUsage {
 impl PendingUsage {
     pub(crate) fn is_empty(&self) -> bool {
         self.usage.use_count == 0 && self.usage.rejected_count == 0
+    }
+
+    /// The events a flush of these counts writes: uses of a revoked or an
+    /// expired key, the suspicious-use signal.
+    pub(crate) fn events(&self) -> Vec<EventKind> {
+        let mut events = Vec::new();
+        if self.revoked_uses > 0 {
+            events.push(EventKind::RevokedKeyUsed {
+                count: self.revoked_uses,
+            });
+        }
+        if self.expired_uses > 0 {
+            events.push(EventKind::ExpiredKeyUsed {
+                count: self.expired_uses,
+            });
+        }
+        events
     }
 }
 

@@ -373,7 +373,7 @@ fn generate(writer: &KeyStore, n: usize) -> (Vec<String>, Vec<String>) {
 fn connections_per_machine_do_not_grow_with_workers() {
     let db = Database::new();
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
-    let (secrets, _) = generate(&writer, 20);
+    let (secrets, ids) = generate(&writer, 20);
     let mut machines: Vec<Machine> = (0..3)
         .map(|m| {
             Machine::start(
@@ -388,6 +388,16 @@ fn connections_per_machine_do_not_grow_with_workers() {
     for machine in &mut machines {
         machine.wait_all_ok(0);
     }
+    // A first look at each key: a worker reads a key's details (name,
+    // scopes: they never change) from the database once, through its own
+    // connection, closed once idle.
+    let warm_up = {
+        let mut all: Vec<&mut Worker> = machines
+            .iter_mut()
+            .flat_map(|m| m.workers.iter_mut())
+            .collect();
+        watch(&mut all, 300, secrets.len())
+    };
     let mut admin = db.client();
     // At rest: the feeder's feed connection only, once idle calls closed.
     std::thread::sleep(Duration::from_millis(1500));
@@ -419,16 +429,19 @@ fn connections_per_machine_do_not_grow_with_workers() {
             let mut admin = Client::connect(&url, NoTls).unwrap();
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(250));
-                let counts: Vec<i64> = names
+                // Per machine: every backend, and those whose last
+                // statement was not a worker's read of a key (its details
+                // once, or its state while the machine is not current).
+                let counts: Vec<(i64, i64)> = names
                     .iter()
                     .map(|name| {
-                        admin
+                        let row = admin
                             .query_one(
-                                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+                                "SELECT count(*), count(*) FILTER (WHERE query NOT LIKE 'SELECT record FROM apikeys_keys%' AND query NOT LIKE 'SELECT state FROM apikeys_keys%') FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
                                 &[name],
                             )
-                            .unwrap()
-                            .get(0)
+                            .unwrap();
+                        (row.get(0), row.get(1))
                     })
                     .collect();
                 sampled.lock().unwrap().push(counts);
@@ -450,18 +463,55 @@ fn connections_per_machine_do_not_grow_with_workers() {
         .sum();
     assert!(results.iter().all(|w| w.errors == "errors 0"));
     let samples = sampled.lock().unwrap().clone();
-    let peak: Vec<i64> = (0..machines.len())
-        .map(|m| samples.iter().map(|s| s[m]).max().unwrap_or(0))
-        .collect();
+    let peak = |of: fn(&(i64, i64)) -> i64| -> Vec<i64> {
+        (0..machines.len())
+            .map(|m| samples.iter().map(|s| of(&s[m])).max().unwrap_or(0))
+            .collect()
+    };
+    let (all_peak, not_reads_peak) = (peak(|s| s.0), peak(|s| s.1));
     println!(
-        "under load ({verifies} verifies by 12 workers in {elapsed:?}, usage flushed every 200 ms): peak backends per machine {peak:?}, samples {samples:?}"
+        "under load ({verifies} verifies by 12 workers in {elapsed:?}, usage flushed every 200 ms): peak backends per machine {all_peak:?}, of which not a worker's read of a key {not_reads_peak:?}; samples (all, not reads) {samples:?}"
     );
-    for peak in &peak {
+    for (all, not_reads) in all_peak.iter().zip(&not_reads_peak) {
         assert!(
-            *peak <= 1 + 4,
-            "at most the feed and one call connection per worker"
+            *not_reads <= 2,
+            "usage goes through the feeder: the feed and its usage connection, whatever the workers"
+        );
+        assert!(
+            *all <= 2 + 4,
+            "besides, at most one connection per worker, while it reads a key"
         );
     }
+    // The usage the workers counted reaches the database through the
+    // feeders, exactly: each key's accepts in the watch, and key 0's one
+    // accept per worker before it.
+    let expected: Vec<u64> = (0..secrets.len())
+        .map(|i| {
+            let watched: u64 = results
+                .iter()
+                .chain(&warm_up)
+                .map(|w| w.per_key[i][1])
+                .sum();
+            watched + if i == 0 { 12 } else { 0 }
+        })
+        .collect();
+    let counted = || -> Vec<u64> {
+        ids.iter()
+            .map(|id| writer.get(id).unwrap().use_count)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while counted() != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        counted(),
+        expected,
+        "every use counted once, by the feeders"
+    );
+    // Nothing more arrives later (no count handed over twice).
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(counted(), expected);
     // Idle again: back to one per machine.
     std::thread::sleep(Duration::from_millis(1500));
     for machine in &machines {
@@ -750,4 +800,66 @@ fn a_partitioned_machine_stops_accepting_after_the_bound_and_resumes() {
             healed.elapsed()
         );
     }
+}
+
+#[test]
+fn a_process_serves_its_own_writes_before_the_feeder_brings_them() {
+    let db = Database::new();
+    let writer = KeyStore::open(&db.url, writer_options()).unwrap();
+    let (secrets, _) = generate(&writer, 1);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    // A long bound: the index stays current while its feeder is stopped.
+    let url = format!(
+        "{}?application_name=own&apikeys_local={}&apikeys_bound_ms=20000",
+        db.url,
+        dir.path().display()
+    );
+    let mut feeder = Worker::start(&url, &secrets);
+    assert_eq!(feeder.verify(0), "ok");
+    assert_eq!(feeder_of(dir.path()), Some(feeder.pid()));
+    // SAFETY: stops (then resumes) a child of this test.
+    assert_eq!(unsafe { libc::kill(feeder.pid() as i32, libc::SIGSTOP) }, 0);
+    let store = KeyStore::open(
+        &url,
+        StoreOptions::new()
+            .pepper("machine pepper")
+            .flush_interval(Duration::ZERO),
+    )
+    .unwrap();
+    // More keys than the machine's first table takes: the rest wait for a
+    // feeder that does not run. This process accepts every one of them.
+    let keys: Vec<NewKey> = (0..1500).map(|i| NewKey::new(format!("own {i}"))).collect();
+    let generated = store.generate_batch(&keys).unwrap();
+    for key in &generated {
+        assert!(
+            store.verify(key.secret.expose_secret()).is_ok(),
+            "a key this process just generated is accepted"
+        );
+    }
+    // And refuses what it revokes, published or not.
+    for key in [&generated[0], &generated[1499]] {
+        assert!(store.revoke(key.id()).unwrap());
+        assert!(matches!(
+            store.verify(key.secret.expose_secret()),
+            Err(VerifyError::Rejected(apikeys::Rejection::Revoked))
+        ));
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(feeder.pid() as i32, libc::SIGCONT) }, 0);
+    // Once fed, the other processes of the machine see them too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let last = generated[1498].secret.expose_secret().to_string();
+    let mut other = Worker::start(&url, &[last]);
+    while other.verify(0) != "ok" {
+        assert!(
+            Instant::now() < deadline,
+            "the feeder never brought the keys"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(feeder);
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::background;
 use crate::error::Error;
-use crate::record::EventKind;
 use crate::storage::{Storage, UsageDelta};
 use crate::usage::PendingUsage;
 
@@ -23,7 +22,15 @@ impl KeyStore {
 }
 
 impl Inner {
+    /// Writes counted usage through the store's own connection.
     pub(super) fn flush(&self) -> Result<(), Error> {
+        self.flush_through(false)
+    }
+
+    /// `relay`: the flusher thread's timed flush, which the lookup may hand
+    /// to the machine's feeder (`lookup::relay`); what it does not take is
+    /// written here.
+    fn flush_through(&self, relay: bool) -> Result<(), Error> {
         if self.dirty.is_empty() {
             return Ok(());
         }
@@ -43,28 +50,23 @@ impl Inner {
         }
         let deltas: Vec<UsageDelta<'_>> = taken
             .iter()
-            .map(|(dirty, pending)| {
-                let mut events = Vec::new();
-                if pending.revoked_uses > 0 {
-                    events.push(EventKind::RevokedKeyUsed {
-                        count: pending.revoked_uses,
-                    });
-                }
-                if pending.expired_uses > 0 {
-                    events.push(EventKind::ExpiredKeyUsed {
-                        count: pending.expired_uses,
-                    });
-                }
-                UsageDelta {
-                    id: &dirty.id,
-                    usage: pending.usage,
-                    events,
-                }
+            .map(|(dirty, pending)| UsageDelta {
+                id: &dirty.id,
+                usage: pending.usage,
+                events: pending.events(),
             })
             .collect();
-        let result = self.storage.add_usage(&deltas, self.clock.now());
+        let relayed = if relay {
+            self.lookup.relay_usage(&deltas)
+        } else {
+            0
+        };
+        if relayed == deltas.len() {
+            return Ok(());
+        }
+        let result = self.storage.add_usage(&deltas[relayed..], self.clock.now());
         if result.is_err() {
-            for (dirty, pending) in taken {
+            for (dirty, pending) in taken.into_iter().skip(relayed) {
                 // Put back in the key's cell, which sums with its entry.
                 if dirty.usage.restore(&pending) {
                     self.dirty.push(dirty);
@@ -111,7 +113,7 @@ impl Flusher {
             match inner.upgrade() {
                 Some(inner) if inner.fork_generation == FORK_GENERATION.load(Ordering::SeqCst) => {
                     // A failed flush keeps its counts for the next one.
-                    let _ = inner.flush();
+                    let _ = inner.flush_through(true);
                 }
                 _ => return,
             }

@@ -227,6 +227,11 @@ impl KeyStore {
             hasher.fingerprint(),
             storage.idle_closer(),
             &redacted(&url),
+            lookup::fleet::UsageWriter {
+                storage: storage.another(),
+                interval: options.flush_interval,
+                clock: options.clock.clone(),
+            },
         )?;
         Self::with_storage(
             PathBuf::from(redacted(&url)),

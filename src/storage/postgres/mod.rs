@@ -98,6 +98,16 @@ impl PgStorage {
         })
     }
 
+    /// Another handle on the same database, whose schema and pepper `open`
+    /// checked: a connection of its own, opened at first use (the machine
+    /// feeder's usage writer, `store::lookup::relay`).
+    pub(crate) fn another(&self) -> PgStorage {
+        PgStorage {
+            server: self.server.clone(),
+            connection: Arc::new(Mutex::new(None)),
+        }
+    }
+
     /// What closes the call connection when idle.
     pub(crate) fn idle_closer(&self) -> IdleCloser {
         IdleCloser(Arc::downgrade(&self.connection))

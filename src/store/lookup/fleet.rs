@@ -87,6 +87,13 @@ pub(in crate::store) struct Replica {
 }
 
 impl Replica {
+    fn empty() -> Replica {
+        Replica {
+            keys: RwLock::new(HashTable::new()),
+            confirmed: AtomicU64::new(0),
+        }
+    }
+
     fn apply(&self, record: KeyRecord) {
         let digest = Digest::from_bytes(record.digest);
         let state = record.state().word();
@@ -126,6 +133,57 @@ impl Replica {
     }
 }
 
+/// A machine's process's own committed writes the machine's index did not
+/// take: a key this process just generated is accepted by its next verify,
+/// and one it just revoked refused, without waiting for the feeder. Dropped
+/// once the index is confirmed as of a feed read that started after the
+/// last of them (that read saw them all, and the feeder wrote them).
+#[derive(Default)]
+struct Unpublished {
+    writes: std::sync::OnceLock<Replica>,
+    /// `boot_nanos` after the last write kept; 0: none kept.
+    last: AtomicU64,
+    /// Taken to keep a write and to drop them all, so that a drop never
+    /// takes a write kept after the moment it checked.
+    turn: Mutex<()>,
+}
+
+impl Unpublished {
+    fn keep(&self, record: &KeyRecord) {
+        let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        self.writes
+            .get_or_init(Replica::empty)
+            .apply(record.clone());
+        self.last.store(boot_nanos(), Ordering::SeqCst);
+    }
+
+    /// The state of a key this process wrote and the index lacks, if any
+    /// such write is still kept.
+    fn get(&self, index: &SharedIndex, digest: &Digest) -> Option<(Arc<Details>, KeyState)> {
+        let last = self.last.load(Ordering::SeqCst);
+        if last == 0 {
+            return None;
+        }
+        let writes = self.writes.get()?;
+        let now = boot_nanos();
+        if index.confirmed_within(now, now.saturating_sub(last)) {
+            // Confirmed as of a read that started after the last write kept.
+            let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.last.load(Ordering::SeqCst) == last {
+                writes
+                    .keys
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
+                self.last.store(0, Ordering::SeqCst);
+                return None;
+            }
+            drop(_turn);
+        }
+        writes.get(digest)
+    }
+}
+
 /// Where verify reads the keys' states.
 enum Source {
     /// This process's replica, fed by its own feed thread.
@@ -142,6 +200,13 @@ pub(in crate::store) struct FleetLookup {
     policy: FleetPolicy,
     misses: MissReads,
     stop: Arc<AtomicBool>,
+    /// Per machine: this process's own writes that the index could not
+    /// take at once (a table being rebuilt, or full), served from here
+    /// until the feeder has brought them (see [`Unpublished`]).
+    unpublished: Unpublished,
+    /// Per machine: timed flushes go to the machine's feeder.
+    #[cfg(unix)]
+    relay: Option<super::relay::UsageSender>,
 }
 
 /// Reads of the database for well-formed keys the local copy does not know,
@@ -180,10 +245,29 @@ impl MissReads {
     }
 }
 
-/// The machine-local files of one store: the feeder's lease and the index.
+/// The machine-local files of one store: the feeder's lease, the index,
+/// and the socket the feeder takes the workers' usage on.
 struct MachineFiles {
     lease: PathBuf,
     index: PathBuf,
+    usage: PathBuf,
+}
+
+/// What a process needs once elected the machine's feeder: the server to
+/// read the feed from, and the usage relay's socket and writer.
+struct Elected {
+    server: Server,
+    socket: PathBuf,
+    usage: UsageWriter,
+}
+
+/// How the machine's feeder writes the usage its workers hand it
+/// (`super::relay`): its own connection, every `interval` (the store's
+/// flush interval), events dated by `clock`.
+pub(in crate::store) struct UsageWriter {
+    pub(in crate::store) storage: crate::storage::postgres::PgStorage,
+    pub(in crate::store) interval: Duration,
+    pub(in crate::store) clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl FleetLookup {
@@ -196,6 +280,7 @@ impl FleetLookup {
         fingerprint: [u8; 32],
         closer: IdleCloser,
         url: &str,
+        usage: UsageWriter,
     ) -> Result<Self, Error> {
         let files = match &policy.local {
             LocalDir::PerProcess => None,
@@ -206,6 +291,8 @@ impl FleetLookup {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let poll = (policy.bound / 4).max(Duration::from_millis(1));
+        // The feeder's usage socket, for a store fed per machine.
+        let mut sender: Option<PathBuf> = None;
         let source = match files {
             Some(files) => {
                 let lease = File::options()
@@ -220,10 +307,15 @@ impl FleetLookup {
                 )?);
                 let (weak, stopped, idle) =
                     (Arc::downgrade(&index), stop.clone(), policy.idle_close);
+                let elected = Elected {
+                    server,
+                    socket: files.usage.clone(),
+                    usage,
+                };
                 std::thread::Builder::new()
                     .name("apikeys-lease".into())
                     .spawn(move || {
-                        compete(weak, lease, server, stopped, poll, closer, idle);
+                        compete(weak, lease, stopped, poll, closer, idle, elected);
                     })
                     .map_err(|error| {
                         Error::Storage(format!("could not start the lease thread: {error}"))
@@ -238,13 +330,11 @@ impl FleetLookup {
                 {
                     std::thread::sleep(Duration::from_millis(1));
                 }
+                sender = Some(files.usage);
                 Source::Machine(index)
             }
             None => {
-                let replica = Arc::new(Replica {
-                    keys: RwLock::new(HashTable::new()),
-                    confirmed: AtomicU64::new(0),
-                });
+                let replica = Arc::new(Replica::empty());
                 let mut feed = Feed::new(server);
                 let started = boot_nanos();
                 let first = feed.changes_since(0)?;
@@ -271,6 +361,9 @@ impl FleetLookup {
             misses: MissReads::new(policy.miss_reads),
             policy,
             stop,
+            unpublished: Unpublished::default(),
+            #[cfg(unix)]
+            relay: sender.map(super::relay::UsageSender::new),
         })
     }
 
@@ -386,6 +479,7 @@ fn machine_files(
         .map_err(|error| crate::ownership::io_error(error, &lease))?;
     Ok(MachineFiles {
         index: dir.join(format!("apikeys-{name}.index")),
+        usage: dir.join(format!("apikeys-{name}.usage")),
         lease,
     })
 }
@@ -437,12 +531,17 @@ fn register_lease(lease: &File) -> Option<usize> {
 fn compete(
     index: Weak<SharedIndex>,
     lease: File,
-    server: Server,
     stop: Arc<AtomicBool>,
     poll: Duration,
     closer: IdleCloser,
     idle: Duration,
+    elected: Elected,
 ) {
+    let Elected {
+        server,
+        socket,
+        usage,
+    } = elected;
     #[cfg(unix)]
     let slot = register_lease(&lease);
     loop {
@@ -450,7 +549,26 @@ fn compete(
             break;
         }
         if lease.try_lock().is_ok() {
+            // The workers' usage, written by this process while it feeds;
+            // its socket is gone before the lease is released.
+            #[cfg(unix)]
+            let relay = {
+                let stopped = Arc::new(AtomicBool::new(false));
+                let stopping = stopped.clone();
+                std::thread::Builder::new()
+                    .name("apikeys-usage-relay".into())
+                    .spawn(move || super::relay::receive(&socket, usage, idle, &stopping))
+                    .ok()
+                    .map(|thread| (thread, stopped))
+            };
+            #[cfg(not(unix))]
+            let _ = (usage, socket);
             feed_machine(&index, Feed::new(server), &stop, poll, &closer, idle);
+            #[cfg(unix)]
+            if let Some((thread, stopped)) = relay {
+                stopped.store(true, Ordering::SeqCst);
+                let _ = thread.join();
+            }
             break;
         }
         std::thread::sleep(poll);
@@ -576,6 +694,9 @@ impl KeyLookup for FleetLookup {
             Source::Machine(index) => match index.lookup(digest) {
                 Lookup::Found(word) => {
                     let details = self.through.details_of(store, digest)?;
+                    // The stricter of the index's and this process's own.
+                    let own = self.unpublished.get(index, digest);
+                    let word = own.map_or(word, |(_, state)| word.min(state.word()));
                     Ok(ReadThrough::serve(
                         store,
                         details,
@@ -583,7 +704,10 @@ impl KeyLookup for FleetLookup {
                         now,
                     ))
                 }
-                Lookup::Absent => self.miss(store, digest, now),
+                Lookup::Absent => match self.unpublished.get(index, digest) {
+                    Some((details, state)) => Ok(ReadThrough::serve(store, details, state, now)),
+                    None => self.miss(store, digest, now),
+                },
                 // An entry being written or damaged: the database.
                 Lookup::Unsure => self.through.find(store, digest, now),
             },
@@ -608,9 +732,12 @@ impl KeyLookup for FleetLookup {
         match &self.source {
             Source::Process(replica) => replica.apply(record.clone()),
             Source::Machine(index) => {
-                // If the index cannot take it now, the feeder brings it.
+                // If the index cannot take it now, the feeder brings it;
+                // until then this process serves it itself.
                 let digest = Digest::from_bytes(record.digest);
-                let _ = index.publish_own(&digest, record.state().word());
+                if !matches!(index.publish_own(&digest, record.state().word()), Ok(true)) {
+                    self.unpublished.keep(record);
+                }
             }
         }
     }
@@ -627,5 +754,14 @@ impl KeyLookup for FleetLookup {
 
     fn take_uses(&self, _details: &Details, _pending: &mut PendingUsage) {
         // Every count is in the key's cell.
+    }
+
+    fn relay_usage(&self, deltas: &[crate::storage::UsageDelta<'_>]) -> usize {
+        #[cfg(unix)]
+        if let Some(relay) = &self.relay {
+            return relay.send(deltas);
+        }
+        let _ = deltas;
+        0
     }
 }

@@ -19,7 +19,7 @@ use crate::error::{Error, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
 use crate::state::Status;
-use crate::storage::NewDigests;
+use crate::storage::{NewDigests, UsageDelta};
 use crate::usage::PendingUsage;
 
 use super::info::{Details, VerifiedKey};
@@ -29,6 +29,8 @@ pub(super) mod exclusive;
 #[cfg(feature = "postgres")]
 pub(super) mod fleet;
 pub(super) mod read_through;
+#[cfg(all(feature = "postgres", unix))]
+mod relay;
 pub(super) mod shared;
 
 /// What verify finds: the key as a verify returns it, and how it stands.
@@ -70,4 +72,11 @@ pub(super) trait KeyLookup: Send + Sync {
     /// itself (exclusive mode counts accepted uses in the key's entry) to
     /// `pending`, which already has the key's cell's.
     fn take_uses(&self, details: &Details, pending: &mut PendingUsage);
+
+    /// A timed flush: hands the leading `deltas` to another process that
+    /// writes them (a machine's feeder, see `relay`) and says how many it
+    /// took; the store writes the rest. Only a fleet's machine relays.
+    fn relay_usage(&self, _deltas: &[UsageDelta<'_>]) -> usize {
+        0
+    }
 }

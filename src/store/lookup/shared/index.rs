@@ -935,14 +935,15 @@ impl SharedIndex {
 
     /// A process's own committed write, published on its machine at once:
     /// the key's state lowered (or the key added) if the table is a clean
-    /// one with room; otherwise left to the feeder.
-    pub(crate) fn publish_own(&self, digest: &Digest, state: i64) -> Result<(), Error> {
+    /// one with room; otherwise left to the feeder (false).
+    pub(crate) fn publish_own(&self, digest: &Digest, state: i64) -> Result<bool, Error> {
         let _process = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let _lock = FileLock::take(&self.file)?;
         if self.clean_table() && !self.is_full() {
             self.lower(digest, state)?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Under the lock: the mapping is the file's current table, of this
