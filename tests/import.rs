@@ -772,3 +772,29 @@ fn a_store_with_imported_keys_is_not_migrated_and_stays_whole() {
     assert!(store.verify(&keys[0]).is_ok());
     assert!(store.verify(&keys[1]).is_ok());
 }
+
+#[test]
+fn a_pbkdf2_key_verified_by_several_threads_at_once_is_accepted_by_each() {
+    // Each first verify spends its PBKDF2 between reading the key by its
+    // prefix and reading its state: the first to finish re-digests the key
+    // and retires its placeholder while the others are still hashing.
+    each_mode(|mode| {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _clock) = open(&dir.path().join("keys.redb"), mode);
+        let (json, key) = drf2_export(100_000);
+        store
+            .import(Source::DrfApiKey, json.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    start.wait();
+                    if let Err(error) = store.verify(&key) {
+                        panic!("{mode:?}: {error}");
+                    }
+                });
+            }
+        });
+    });
+}

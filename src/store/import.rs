@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 use rand_core::RngCore;
+use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Rejection, VerifyError};
@@ -267,7 +268,9 @@ impl KeyStore {
     /// unless it has the shape of the keys of a source the store holds;
     /// then its keyed digest is looked up as any key's (it has one once
     /// re-digested), and only then its handle and the digest its source
-    /// kept. Its first successful verify re-digests it.
+    /// kept. Its first successful verify re-digests it; a verify that meets
+    /// another's re-digest (of any process) finds the key under its new
+    /// digest.
     pub(super) fn verify_legacy<'store>(
         &'store self,
         inner: &'store Inner,
@@ -290,6 +293,11 @@ impl KeyStore {
             .storage
             .by_handle(&candidate.handle())?
             .ok_or(Rejection::NotFound)?;
+        if bool::from(record.digest.as_slice().ct_eq(digest.to_bytes().as_slice())) {
+            // Re-digested by another verify (of any process) since its
+            // keyed digest was looked up.
+            return decide(inner.lookup.find(inner, &digest, now)?, scope);
+        }
         let matches = record
             .origin
             .as_ref()
@@ -300,7 +308,16 @@ impl KeyStore {
         }
         // Its state and use, as for any key, under its placeholder digest.
         let placeholder = Digest::from_bytes(record.digest);
-        let found = inner.lookup.find(inner, &placeholder, now)?;
+        let found = match inner.lookup.find(inner, &placeholder, now) {
+            Ok(found) if found.1 != Status::Revoked => found,
+            // Revoked, or re-digested by another verify (of any process)
+            // since its record was read, which retires the placeholder here
+            // and replaces it in storage: then it is under its new digest.
+            placeholder_found => match inner.lookup.find(inner, &digest, now) {
+                Err(VerifyError::Rejected(Rejection::NotFound)) => placeholder_found?,
+                found => return decide(found?, scope),
+            },
+        };
         if found.1 == Status::Active {
             // The key is valid whether or not this commit succeeds: if it
             // fails (a full disk), the next verify tries again.
