@@ -67,23 +67,34 @@ pub struct ImportReport {
 /// Which sources have keys in the store, as this process knows it.
 pub(super) struct LegacySources {
     known: AtomicU8,
-    /// Unix second of the last look at the store (shared mode).
+    /// Unix second of the last look at the store (when others import).
     looked_at: AtomicI64,
+    /// Whether other processes may import into the store (shared mode, a
+    /// store on a server): then it looks again, at most once a second.
+    others_import: bool,
 }
 
 impl LegacySources {
-    /// What an exclusive handle reads at open. A shared one reads nothing
-    /// yet: its store file may not be open (a valid shared index is all a
-    /// native verify needs), so the first verify of a key of no native
-    /// shape looks, as it does every second.
-    pub(super) fn load(storage: &dyn Storage, now: Timestamp, mode: Mode) -> Result<Self, Error> {
-        let (known, looked_at) = match mode {
-            Mode::Exclusive => (storage.legacy_sources()?.0, now.unix()),
-            Mode::Shared => (0, i64::MIN),
+    /// What an exclusive handle reads at open, and a handle of a store on a
+    /// server (`on_server`: the backend read them with its schema, on the
+    /// connection of its open). A shared one reads nothing yet: its store
+    /// file may not be open (a valid shared index is all a native verify
+    /// needs), so the first verify of a key of no native shape looks.
+    pub(super) fn load(
+        storage: &dyn Storage,
+        now: Timestamp,
+        mode: Mode,
+        on_server: bool,
+    ) -> Result<Self, Error> {
+        let (known, looked_at) = if mode == Mode::Exclusive || on_server {
+            (storage.legacy_sources()?.0, now.unix())
+        } else {
+            (0, i64::MIN)
         };
         Ok(LegacySources {
             known: AtomicU8::new(known),
             looked_at: AtomicI64::new(looked_at),
+            others_import: mode == Mode::Shared || on_server,
         })
     }
 
@@ -248,12 +259,12 @@ fn imported_key(
 }
 
 impl Inner {
-    /// Which sources have keys in the store. In shared mode another process
-    /// may have imported since this one looked: it looks again, at most once
-    /// a second, when a presented key is not a native one.
+    /// Which sources have keys in the store. In shared mode and on a server
+    /// another process may have imported since this one looked: it looks
+    /// again, at most once a second, when a presented key is not a native one.
     fn legacy_sources(&self, now: Timestamp) -> Result<Sources, Error> {
         let known = Sources(self.legacy.known.load(Ordering::SeqCst));
-        if self.mode == Mode::Shared && self.legacy.looked_at.load(Ordering::SeqCst) < now.unix() {
+        if self.legacy.others_import && self.legacy.looked_at.load(Ordering::SeqCst) < now.unix() {
             self.legacy.looked_at.store(now.unix(), Ordering::SeqCst);
             let stored = self.storage.legacy_sources()?;
             self.legacy.add(stored);
@@ -288,6 +299,9 @@ impl KeyStore {
         match inner.lookup.find(inner, &digest, now) {
             Err(VerifyError::Rejected(Rejection::NotFound)) => {}
             found => return decide(found?, scope),
+        }
+        if !inner.lookup.may_read_unknown() {
+            return Err(Rejection::NotFound.into());
         }
         let record = inner
             .storage
