@@ -641,27 +641,113 @@ fn in_memory_stores_import_verify_and_redigest_as_files_do() {
     }
 }
 
+/// What a copy must keep of each key: id, name, status, origin, source id,
+/// whether it is still on its source's digest, last use.
+fn moved_view(store: &KeyStore) -> Vec<(String, String, String, String, String)> {
+    let mut all: Vec<_> = store
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            (
+                k.id,
+                k.name,
+                format!("{:?}", k.status),
+                format!("{:?} {:?} {:?}", k.origin, k.source_id, k.legacy_digest),
+                format!("{:?}", k.last_used),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
 #[test]
-fn a_store_with_imported_keys_is_not_migrated_and_stays_whole() {
+fn a_store_with_imported_keys_moves_with_their_handles_and_origin() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);
+    let (store, clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);
     let (csv, keys) = sanctum_export();
     store
         .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
         .unwrap();
-    store.verify(&keys[0]).unwrap();
-    let (copy, _clock) = open(&dir.path().join("copy.redb"), Mode::Exclusive);
-    let refused = store.copy_to(&copy).unwrap_err();
-    assert!(
-        refused
-            .to_string()
-            .contains("imported from other key stores"),
-        "{refused}"
-    );
-    // Nothing was copied, nothing changed here.
-    assert_eq!(copy.list(&ListFilter::default()).unwrap().len(), 0);
-    assert!(store.verify(&keys[0]).is_ok());
-    assert!(store.verify(&keys[1]).is_ok());
+    let (lines, unkey_keys) = unkey_export();
+    store
+        .import(Source::Unkey, lines.as_bytes(), &ImportOptions::new())
+        .unwrap();
+    let native = store.generate(&NewKey::new("native")).unwrap();
+    // One re-digested before the move; the others still on their source's digest.
+    let redigested = store.verify(&keys[0]).unwrap().into_owned();
+    store.flush().unwrap();
+    let before = moved_view(&store);
+    let admin = store
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|k| k.name == "Admin")
+        .unwrap();
+    assert_eq!(admin.legacy_digest, Some("sha256"));
+
+    let memory = apikeys::MemoryStore::new();
+    let destinations = [
+        ("exclusive file", dir.path().join("copy.redb"), None),
+        ("shared file", dir.path().join("shared.redb"), None),
+        ("memory", dir.path().join("memory"), Some(&memory)),
+    ];
+    for (what, path, memory) in destinations {
+        let mode = if what == "shared file" {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        };
+        let open_copy = || {
+            let options = options(mode, &clock);
+            let options = match memory {
+                Some(memory) => options.in_memory(memory),
+                None => options,
+            };
+            KeyStore::open(&path, options).unwrap()
+        };
+        let copy = open_copy();
+        let copied = store.copy_to(&copy).unwrap();
+        assert_eq!(copied.keys, 6, "{what}");
+        assert_eq!(moved_view(&copy), before, "{what}: origins carried");
+        // Re-digested here: a native key of the copy.
+        assert_eq!(
+            copy.verify(&keys[0]).unwrap().id(),
+            redigested.id(),
+            "{what}"
+        );
+        // Still on Sanctum's digest: found by its handle in the copy, and
+        // re-digested there by its first verify.
+        assert_eq!(copy.verify(&keys[1]).unwrap().id(), admin.id, "{what}");
+        assert_eq!(legacy_of(&copy, &admin.id), None, "{what}");
+        assert!(copy.verify(&keys[1]).is_ok());
+        assert_eq!(rejection(&copy, &keys[2]), Some(Rejection::Expired));
+        assert!(copy.verify(&unkey_keys[0]).is_ok(), "{what}");
+        assert_eq!(rejection(&copy, &unkey_keys[1]), Some(Rejection::Revoked));
+        assert_eq!(
+            rejection(&copy, &format!("8|{}", sanctum_token(99))),
+            Some(Rejection::NotFound)
+        );
+        assert!(copy.verify(native.secret.expose_secret()).is_ok());
+        // The handles moved: importing the same tables again imports nothing.
+        let again = copy
+            .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert_eq!((again.imported, again.already_imported), (0, 3), "{what}");
+        let again = copy
+            .import(Source::Unkey, lines.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert_eq!((again.imported, again.already_imported), (0, 2), "{what}");
+        copy.close().unwrap();
+        // Reopened, the copy knows its sources from the handles it holds.
+        let copy = open_copy();
+        assert!(copy.verify(&keys[0]).is_ok() && copy.verify(&keys[1]).is_ok());
+        copy.close().unwrap();
+    }
+    // The store copied from is as it was.
+    assert_eq!(moved_view(&store), before);
+    assert_eq!(legacy_of(&store, &admin.id), Some("sha256"));
 }
 
 #[test]

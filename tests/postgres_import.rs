@@ -3,6 +3,7 @@
 //! api-key and Unkey imported into a database store, verified on several
 //! "machines" (store handles with their own machine index or replica)
 //! before and after their re-digest, imports run twice or failing halfway,
+//! stores with imported keys moved between a file and PostgreSQL both ways,
 //! an outage while imported keys are verified, and a database of schema
 //! version 1 upgraded in place.
 
@@ -438,6 +439,101 @@ fn no_imported_key_is_stored_in_the_database() {
             }
         }
     }
+}
+
+#[test]
+fn stores_with_imported_keys_move_between_a_file_and_postgresql_both_ways() {
+    let listed = |store: &KeyStore| {
+        let mut all: Vec<_> = store
+            .list(&ListFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|k| {
+                format!(
+                    "{} {} {:?} {:?} {:?} {:?} {}",
+                    k.id, k.name, k.status, k.origin, k.source_id, k.legacy_digest, k.use_count
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (sanctum, sanctum_keys) = sanctum_export();
+    let (unkey, unkey_keys) = unkey_export();
+    let (drf, drf_keys) = drf3_export();
+
+    // A file into PostgreSQL: one key re-digested before the move, the
+    // others still on their sources' digests.
+    let file = KeyStore::open(dir.path().join("keys.redb"), options()).unwrap();
+    import(&file, Source::Sanctum, &sanctum);
+    import(&file, Source::Unkey, &unkey);
+    let native = file.generate(&NewKey::new("native")).unwrap();
+    let redigested = file.verify(&sanctum_keys[0]).unwrap().id().to_string();
+    file.flush().unwrap();
+    let db = Database::new();
+    let server = process(&db.url);
+    let copied = file.copy_to(&server).unwrap();
+    assert_eq!(copied.keys, 6);
+    assert_eq!(listed(&server), listed(&file));
+    assert_eq!(db.count("SELECT count(*) FROM apikeys_legacy"), 5);
+    // On another machine, opened after the move, and on the copying one.
+    let dir_m = tempfile::tempdir().unwrap();
+    let other = machine(&db.url, dir_m.path());
+    assert_eq!(other.verify(&sanctum_keys[0]).unwrap().id(), redigested);
+    let admin = other.verify(&sanctum_keys[1]).unwrap().id().to_string();
+    assert_eq!(
+        legacy_digest(&server, &admin),
+        None,
+        "re-digested in PostgreSQL"
+    );
+    assert!(server.verify(&sanctum_keys[1]).is_ok());
+    assert_eq!(rejection(other.verify(&unkey_keys[1])), Rejection::Revoked);
+    assert!(other.verify(native.secret.expose_secret()).is_ok());
+    assert_eq!(
+        import(&other, Source::Sanctum, &sanctum).already_imported,
+        3,
+        "the handles moved"
+    );
+    // Imported into PostgreSQL as well, one of those re-digested there.
+    import(&server, Source::DrfApiKey, &drf);
+    assert!(server.verify(&drf_keys[0]).is_ok());
+    server.flush().unwrap();
+    other.flush().unwrap();
+
+    // And back into a file, one key still on Unkey's digest since the first
+    // file: found by its handle there too, and re-digested.
+    let unkey_id = server
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|k| k.source_id.as_deref() == Some("key_1abc"))
+        .unwrap()
+        .id;
+    assert_eq!(legacy_digest(&server, &unkey_id), Some("sha256"));
+    let back = KeyStore::open(dir.path().join("back.redb"), options()).unwrap();
+    let copied = server.copy_to(&back).unwrap();
+    assert_eq!(copied.keys, 8);
+    assert_eq!(listed(&back), listed(&server));
+    for key in [&sanctum_keys[0], &sanctum_keys[1], &drf_keys[0]] {
+        assert!(back.verify(key).is_ok(), "{key}");
+    }
+    assert_eq!(back.verify(&unkey_keys[0]).unwrap().id(), unkey_id);
+    assert_eq!(legacy_digest(&back, &unkey_id), None);
+    assert_eq!(rejection(back.verify(&drf_keys[1])), Rejection::Revoked);
+    assert_eq!(rejection(back.verify(&sanctum_keys[2])), Rejection::Expired);
+    for (source, table, rows) in [
+        (Source::Sanctum, &sanctum, 3),
+        (Source::Unkey, &unkey, 2),
+        (Source::DrfApiKey, &drf, 2),
+    ] {
+        assert_eq!(import(&back, source, table).already_imported, rows);
+    }
+    back.close().unwrap();
+    // Reopened, the file knows its sources from the handles it holds.
+    let back = KeyStore::open(dir.path().join("back.redb"), options()).unwrap();
+    assert!(back.verify(&unkey_keys[0]).is_ok());
+    assert_eq!(rejection(back.verify(&unkey_keys[1])), Rejection::Revoked);
 }
 
 fn port_of(url: &str) -> u16 {

@@ -98,7 +98,7 @@ impl LegacySources {
         })
     }
 
-    fn add(&self, sources: Sources) {
+    pub(super) fn add(&self, sources: Sources) {
         self.known.fetch_or(sources.0, Ordering::SeqCst);
     }
 }

@@ -25,8 +25,8 @@ use crate::legacy::{Source, Sources};
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey,
-    NewDigests, Storage, Target, UsageDelta,
+    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, FiledHandle,
+    ImportedKey, NewDigests, Storage, Target, UsageDelta,
 };
 
 pub(crate) mod connect;
@@ -528,7 +528,12 @@ impl Storage for PgStorage {
         })
     }
 
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
         self.write(|txn, version| {
             let records: Vec<&KeyRecord> = keys.iter().map(|(record, _)| record).collect();
             insert_records(txn, &records, version)?;
@@ -570,6 +575,16 @@ impl Storage for PgStorage {
             txn.execute(
                 "UPDATE apikeys_feed SET last_event = GREATEST(last_event, $1)",
                 &[&sequences.iter().copied().max().unwrap_or(0)],
+            )?;
+            // The primary key refuses a handle twice, the foreign key one
+            // whose key is not moved.
+            let (handles, ids): (Vec<&[u8]>, Vec<&str>) = handles
+                .iter()
+                .map(|filed| (filed.handle.as_slice(), filed.id.as_str()))
+                .unzip();
+            txn.execute(
+                "INSERT INTO apikeys_legacy (handle, id) SELECT * FROM unnest($1::bytea[], $2::text[])",
+                &[&handles, &ids],
             )?;
             Ok(())
         })
@@ -706,6 +721,19 @@ impl Storage for PgStorage {
             Some(sources) => Ok(sources),
             None => self.with_client(stored_sources),
         }
+    }
+
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        self.with_client(|client| {
+            let rows = client.query("SELECT handle, id FROM apikeys_legacy", &[])?;
+            Ok(rows
+                .iter()
+                .map(|row| FiledHandle {
+                    handle: row.get::<_, &[u8]>(0).to_vec(),
+                    id: row.get(1),
+                })
+                .collect())
+        })
     }
 
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
