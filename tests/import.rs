@@ -16,10 +16,12 @@ use apikeys::{
     ImportOptions, KeyStore, ListFilter, ManualClock, Mode, NewKey, Rejection, Source,
     StoreOptions, Timestamp, VerifyError,
 };
-use base64::Engine as _;
-use sha2::{Digest as _, Sha256, Sha512};
 
 const NOW: i64 = 1_780_000_000;
+
+#[path = "support/exports.rs"]
+mod exports;
+use exports::*;
 
 fn options(mode: Mode, clock: &ManualClock) -> StoreOptions {
     StoreOptions::new()
@@ -31,117 +33,6 @@ fn options(mode: Mode, clock: &ManualClock) -> StoreOptions {
 fn open(path: &Path, mode: Mode) -> (KeyStore, ManualClock) {
     let clock = ManualClock::new(Timestamp::from_unix(NOW));
     (KeyStore::open(path, options(mode, &clock)).unwrap(), clock)
-}
-
-/// Laravel Sanctum's token, as `HasApiTokens::createToken` makes it
-/// (Sanctum 4: 40 random characters and their CRC-32 in hex, after an
-/// optional prefix); the table keeps the SHA-256 hex of it; the client gets
-/// `{id}|{token}`.
-fn sanctum_token(seed: u32) -> String {
-    let entropy: String = (0..40)
-        .map(|i| {
-            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-            alphabet[((seed as usize + 1) * 7919 + i * 104_729) % alphabet.len()] as char
-        })
-        .collect();
-    format!("{entropy}{:08x}", crc32fast::hash(entropy.as_bytes()))
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-/// A Sanctum `personal_access_tokens` export with three tokens: active with
-/// two abilities, `*`, and one expired; and the keys their clients hold.
-fn sanctum_export() -> (String, Vec<String>) {
-    let mut csv = String::from(
-        "id,tokenable_type,tokenable_id,name,token,abilities,last_used_at,expires_at,created_at,updated_at\n",
-    );
-    let mut keys = Vec::new();
-    let rows = [
-        (
-            7,
-            "CI deploy",
-            r#"["servers:read","servers:update"]"#,
-            "",
-            "2030-01-02 03:04:05",
-        ),
-        (8, "Admin", r#"["*"]"#, "2026-03-04 05:06:07", ""),
-        (9, "Old", r#"["*"]"#, "", "2020-01-01 00:00:00"),
-    ];
-    for (id, name, abilities, last_used, expires) in rows {
-        let token = sanctum_token(id);
-        csv.push_str(&format!(
-            "{id},App\\Models\\User,42,{name},{},\"{}\",{last_used},{expires},2025-12-01 10:00:00,2025-12-01 10:00:00\n",
-            sha256_hex(&token),
-            abilities.replace('"', "\"\"")
-        ));
-        keys.push(format!("{id}|{token}"));
-    }
-    (csv, keys)
-}
-
-/// A djangorestframework-api-key 3 export (`sha512$$`), with one revoked key.
-fn drf3_export() -> (String, Vec<String>) {
-    let mut csv = String::from("id,created,name,revoked,expiry_date,hashed_key,prefix\n");
-    let mut keys = Vec::new();
-    for (i, revoked) in [(1, "f"), (2, "t")] {
-        let prefix = format!("Pre{i}fix{i}");
-        let key = format!("{prefix}.SecretPartNumber{i}abcdefghijklmnop");
-        let hashed = format!("sha512$${}", hex::encode(Sha512::digest(key.as_bytes())));
-        csv.push_str(&format!(
-            "{prefix}.{hashed},2025-11-30 08:00:00.123456+00,Service {i},{revoked},,{hashed},{prefix}\n"
-        ));
-        keys.push(key);
-    }
-    (csv, keys)
-}
-
-/// A djangorestframework-api-key 2 row as Django's `make_password` writes it
-/// (`pbkdf2_sha256$iterations$salt$base64`), with few iterations to keep
-/// the test fast (the real library's 1,000,000 are in the Python test).
-fn drf2_export(iterations: u32) -> (String, String) {
-    let key = "Old2pre9.AnotherSecretOf32Charactersxx".to_string();
-    let mut hash = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(key.as_bytes(), b"Nq3saltsalt", iterations, &mut hash);
-    let encoded = base64::engine::general_purpose::STANDARD.encode(hash);
-    let hashed = format!("pbkdf2_sha256${iterations}$Nq3saltsalt${encoded}");
-    let json = serde_json::json!({
-        "id": format!("Old2pre9.{hashed}"),
-        "created": "2024-02-03T04:05:06Z",
-        "name": "Legacy integration",
-        "revoked": false,
-        "expiry_date": null,
-        "hashed_key": hashed,
-        "prefix": "Old2pre9",
-    });
-    (format!("{json}\n"), key)
-}
-
-/// An Unkey `keys` export as JSON lines: the hash is base64 of the SHA-256
-/// of the whole key.
-fn unkey_export() -> (String, Vec<String>) {
-    let mut lines = String::new();
-    let mut keys = Vec::new();
-    for (i, enabled) in [(1, true), (2, false)] {
-        let key = format!("sk_3ZbFUq9aWmVh2Kx{i}Tn8Rq");
-        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(key.as_bytes()));
-        let row = serde_json::json!({
-            "id": format!("key_{i}abc"),
-            "hash": hash,
-            "start": "sk_3Zb",
-            "name": null,
-            "owner_id": format!("user_{i}"),
-            "meta": "{\"plan\":\"pro\"}",
-            "created_at_m": 1_760_000_000_123u64,
-            "expires": null,
-            "enabled": enabled,
-            "deleted_at_m": null,
-        });
-        lines.push_str(&format!("{row}\n"));
-        keys.push(key);
-    }
-    (lines, keys)
 }
 
 fn rejection(store: &KeyStore, key: &str) -> Option<Rejection> {
@@ -842,25 +733,137 @@ fn in_memory_stores_import_verify_and_redigest_as_files_do() {
     }
 }
 
+/// What a copy must keep of each key: id, name, status, origin, source id,
+/// whether it is still on its source's digest, last use.
+fn moved_view(store: &KeyStore) -> Vec<(String, String, String, String, String)> {
+    let mut all: Vec<_> = store
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            (
+                k.id,
+                k.name,
+                format!("{:?}", k.status),
+                format!("{:?} {:?} {:?}", k.origin, k.source_id, k.legacy_digest),
+                format!("{:?}", k.last_used),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
 #[test]
-fn a_store_with_imported_keys_is_not_migrated_and_stays_whole() {
+fn a_store_with_imported_keys_moves_with_their_handles_and_origin() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);
+    let (store, clock) = open(&dir.path().join("keys.redb"), Mode::Exclusive);
     let (csv, keys) = sanctum_export();
     store
         .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
         .unwrap();
-    store.verify(&keys[0]).unwrap();
-    let (copy, _clock) = open(&dir.path().join("copy.redb"), Mode::Exclusive);
-    let refused = store.copy_to(&copy).unwrap_err();
-    assert!(
-        refused
-            .to_string()
-            .contains("imported from other key stores"),
-        "{refused}"
-    );
-    // Nothing was copied, nothing changed here.
-    assert_eq!(copy.list(&ListFilter::default()).unwrap().len(), 0);
-    assert!(store.verify(&keys[0]).is_ok());
-    assert!(store.verify(&keys[1]).is_ok());
+    let (lines, unkey_keys) = unkey_export();
+    store
+        .import(Source::Unkey, lines.as_bytes(), &ImportOptions::new())
+        .unwrap();
+    let native = store.generate(&NewKey::new("native")).unwrap();
+    // One re-digested before the move; the others still on their source's digest.
+    let redigested = store.verify(&keys[0]).unwrap().into_owned();
+    store.flush().unwrap();
+    let before = moved_view(&store);
+    let admin = store
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|k| k.name == "Admin")
+        .unwrap();
+    assert_eq!(admin.legacy_digest, Some("sha256"));
+
+    let memory = apikeys::MemoryStore::new();
+    let destinations = [
+        ("exclusive file", dir.path().join("copy.redb"), None),
+        ("shared file", dir.path().join("shared.redb"), None),
+        ("memory", dir.path().join("memory"), Some(&memory)),
+    ];
+    for (what, path, memory) in destinations {
+        let mode = if what == "shared file" {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        };
+        let open_copy = || {
+            let options = options(mode, &clock);
+            let options = match memory {
+                Some(memory) => options.in_memory(memory),
+                None => options,
+            };
+            KeyStore::open(&path, options).unwrap()
+        };
+        let copy = open_copy();
+        let copied = store.copy_to(&copy).unwrap();
+        assert_eq!(copied.keys, 6, "{what}");
+        assert_eq!(moved_view(&copy), before, "{what}: origins carried");
+        // Re-digested here: a native key of the copy.
+        assert_eq!(
+            copy.verify(&keys[0]).unwrap().id(),
+            redigested.id(),
+            "{what}"
+        );
+        // Still on Sanctum's digest: found by its handle in the copy, and
+        // re-digested there by its first verify.
+        assert_eq!(copy.verify(&keys[1]).unwrap().id(), admin.id, "{what}");
+        assert_eq!(legacy_of(&copy, &admin.id), None, "{what}");
+        assert!(copy.verify(&keys[1]).is_ok());
+        assert_eq!(rejection(&copy, &keys[2]), Some(Rejection::Expired));
+        assert!(copy.verify(&unkey_keys[0]).is_ok(), "{what}");
+        assert_eq!(rejection(&copy, &unkey_keys[1]), Some(Rejection::Revoked));
+        assert_eq!(
+            rejection(&copy, &format!("8|{}", sanctum_token(99))),
+            Some(Rejection::NotFound)
+        );
+        assert!(copy.verify(native.secret.expose_secret()).is_ok());
+        // The handles moved: importing the same tables again imports nothing.
+        let again = copy
+            .import(Source::Sanctum, csv.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert_eq!((again.imported, again.already_imported), (0, 3), "{what}");
+        let again = copy
+            .import(Source::Unkey, lines.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        assert_eq!((again.imported, again.already_imported), (0, 2), "{what}");
+        copy.close().unwrap();
+        // Reopened, the copy knows its sources from the handles it holds.
+        let copy = open_copy();
+        assert!(copy.verify(&keys[0]).is_ok() && copy.verify(&keys[1]).is_ok());
+        copy.close().unwrap();
+    }
+    // The store copied from is as it was.
+    assert_eq!(moved_view(&store), before);
+    assert_eq!(legacy_of(&store, &admin.id), Some("sha256"));
+}
+
+#[test]
+fn a_pbkdf2_key_verified_by_several_threads_at_once_is_accepted_by_each() {
+    // Each first verify spends its PBKDF2 between reading the key by its
+    // prefix and reading its state: the first to finish re-digests the key
+    // and retires its placeholder while the others are still hashing.
+    each_mode(|mode| {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _clock) = open(&dir.path().join("keys.redb"), mode);
+        let (json, key) = drf2_export(100_000);
+        store
+            .import(Source::DrfApiKey, json.as_bytes(), &ImportOptions::new())
+            .unwrap();
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    start.wait();
+                    if let Err(error) = store.verify(&key) {
+                        panic!("{mode:?}: {error}");
+                    }
+                });
+            }
+        });
+    });
 }

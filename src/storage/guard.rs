@@ -3,7 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta};
+use super::{ChangeFn, Changed, FiledHandle, ImportedKey, NewDigests, Storage, Target, UsageDelta};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
@@ -67,8 +67,13 @@ impl<S: Storage> Storage for PanicGuard<S> {
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         no_panic(|| self.0.events(after, limit))
     }
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
-        no_panic(|| self.0.import(keys, events))
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
+        no_panic(|| self.0.import(keys, events, handles))
     }
 
     // Moving in.
@@ -96,5 +101,8 @@ impl<S: Storage> Storage for PanicGuard<S> {
     }
     fn legacy_sources(&self) -> Result<Sources, Error> {
         no_panic(|| self.0.legacy_sources())
+    }
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        no_panic(|| self.0.legacy_handles())
     }
 }

@@ -19,7 +19,9 @@ use crate::key::digest::Digest;
 use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta};
+use crate::storage::{
+    ChangeFn, Changed, FiledHandle, ImportedKey, NewDigests, Storage, Target, UsageDelta,
+};
 
 struct Opening {
     path: PathBuf,
@@ -147,8 +149,13 @@ impl Storage for LazyStorage {
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         self.opening.get()?.events(after, limit)
     }
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
-        self.opening.get()?.import(keys, events)
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
+        self.opening.get()?.import(keys, events, handles)
     }
 
     // Moving in.
@@ -176,5 +183,8 @@ impl Storage for LazyStorage {
     }
     fn legacy_sources(&self) -> Result<Sources, Error> {
         self.opening.get()?.legacy_sources()
+    }
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        self.opening.get()?.legacy_handles()
     }
 }

@@ -8,7 +8,7 @@
 //! nothing per call; only durability is missing: the contents live as long
 //! as a [`MemoryStore`] value (or a handle opened on one) does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use subtle::ConstantTimeEq;
@@ -21,8 +21,8 @@ use crate::legacy::{Source, Sources};
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey,
-    NewDigests, Storage, Target, UsageDelta,
+    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, FiledHandle,
+    ImportedKey, NewDigests, Storage, Target, UsageDelta,
 };
 
 /// A key store's contents kept in memory instead of a file: for test suites
@@ -410,7 +410,12 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
         let mut contents = self.contents();
         let records: Vec<KeyRecord> = keys.iter().map(|(record, _)| record.clone()).collect();
         // Sequence numbers are positions in the log: the imported events
@@ -424,6 +429,23 @@ impl Storage for MemoryStorage {
                 )));
             }
         }
+        // Each handle's key among those moved, no handle twice: checked
+        // before anything is written.
+        let moved: HashSet<&str> = records.iter().map(|record| record.id.as_str()).collect();
+        let mut numbers = HashMap::with_capacity(handles.len());
+        for filed in handles {
+            let number = id_number(&filed.id)
+                .filter(|_| moved.contains(filed.id.as_str()))
+                .ok_or_else(|| {
+                    Error::Storage(format!(
+                        "a handle is filed under key {}, which is not moved",
+                        filed.id
+                    ))
+                })?;
+            if numbers.insert(filed.handle.clone(), number).is_some() {
+                return Err(Error::Storage("a handle is moved twice".into()));
+            }
+        }
         contents.file(&records)?;
         for (record, figures) in keys {
             if let Some(number) = id_number(&record.id) {
@@ -431,6 +453,7 @@ impl Storage for MemoryStorage {
             }
         }
         contents.events.extend_from_slice(events);
+        contents.handles.extend(numbers);
         Ok(())
     }
 
@@ -539,6 +562,21 @@ impl Storage for MemoryStorage {
                     .any(|handle| handle.first() == Some(&source.tag()))
             })
             .fold(Sources::default(), Sources::with))
+    }
+
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        let contents = self.contents();
+        Ok(contents
+            .handles
+            .iter()
+            .filter_map(|(handle, number)| {
+                let record = contents.records.get(number)?;
+                Some(FiledHandle {
+                    handle: handle.clone(),
+                    id: record.id.clone(),
+                })
+            })
+            .collect())
     }
 
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {

@@ -221,10 +221,17 @@ pub(crate) trait Storage: Send + Sync {
     /// Events after sequence number `after`, at most `limit`.
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;
     /// Fills an empty store with keys, their usage and events from another
-    /// store, ids and sequence numbers as they are, in one durable
+    /// store, ids and sequence numbers as they are, and the handles of its
+    /// imported keys ([`Storage::legacy_handles`]), in one durable
     /// transaction (moving a store between backends). Refuses a repeated
-    /// digest or id; new keys and events are numbered after these.
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error>;
+    /// digest, id or handle, and a handle of a key not among `keys`; new
+    /// keys and events are numbered after these.
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error>;
 
     // Moving in: keys imported from other key stores (`crate::legacy`),
     // each filed under its handle there (see `legacy::handle`).
@@ -253,6 +260,17 @@ pub(crate) trait Storage: Send + Sync {
     ) -> Result<Option<KeyRecord>, Error>;
     /// Which sources have keys in the store.
     fn legacy_sources(&self) -> Result<Sources, Error>;
+    /// Every stored handle with the id of its key, in no particular order:
+    /// what moving a store carries besides the records.
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error>;
+}
+
+/// An imported key's handle ([`crate::legacy::handle`]) and the id of the
+/// key filed under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FiledHandle {
+    pub(crate) handle: Vec<u8>,
+    pub(crate) id: String,
 }
 
 /// An imported key as [`Storage::import_legacy`] takes it.
@@ -306,8 +324,13 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         (**self).events(after, limit)
     }
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
-        (**self).import(keys, events)
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
+        (**self).import(keys, events, handles)
     }
 
     // Moving in.
@@ -335,5 +358,8 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
     fn legacy_sources(&self) -> Result<Sources, Error> {
         (**self).legacy_sources()
+    }
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        (**self).legacy_handles()
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 use rand_core::RngCore;
+use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Rejection, VerifyError};
@@ -66,27 +67,38 @@ pub struct ImportReport {
 /// Which sources have keys in the store, as this process knows it.
 pub(super) struct LegacySources {
     known: AtomicU8,
-    /// Unix second of the last look at the store (shared mode).
+    /// Unix second of the last look at the store (when others import).
     looked_at: AtomicI64,
+    /// Whether other processes may import into the store (shared mode, a
+    /// store on a server): then it looks again, at most once a second.
+    others_import: bool,
 }
 
 impl LegacySources {
-    /// What an exclusive handle reads at open. A shared one reads nothing
-    /// yet: its store file may not be open (a valid shared index is all a
-    /// native verify needs), so the first verify of a key of no native
-    /// shape looks, as it does every second.
-    pub(super) fn load(storage: &dyn Storage, now: Timestamp, mode: Mode) -> Result<Self, Error> {
-        let (known, looked_at) = match mode {
-            Mode::Exclusive => (storage.legacy_sources()?.0, now.unix()),
-            Mode::Shared => (0, i64::MIN),
+    /// What an exclusive handle reads at open, and a handle of a store on a
+    /// server (`on_server`: the backend read them with its schema, on the
+    /// connection of its open). A shared one reads nothing yet: its store
+    /// file may not be open (a valid shared index is all a native verify
+    /// needs), so the first verify of a key of no native shape looks.
+    pub(super) fn load(
+        storage: &dyn Storage,
+        now: Timestamp,
+        mode: Mode,
+        on_server: bool,
+    ) -> Result<Self, Error> {
+        let (known, looked_at) = if mode == Mode::Exclusive || on_server {
+            (storage.legacy_sources()?.0, now.unix())
+        } else {
+            (0, i64::MIN)
         };
         Ok(LegacySources {
             known: AtomicU8::new(known),
             looked_at: AtomicI64::new(looked_at),
+            others_import: mode == Mode::Shared || on_server,
         })
     }
 
-    fn add(&self, sources: Sources) {
+    pub(super) fn add(&self, sources: Sources) {
         self.known.fetch_or(sources.0, Ordering::SeqCst);
     }
 }
@@ -247,12 +259,12 @@ fn imported_key(
 }
 
 impl Inner {
-    /// Which sources have keys in the store. In shared mode another process
-    /// may have imported since this one looked: it looks again, at most once
-    /// a second, when a presented key is not a native one.
+    /// Which sources have keys in the store. In shared mode and on a server
+    /// another process may have imported since this one looked: it looks
+    /// again, at most once a second, when a presented key is not a native one.
     fn legacy_sources(&self, now: Timestamp) -> Result<Sources, Error> {
         let known = Sources(self.legacy.known.load(Ordering::SeqCst));
-        if self.mode == Mode::Shared && self.legacy.looked_at.load(Ordering::SeqCst) < now.unix() {
+        if self.legacy.others_import && self.legacy.looked_at.load(Ordering::SeqCst) < now.unix() {
             self.legacy.looked_at.store(now.unix(), Ordering::SeqCst);
             let stored = self.storage.legacy_sources()?;
             self.legacy.add(stored);
@@ -267,7 +279,9 @@ impl KeyStore {
     /// unless it has the shape of the keys of a source the store holds;
     /// then its keyed digest is looked up as any key's (it has one once
     /// re-digested), and only then its handle and the digest its source
-    /// kept. Its first successful verify re-digests it.
+    /// kept. Its first successful verify re-digests it; a verify that meets
+    /// another's re-digest (of any process) finds the key under its new
+    /// digest.
     pub(super) fn verify_legacy<'store>(
         &'store self,
         inner: &'store Inner,
@@ -286,10 +300,18 @@ impl KeyStore {
             Err(VerifyError::Rejected(Rejection::NotFound)) => {}
             found => return decide(found?, scope),
         }
+        if !inner.lookup.may_read_unknown() {
+            return Err(Rejection::NotFound.into());
+        }
         let record = inner
             .storage
             .by_handle(&candidate.handle())?
             .ok_or(Rejection::NotFound)?;
+        if bool::from(record.digest.as_slice().ct_eq(digest.to_bytes().as_slice())) {
+            // Re-digested by another verify (of any process) since its
+            // keyed digest was looked up.
+            return decide(inner.lookup.find(inner, &digest, now)?, scope);
+        }
         let matches = record
             .origin
             .as_ref()
@@ -300,7 +322,16 @@ impl KeyStore {
         }
         // Its state and use, as for any key, under its placeholder digest.
         let placeholder = Digest::from_bytes(record.digest);
-        let found = inner.lookup.find(inner, &placeholder, now)?;
+        let found = match inner.lookup.find(inner, &placeholder, now) {
+            Ok(found) if found.1 != Status::Revoked => found,
+            // Revoked, or re-digested by another verify (of any process)
+            // since its record was read, which retires the placeholder here
+            // and replaces it in storage: then it is under its new digest.
+            placeholder_found => match inner.lookup.find(inner, &digest, now) {
+                Err(VerifyError::Rejected(Rejection::NotFound)) => placeholder_found?,
+                found => return decide(found?, scope),
+            },
+        };
         if found.1 == Status::Active {
             // The key is valid whether or not this commit succeeds: if it
             // fails (a full disk), the next verify tries again.

@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::key::digest::fingerprints_match;
+use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, Usage};
 
 use super::KeyStore;
@@ -25,10 +26,10 @@ impl KeyStore {
     /// must hold none and have been opened with the same pepper (the keys'
     /// digests are copied, not recomputed: no key is needed). Usage counted
     /// here is flushed first. One durable transaction in the destination:
-    /// all or nothing. Keys keep their ids, events their numbers.
-    ///
-    /// A store holding keys imported from other key stores (see `import`)
-    /// is refused: the handles they are found by are not carried yet.
+    /// all or nothing. Keys keep their ids, events their numbers, and keys
+    /// imported from other key stores (see `import`) their origin and the
+    /// handle they are found by: one still on its source's digest verifies
+    /// in the copy as it did here, one re-digested as a native key does.
     pub fn copy_to(&self, destination: &KeyStore) -> Result<Copied, Error> {
         let source = self.inner()?;
         let target = destination.inner()?;
@@ -47,17 +48,8 @@ impl KeyStore {
             .scan(&mut |record, usage| keys.push((record, usage)))?;
         // Imported keys are found by their handle in their source, and a
         // string of their shape is looked at only in a store that holds
-        // such handles: the handles are not carried yet, so neither are they.
-        let imported = keys
-            .iter()
-            .filter(|(record, _)| record.origin.is_some())
-            .count();
-        if imported > 0 {
-            return Err(Error::InvalidArgument(format!(
-                "the store holds {imported} keys imported from other key stores: moving \
-                 imported keys to another store is not supported yet"
-            )));
-        }
+        // such handles: they move with the keys.
+        let handles = source.storage.legacy_handles()?;
         let mut events: Vec<Event> = Vec::new();
         loop {
             let after = events.last().map_or(0, |event| event.sequence);
@@ -67,10 +59,15 @@ impl KeyStore {
             }
             events.extend(page);
         }
-        target.storage.import(&keys, &events)?;
+        target.storage.import(&keys, &events, &handles)?;
+        let mut sources = Sources::default();
         for (record, _) in &keys {
             target.cache(record);
+            if let Some(origin) = &record.origin {
+                sources = sources.with(origin.source);
+            }
         }
+        target.legacy.add(sources);
         Ok(Copied {
             keys: keys.len() as u64,
             events: events.len() as u64,

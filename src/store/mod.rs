@@ -259,7 +259,9 @@ impl KeyStore {
         hasher: Hasher,
         options: StoreOptions,
     ) -> Result<KeyStore, Error> {
-        let legacy = import::LegacySources::load(&*storage, options.clock.now(), options.mode)?;
+        let on_server = path.to_str().is_some_and(crate::storage::is_server_url);
+        let legacy =
+            import::LegacySources::load(&*storage, options.clock.now(), options.mode, on_server)?;
         let inner = Arc::new_cyclic(|this| Inner {
             path,
             storage: ManuallyDrop::new(storage),

@@ -110,8 +110,13 @@ mod tests {
         fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
             self.real.events(after, limit)
         }
-        fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
-            self.real.import(keys, events)
+        fn import(
+            &self,
+            keys: &[(KeyRecord, Usage)],
+            events: &[Event],
+            handles: &[crate::storage::FiledHandle],
+        ) -> Result<(), Error> {
+            self.real.import(keys, events, handles)
         }
         fn import_legacy(
             &self,
@@ -141,6 +146,9 @@ mod tests {
             // Which sources a store holds is not a key's read (see
             // `KeyStore::legacy_sources`): not counted.
             self.real.legacy_sources()
+        }
+        fn legacy_handles(&self) -> Result<Vec<crate::storage::FiledHandle>, Error> {
+            self.real.legacy_handles()
         }
     }
 

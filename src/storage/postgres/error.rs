@@ -40,7 +40,12 @@ pub(super) fn from_postgres(error: postgres::Error) -> Error {
             ]
             .contains(code);
         if !unavailable {
-            return Error::Storage(format!("PostgreSQL: {error}"));
+            // The server's words: the client's own text is only "db error".
+            // Not its DETAIL, which quotes the values of a refused row.
+            return Error::Storage(match error.as_db_error() {
+                Some(db) => format!("PostgreSQL: {}: {}", db.severity(), db.message()),
+                None => format!("PostgreSQL: {error}"),
+            });
         }
     }
     Error::DatabaseUnavailable(error.to_string())

@@ -10,22 +10,23 @@
 //! feed versions and event sequences commit in the order they are handed
 //! out: a reader that sees version V has seen every change up to V.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Row, Statement, Transaction};
+use postgres::{Client, GenericClient, Row, Statement, Transaction};
 
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::key::digest::Digest;
 use crate::key::id::stamp_number;
-use crate::legacy::Sources;
+use crate::legacy::{Source, Sources};
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, ImportedKey,
-    NewDigests, Storage, Target, UsageDelta,
+    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, FiledHandle,
+    ImportedKey, NewDigests, Storage, Target, UsageDelta,
 };
 
 pub(crate) mod connect;
@@ -42,6 +43,10 @@ pub(crate) use connect::{redacted, split_url, Server};
 pub(crate) struct PgStorage {
     server: Server,
     connection: Arc<Mutex<Option<(Connection, Instant)>>>,
+    /// The sources of imported keys, read by open on its connection: the
+    /// answer to the first [`Storage::legacy_sources`] (the store's, at
+    /// open), which then needs no call connection.
+    sources_at_open: Mutex<Option<Sources>>,
 }
 
 /// Closes a store's call connection once it has not been used for a while,
@@ -71,6 +76,8 @@ struct Connection {
     client: Client,
     by_digest: Statement,
     key_state: Statement,
+    /// An imported key's verify until its re-digest.
+    by_handle: Statement,
 }
 
 impl Connection {
@@ -78,10 +85,15 @@ impl Connection {
         let mut client = server.connect()?;
         let by_digest = client.prepare("SELECT record FROM apikeys_keys WHERE digest = $1")?;
         let key_state = client.prepare("SELECT state FROM apikeys_keys WHERE digest = $1")?;
+        let by_handle = client.prepare(
+            "SELECT k.record FROM apikeys_legacy l JOIN apikeys_keys k ON k.id = l.id
+             WHERE l.handle = $1",
+        )?;
         Ok(Connection {
             client,
             by_digest,
             key_state,
+            by_handle,
         })
     }
 }
@@ -91,10 +103,12 @@ impl PgStorage {
     pub(crate) fn open(server: Server, fingerprint: &[u8; 32]) -> Result<Self, Error> {
         let mut client = server.connect()?;
         schema::check_or_create(&mut client, fingerprint)?;
+        let sources = stored_sources(&mut client)?;
         drop(client);
         Ok(PgStorage {
             server,
             connection: Arc::new(Mutex::new(None)),
+            sources_at_open: Mutex::new(Some(sources)),
         })
     }
 
@@ -105,6 +119,7 @@ impl PgStorage {
         PgStorage {
             server: self.server.clone(),
             connection: Arc::new(Mutex::new(None)),
+            sources_at_open: Mutex::new(None),
         }
     }
 
@@ -270,6 +285,39 @@ fn append_events(
         &[&sequences, &at.unix(), &ids, &encoded],
     )?;
     Ok(())
+}
+
+/// Which of these handles are stored.
+fn known_handles(
+    client: &mut impl GenericClient,
+    handles: &[&[u8]],
+) -> Result<HashSet<Vec<u8>>, Error> {
+    let rows = client.query(
+        "SELECT handle FROM apikeys_legacy WHERE handle = ANY($1)",
+        &[&handles],
+    )?;
+    Ok(rows.iter().map(|row| row.get::<_, Vec<u8>>(0)).collect())
+}
+
+/// Which sources have handles stored: one probe of the handles' index per
+/// source (any handle that starts with its tag?).
+fn stored_sources(client: &mut impl GenericClient) -> Result<Sources, Error> {
+    let tags: Vec<i32> = Source::ALL.map(|source| i32::from(source.tag())).to_vec();
+    let rows = client.query(
+        "SELECT tag FROM unnest($1::int4[]) AS tag WHERE EXISTS (
+            SELECT 1 FROM apikeys_legacy WHERE handle >= set_byte('\\x00', 0, tag)
+                                           AND handle < set_byte('\\x00', 0, tag + 1))",
+        &[&tags],
+    )?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let tag: i32 = row.get(0);
+            Source::ALL
+                .into_iter()
+                .find(|source| i32::from(source.tag()) == tag)
+        })
+        .fold(Sources::default(), Sources::with))
 }
 
 fn timestamp(value: Option<i64>) -> Option<Timestamp> {
@@ -491,7 +539,12 @@ impl Storage for PgStorage {
         })
     }
 
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
         self.write(|txn, version| {
             let records: Vec<&KeyRecord> = keys.iter().map(|(record, _)| record).collect();
             insert_records(txn, &records, version)?;
@@ -534,41 +587,164 @@ impl Storage for PgStorage {
                 "UPDATE apikeys_feed SET last_event = GREATEST(last_event, $1)",
                 &[&sequences.iter().copied().max().unwrap_or(0)],
             )?;
+            // The primary key refuses a handle twice, the foreign key one
+            // whose key is not moved.
+            let (handles, ids): (Vec<&[u8]>, Vec<&str>) = handles
+                .iter()
+                .map(|filed| (filed.handle.as_slice(), filed.id.as_str()))
+                .unzip();
+            txn.execute(
+                "INSERT INTO apikeys_legacy (handle, id) SELECT * FROM unnest($1::bytea[], $2::text[])",
+                &[&handles, &ids],
+            )?;
             Ok(())
         })
     }
 
-    // Moving in: not on PostgreSQL yet. A store here holds no imported key,
-    // so verify never takes the legacy path and there is nothing to
-    // re-digest; an import is refused with what to do instead.
+    // Moving in: the `apikeys_legacy` table, written like any key in the
+    // feed row's turn, so that every machine's feed brings imported and
+    // re-digested keys.
     fn import_legacy(
         &self,
-        _keys: Vec<ImportedKey>,
-        _at: Timestamp,
+        keys: Vec<ImportedKey>,
+        at: Timestamp,
     ) -> Result<Vec<KeyRecord>, Error> {
-        Err(Error::InvalidArgument(
-            "keys of other key stores cannot be imported into a PostgreSQL store yet: \
-             import them into a store file"
-                .into(),
-        ))
+        self.write_if(|txn, version| {
+            // Writers take turns on the feed row: the handles read here are
+            // every one committed, and none is added until this commits.
+            let wanted: Vec<&[u8]> = keys.iter().map(|key| key.handle.as_slice()).collect();
+            let known = known_handles(txn, &wanted)?;
+            let mut fresh = HashSet::new();
+            let mut handles = Vec::new();
+            let mut last_used = Vec::new();
+            let mut records = Vec::new();
+            for key in keys {
+                if known.contains(key.handle.as_slice()) || !fresh.insert(key.handle.clone()) {
+                    continue;
+                }
+                handles.push(key.handle);
+                last_used.push(key.last_used.map(Timestamp::unix));
+                records.push(key.record);
+            }
+            if records.is_empty() {
+                // Nothing new: no commit, no feed version.
+                return Ok((records, false));
+            }
+            let mut numbered: Vec<&mut KeyRecord> = records.iter_mut().collect();
+            number_records(txn, &mut numbered)?;
+            let all: Vec<&KeyRecord> = records.iter().collect();
+            insert_records(txn, &all, version)?;
+            let ids: Vec<&str> = records.iter().map(|record| record.id.as_str()).collect();
+            txn.execute(
+                "INSERT INTO apikeys_legacy (handle, id) SELECT * FROM unnest($1::bytea[], $2::text[])",
+                &[&handles, &ids],
+            )?;
+            txn.execute(
+                "UPDATE apikeys_usage u SET last_used = t.last_used
+                 FROM unnest($1::text[], $2::int8[]) AS t(id, last_used)
+                 WHERE u.id = t.id AND t.last_used IS NOT NULL",
+                &[&ids, &last_used],
+            )?;
+            let events = records
+                .iter()
+                .filter_map(|record| {
+                    let source = record.origin.as_ref()?.source;
+                    Some((record.id.clone(), EventKind::Imported { source }))
+                })
+                .collect();
+            append_events(txn, at, events)?;
+            Ok((records, true))
+        })
     }
+
     fn handles_known(&self, handles: &[&[u8]]) -> Result<Vec<bool>, Error> {
-        Ok(vec![false; handles.len()])
+        self.with_client(|client| {
+            let known = known_handles(client, handles)?;
+            Ok(handles
+                .iter()
+                .map(|handle| known.contains(*handle))
+                .collect())
+        })
     }
-    fn by_handle(&self, _handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
-        Ok(None)
+
+    fn by_handle(&self, handle: &[u8]) -> Result<Option<KeyRecord>, Error> {
+        self.with_connection(|connection| {
+            let row = connection
+                .client
+                .query_opt(&connection.by_handle, &[&handle])?;
+            row.map(|row| KeyRecord::decode(row.get(0))).transpose()
+        })
     }
+
     fn redigest(
         &self,
-        _id: &str,
-        _from: &Digest,
-        _to: &Digest,
-        _at: Timestamp,
+        id: &str,
+        from: &Digest,
+        to: &Digest,
+        at: Timestamp,
     ) -> Result<Option<KeyRecord>, Error> {
-        Ok(None)
+        self.write_if(|txn, version| {
+            let row = txn.query_opt(
+                "SELECT record FROM apikeys_keys WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )?;
+            let Some(row) = row else {
+                return Ok((None, false));
+            };
+            let mut record = KeyRecord::decode(row.get(0))?;
+            let on_legacy = record
+                .origin
+                .as_ref()
+                .is_some_and(|origin| origin.legacy_digest.is_some());
+            if Digest::from_bytes(record.digest) != *from || !on_legacy {
+                // Another verify (here or on another machine) was first.
+                return Ok((None, false));
+            }
+            record.digest = to.to_bytes();
+            if let Some(origin) = record.origin.as_mut() {
+                origin.legacy_digest = None;
+            }
+            // A new version: every machine's feed brings the key under its
+            // new digest.
+            let updated = txn.execute(
+                "UPDATE apikeys_keys SET digest = $2, record = $3, version = $4 WHERE id = $1",
+                &[&id, &record.digest.as_slice(), &record.encode(), &version],
+            );
+            if let Err(error) = updated {
+                return Err(if error::is_repeated_digest(&error) {
+                    repeated_digest()
+                } else {
+                    error.into()
+                });
+            }
+            append_events(txn, at, vec![(record.id.clone(), EventKind::Redigested)])?;
+            Ok((Some(record), true))
+        })
     }
+
     fn legacy_sources(&self) -> Result<Sources, Error> {
-        Ok(Sources::default())
+        let at_open = self
+            .sources_at_open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match at_open {
+            Some(sources) => Ok(sources),
+            None => self.with_client(stored_sources),
+        }
+    }
+
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        self.with_client(|client| {
+            let rows = client.query("SELECT handle, id FROM apikeys_legacy", &[])?;
+            Ok(rows
+                .iter()
+                .map(|row| FiledHandle {
+                    handle: row.get::<_, &[u8]>(0).to_vec(),
+                    id: row.get(1),
+                })
+                .collect())
+        })
     }
 
     fn events(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {

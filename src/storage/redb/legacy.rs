@@ -4,7 +4,7 @@
 //! again finds every key it imported, re-digested or not. The table is
 //! created by the first import; a store without it has no imported key.
 
-use redb::{ReadableDatabase, TableDefinition, TableError};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError, WriteTransaction};
 
 use super::digests::{digest_row, find_by_digest, insert_records, open_levels};
 use super::layout::{RECORDS, USAGE};
@@ -16,7 +16,7 @@ use crate::key::digest::Digest;
 use crate::key::id::id_number;
 use crate::legacy::{Source, Sources};
 use crate::record::{EventKind, KeyRecord, Usage};
-use crate::storage::{repeated_digest, ImportedKey, NewDigests};
+use crate::storage::{repeated_digest, FiledHandle, ImportedKey, NewDigests};
 
 /// Handle -> key number.
 pub(super) const LEGACY: TableDefinition<&[u8], u32> = TableDefinition::new("legacy");
@@ -105,9 +105,7 @@ impl RedbStorage {
         };
         match txn.open_table(RECORDS)?.get(number)? {
             Some(bytes) => Ok(Some(KeyRecord::decode(bytes.value())?)),
-            None => Err(Error::Corrupted(format!(
-                "an imported key's handle points to missing key {number}"
-            ))),
+            None => Err(missing_key(number)),
         }
     }
 
@@ -158,6 +156,29 @@ impl RedbStorage {
         })
     }
 
+    pub(super) fn handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(LEGACY) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let records = txn.open_table(RECORDS)?;
+        let mut handles = Vec::new();
+        for entry in table.iter()? {
+            let (handle, number) = entry?;
+            let record = match records.get(number.value())? {
+                Some(bytes) => KeyRecord::decode(bytes.value())?,
+                None => return Err(missing_key(number.value())),
+            };
+            handles.push(FiledHandle {
+                handle: handle.value().to_vec(),
+                id: record.id,
+            });
+        }
+        Ok(handles)
+    }
+
     pub(super) fn sources(&self) -> Result<Sources, Error> {
         let txn = self.db.begin_read()?;
         let table = match txn.open_table(LEGACY) {
@@ -178,4 +199,34 @@ impl RedbStorage {
         }
         Ok(sources)
     }
+}
+
+fn missing_key(number: u32) -> Error {
+    Error::Corrupted(format!(
+        "an imported key's handle points to missing key {number}"
+    ))
+}
+
+/// Files the handles of a store being moved in ([`Storage::import`]), each
+/// under the number of its key, which must be in the file already.
+///
+/// [`Storage::import`]: crate::storage::Storage::import
+pub(super) fn file_handles(txn: &WriteTransaction, handles: &[FiledHandle]) -> Result<(), Error> {
+    if handles.is_empty() {
+        return Ok(());
+    }
+    let records = txn.open_table(RECORDS)?;
+    let mut table = txn.open_table(LEGACY)?;
+    for filed in handles {
+        let Some((number, _)) = find_by_id(&records, &filed.id)? else {
+            return Err(Error::Storage(format!(
+                "a handle is filed under key {}, which is not moved",
+                filed.id
+            )));
+        };
+        if table.insert(filed.handle.as_slice(), number)?.is_some() {
+            return Err(Error::Storage("a handle is moved twice".into()));
+        }
+    }
+    Ok(())
 }

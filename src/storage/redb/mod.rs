@@ -24,8 +24,8 @@ use crate::legacy::Sources;
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    created_events, events_about, link_rotation, ChangeFn, Changed, ImportedKey, NewDigests,
-    Storage, Target, UsageDelta,
+    created_events, events_about, link_rotation, ChangeFn, Changed, FiledHandle, ImportedKey,
+    NewDigests, Storage, Target, UsageDelta,
 };
 
 mod digests;
@@ -386,7 +386,12 @@ impl Storage for RedbStorage {
         })
     }
 
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
         self.write(|txn| {
             // Ids carry their numbers (both backends write them): records
             // are filed under them, and numbering goes on after the highest.
@@ -410,7 +415,7 @@ impl Storage for RedbStorage {
                     )));
                 }
             }
-            Ok(())
+            legacy::file_handles(txn, handles)
         })
     }
 
@@ -450,6 +455,9 @@ impl Storage for RedbStorage {
     }
     fn legacy_sources(&self) -> Result<Sources, Error> {
         self.sources()
+    }
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        self.handles()
     }
 }
 
@@ -516,6 +524,40 @@ mod tests {
         forged[15] = if forged[15] == b'x' { b'y' } else { b'x' };
         let forged = String::from_utf8(forged).unwrap();
         assert!(storage.by_id(&forged).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_moved_store_s_handles_must_name_moved_keys_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RedbStorage::open(&dir.path().join("s.redb"), false, &[1; 32]).unwrap();
+        let contents = crate::storage::memory::MemoryStore::new();
+        let memory =
+            crate::storage::memory::MemoryStorage::open(&contents, false, &[1; 32], dir.path())
+                .unwrap();
+        let key = record(
+            &crate::key::id::stamp_number("aaaaaaaaaaaaaaaa", 7).unwrap(),
+            [7; 32],
+        );
+        let keys = [(key.clone(), Usage::default())];
+        let filed = |id: &str| FiledHandle {
+            handle: vec![1, b'7'],
+            id: id.into(),
+        };
+        for storage in [&file as &dyn Storage, &memory] {
+            // A handle of a key not moved, or twice: refused, nothing written.
+            assert!(storage.import(&keys, &[], &[filed("nothing")]).is_err());
+            assert!(storage
+                .import(&keys, &[], &[filed(&key.id), filed(&key.id)])
+                .is_err());
+            assert_eq!(storage.key_count().unwrap(), 0);
+            storage.import(&keys, &[], &[filed(&key.id)]).unwrap();
+            assert_eq!(storage.legacy_handles().unwrap(), [filed(&key.id)]);
+            assert_eq!(storage.by_handle(&[1, b'7']).unwrap(), Some(key.clone()));
+            assert!(storage
+                .legacy_sources()
+                .unwrap()
+                .has(crate::legacy::Source::Sanctum));
+        }
     }
 
     /// Digests that differ in their first bytes, for `count` keys.

@@ -73,6 +73,13 @@ pub(super) trait KeyLookup: Send + Sync {
     /// `pending`, which already has the key's cell's.
     fn take_uses(&self, details: &Details, pending: &mut PendingUsage);
 
+    /// Before a read of storage for a key the lookup does not hold (an
+    /// imported key, found by its handle): whether one may be made now. A
+    /// local store always; a fleet within its budget of reads for unknown
+    /// keys, so that a flood of strings of a source's shape costs the
+    /// database no more than one of unknown well-formed keys.
+    fn may_read_unknown(&self) -> bool;
+
     /// A timed flush: hands the leading `deltas` to another process that
     /// writes them (a machine's feeder, see `relay`) and says how many it
     /// took; the store writes the rest. Only a fleet's machine relays.

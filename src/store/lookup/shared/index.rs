@@ -45,7 +45,9 @@ use crate::key::digest::Digest;
 use crate::legacy::Sources;
 use crate::record::{Event, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
-use crate::storage::{ChangeFn, Changed, ImportedKey, NewDigests, Storage, Target, UsageDelta};
+use crate::storage::{
+    ChangeFn, Changed, FiledHandle, ImportedKey, NewDigests, Storage, Target, UsageDelta,
+};
 
 /// "APKIDX01", little-endian.
 const MAGIC: u64 = u64::from_le_bytes(*b"APKIDX01");
@@ -1178,7 +1180,12 @@ impl<S: Storage> Storage for Indexed<S> {
         self.storage.events(after, limit)
     }
 
-    fn import(&self, keys: &[(KeyRecord, Usage)], events: &[Event]) -> Result<(), Error> {
+    fn import(
+        &self,
+        keys: &[(KeyRecord, Usage)],
+        events: &[Event],
+        handles: &[FiledHandle],
+    ) -> Result<(), Error> {
         // Every new key is marked before the commit, as an insert does.
         let states: Vec<(Digest, i64)> = keys
             .iter()
@@ -1190,7 +1197,7 @@ impl<S: Storage> Storage for Indexed<S> {
                 for (digest, state) in &states {
                     marker.mark(digest, *state)?;
                 }
-                self.storage.import(keys, events)
+                self.storage.import(keys, events, handles)
             },
             |_| states.clone(),
         )
@@ -1273,6 +1280,10 @@ impl<S: Storage> Storage for Indexed<S> {
 
     fn legacy_sources(&self) -> Result<Sources, Error> {
         self.storage.legacy_sources()
+    }
+
+    fn legacy_handles(&self) -> Result<Vec<FiledHandle>, Error> {
+        self.storage.legacy_handles()
     }
 }
 

@@ -79,4 +79,8 @@ impl KeyLookup for SharedLookup {
     fn take_uses(&self, details: &Details, pending: &mut PendingUsage) {
         self.through.take_uses(details, pending)
     }
+
+    fn may_read_unknown(&self) -> bool {
+        true
+    }
 }
