@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::Type;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
 
 use crate::clock::Timestamp;
@@ -182,14 +183,17 @@ impl PgStorage {
         self.with_client(|client| {
             let mut txn = client.transaction()?;
             let version: i64 = txn
-                .query_one(
+                .query_typed_one(
                     "UPDATE apikeys_feed SET version = version + 1 RETURNING version",
                     &[],
                 )?
                 .get(0);
             let (value, commit) = body(&mut txn, version)?;
             if commit {
-                txn.execute("SELECT pg_notify($1, '')", &[&schema::CHANNEL])?;
+                txn.execute_typed(
+                    "SELECT pg_notify($1, '')",
+                    &[(&schema::CHANNEL, Type::TEXT)],
+                )?;
                 txn.commit()?;
             } else {
                 txn.rollback()?;
@@ -202,9 +206,9 @@ impl PgStorage {
 /// Gives each record a key number from the sequence, written into its id.
 fn number_records(txn: &mut Transaction<'_>, records: &mut [&mut KeyRecord]) -> Result<(), Error> {
     let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
-    let rows = txn.query(
+    let rows = txn.query_typed(
         "SELECT nextval('apikeys_key_number') FROM generate_series(1, $1::int8)",
-        &[&count],
+        &[(&count, Type::INT8)],
     )?;
     for (record, row) in records.iter_mut().zip(rows) {
         let number: i64 = row.get(0);
@@ -225,11 +229,17 @@ fn insert_records(
     let digests: Vec<&[u8]> = records.iter().map(|r| r.digest.as_slice()).collect();
     let states: Vec<i64> = records.iter().map(|r| r.state().word()).collect();
     let encoded: Vec<Vec<u8>> = records.iter().map(|r| r.encode()).collect();
-    let inserted = txn.execute(
+    let inserted = txn.execute_typed(
         "INSERT INTO apikeys_keys (id, digest, state, record, version)
          SELECT id, digest, state, record, $5
          FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::bytea[]) AS t(id, digest, state, record)",
-        &[&ids, &digests, &states, &encoded, &version],
+        &[
+            (&ids, Type::TEXT_ARRAY),
+            (&digests, Type::BYTEA_ARRAY),
+            (&states, Type::INT8_ARRAY),
+            (&encoded, Type::BYTEA_ARRAY),
+            (&version, Type::INT8),
+        ],
     );
     if let Err(error) = inserted {
         return Err(if error::is_repeated_digest(&error) {
@@ -238,9 +248,9 @@ fn insert_records(
             error.into()
         });
     }
-    txn.execute(
+    txn.execute_typed(
         "INSERT INTO apikeys_usage (id) SELECT unnest($1::text[])",
-        &[&ids],
+        &[(&ids, Type::TEXT_ARRAY)],
     )?;
     Ok(())
 }
@@ -258,9 +268,9 @@ fn append_events(
     }
     let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
     let last: i64 = txn
-        .query_one(
+        .query_typed_one(
             "UPDATE apikeys_feed SET last_event = last_event + $1 RETURNING last_event",
-            &[&count],
+            &[(&count, Type::INT8)],
         )?
         .get(0);
     let first = last - count + 1;
@@ -279,10 +289,15 @@ fn append_events(
         ids.push(event.key_id);
         sequences.push(sequence);
     }
-    txn.execute(
+    txn.execute_typed(
         "INSERT INTO apikeys_events (sequence, at, key_id, event)
          SELECT s, $2, k, e FROM unnest($1::int8[], $3::text[], $4::bytea[]) AS t(s, k, e)",
-        &[&sequences, &at.unix(), &ids, &encoded],
+        &[
+            (&sequences, Type::INT8_ARRAY),
+            (&at.unix(), Type::INT8),
+            (&ids, Type::TEXT_ARRAY),
+            (&encoded, Type::BYTEA_ARRAY),
+        ],
     )?;
     Ok(())
 }
@@ -368,13 +383,13 @@ impl Storage for PgStorage {
     ) -> Result<Changed, Error> {
         self.write_if(|txn, version| {
             let row = match target {
-                Target::Id(id) => txn.query_opt(
+                Target::Id(id) => txn.query_typed_opt(
                     "SELECT record FROM apikeys_keys WHERE id = $1 FOR UPDATE",
-                    &[&id],
+                    &[(&id, Type::TEXT)],
                 )?,
-                Target::Digest(digest) => txn.query_opt(
+                Target::Digest(digest) => txn.query_typed_opt(
                     "SELECT record FROM apikeys_keys WHERE digest = $1 FOR UPDATE",
-                    &[&digest.to_bytes().as_slice()],
+                    &[(&digest.to_bytes().as_slice(), Type::BYTEA)],
                 )?,
             };
             let Some(row) = row else {
@@ -400,13 +415,13 @@ impl Storage for PgStorage {
                 link_rotation(&mut record, new, &mut events);
                 insert_records(txn, &[&*new], version)?;
             }
-            txn.execute(
+            txn.execute_typed(
                 "UPDATE apikeys_keys SET record = $2, state = $3, version = $4 WHERE id = $1",
                 &[
-                    &record.id,
-                    &record.encode(),
-                    &record.state().word(),
-                    &version,
+                    (&record.id, Type::TEXT),
+                    (&record.encode(), Type::BYTEA),
+                    (&record.state().word(), Type::INT8),
+                    (&version, Type::INT8),
                 ],
             )?;
             append_events(txn, at, events)?;
