@@ -298,9 +298,9 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         destination.close()?;
         source.close()?;
         println!(
-            "copied {} keys and {} events from {} to {}",
-            copied.keys,
-            copied.events,
+            "copied {} and {} from {} to {}",
+            counted(copied.keys, "key", "keys"),
+            counted(copied.events, "event", "events"),
             source_name(from),
             source_name(to)
         );
@@ -681,16 +681,19 @@ fn import(
         }
         if report.committed {
             println!(
-                "imported {} keys from {} ({} already imported, {} rows skipped)",
-                report.imported,
+                "imported {} from {} ({} already imported, {} skipped)",
+                counted(report.imported as u64, "key", "keys"),
                 from.source().as_str(),
                 report.already_imported,
-                report.bad_rows.len()
+                counted(report.bad_rows.len() as u64, "row", "rows")
             );
         } else {
             println!(
-                "nothing imported: {} rows do not fit (--skip-bad-rows imports the others)",
-                report.bad_rows.len()
+                "nothing imported: {} not fit (--skip-bad-rows imports the others)",
+                match report.bad_rows.len() {
+                    1 => "1 row does".to_string(),
+                    n => format!("{n} rows do"),
+                }
             );
         }
     }
@@ -709,4 +712,9 @@ fn origin_cell(info: &KeyInfo) -> String {
         (Some(source), None) => source.as_str().into(),
         (Some(source), Some(digest)) => format!("{}[{digest}]", source.as_str()),
     }
+}
+
+/// `1 key`, `2 keys`: a count and its noun.
+fn counted(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
