@@ -182,6 +182,13 @@ impl Worker {
     fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Ends the worker as a server ends its workers: its store closed (and
+    /// dropped) before it exits.
+    fn quit(mut self) {
+        self.send("quit");
+        assert!(self.child.wait().unwrap().success());
+    }
 }
 
 impl Drop for Worker {
@@ -862,4 +869,47 @@ fn a_process_serves_its_own_writes_before_the_feeder_brings_them() {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(feeder);
+}
+
+#[test]
+fn a_feeder_that_closes_its_store_writes_the_usage_it_was_handed() {
+    let db = Database::new();
+    let writer = KeyStore::open(&db.url, writer_options()).unwrap();
+    let (secrets, ids) = generate(&writer, 1);
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let url = format!(
+            "{}?application_name=relay{round}&apikeys_local={}&apikeys_bound_ms={}",
+            db.url,
+            dir.path().display(),
+            BOUND.as_millis()
+        );
+        let before = writer.get(&ids[0]).unwrap().use_count;
+        let mut feeder = Worker::start(&url, &secrets);
+        assert_eq!(feeder.verify(0), "ok");
+        assert_eq!(feeder_of(dir.path()), Some(feeder.pid()));
+        let mut other = Worker::start(&url, &secrets);
+        let watched = watch(&mut [&mut other], 500, 1);
+        // The feeder leaves at once, holding what the other handed it
+        // since its last write; the other stays (its later flushes write
+        // through its own connection once the feeder's socket is gone).
+        feeder.quit();
+        let expected = before + 1 + watched[0].per_key[0][1];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while writer.get(&ids[0]).unwrap().use_count != expected && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            writer.get(&ids[0]).unwrap().use_count,
+            expected,
+            "round {round}: every use counted once"
+        );
+        other.quit();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(writer.get(&ids[0]).unwrap().use_count, expected);
+    }
 }

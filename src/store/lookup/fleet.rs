@@ -207,6 +207,9 @@ pub(in crate::store) struct FleetLookup {
     /// Per machine: timed flushes go to the machine's feeder.
     #[cfg(unix)]
     relay: Option<super::relay::UsageSender>,
+    /// Whether this process is the machine's feeder with its relay running.
+    #[cfg(unix)]
+    relay_running: Arc<super::relay::Running>,
 }
 
 /// Reads of the database for well-formed keys the local copy does not know,
@@ -259,6 +262,9 @@ struct Elected {
     server: Server,
     socket: PathBuf,
     usage: UsageWriter,
+    /// Set while this process's relay runs (see `FleetLookup::drop`).
+    #[cfg(unix)]
+    running: Arc<super::relay::Running>,
 }
 
 /// How the machine's feeder writes the usage its workers hand it
@@ -293,6 +299,8 @@ impl FleetLookup {
         let poll = (policy.bound / 4).max(Duration::from_millis(1));
         // The feeder's usage socket, for a store fed per machine.
         let mut sender: Option<PathBuf> = None;
+        #[cfg(unix)]
+        let relay_running = Arc::new(super::relay::Running::default());
         let source = match files {
             Some(files) => {
                 let lease = File::options()
@@ -311,6 +319,8 @@ impl FleetLookup {
                     server,
                     socket: files.usage.clone(),
                     usage,
+                    #[cfg(unix)]
+                    running: relay_running.clone(),
                 };
                 std::thread::Builder::new()
                     .name("apikeys-lease".into())
@@ -364,6 +374,8 @@ impl FleetLookup {
             unpublished: Unpublished::default(),
             #[cfg(unix)]
             relay: sender.map(super::relay::UsageSender::new),
+            #[cfg(unix)]
+            relay_running,
         })
     }
 
@@ -397,6 +409,10 @@ impl Drop for FleetLookup {
     fn drop(&mut self) {
         // The thread ends at its next wake-up (at most a poll interval).
         self.stop.store(true, Ordering::SeqCst);
+        // A feeder's relay writes what the machine's workers handed it
+        // first (within `relay::STOP_LATENCY` and one write).
+        #[cfg(unix)]
+        self.relay_running.wait_ended(Duration::from_secs(10));
     }
 }
 
@@ -541,6 +557,8 @@ fn compete(
         server,
         socket,
         usage,
+        #[cfg(unix)]
+        running,
     } = elected;
     #[cfg(unix)]
     let slot = register_lease(&lease);
@@ -551,18 +569,28 @@ fn compete(
         if lease.try_lock().is_ok() {
             // The workers' usage, written by this process while it feeds;
             // its socket is gone before the lease is released.
+            // It stops with the store (whose drop waits for its last
+            // write) or when this process stops feeding.
             #[cfg(unix)]
             let relay = {
                 let stopped = Arc::new(AtomicBool::new(false));
-                let stopping = stopped.clone();
-                std::thread::Builder::new()
+                let (stopping, closing, ended) = (stopped.clone(), stop.clone(), running.clone());
+                running.set(true);
+                let thread = std::thread::Builder::new()
                     .name("apikeys-usage-relay".into())
-                    .spawn(move || super::relay::receive(&socket, usage, idle, &stopping))
-                    .ok()
-                    .map(|thread| (thread, stopped))
+                    .spawn(move || {
+                        let stop =
+                            || stopping.load(Ordering::SeqCst) || closing.load(Ordering::SeqCst);
+                        super::relay::receive(&socket, usage, idle, &stop);
+                        ended.set(false);
+                    });
+                if thread.is_err() {
+                    running.set(false);
+                }
+                thread.ok().map(|thread| (thread, stopped))
             };
             #[cfg(not(unix))]
-            let _ = (usage, socket);
+            let _ = (usage, socket, running);
             feed_machine(&index, Feed::new(server), &stop, poll, &closer, idle);
             #[cfg(unix)]
             if let Some((thread, stopped)) = relay {

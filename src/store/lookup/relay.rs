@@ -20,8 +20,7 @@
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clock::Timestamp;
@@ -197,8 +196,10 @@ impl UsageSender {
 /// this thread, and a second thread that writes what it summed every
 /// interval, until `stop`. Reading never waits on the database, so the
 /// socket's short queue (ten datagrams by default on Linux) drains while a
-/// write is under way.
-pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &AtomicBool) {
+/// write is under way. On `stop` (within [`STOP_LATENCY`]) the socket goes,
+/// what is queued is taken, and the writer writes it before returning: a
+/// feeder that closes its store loses nothing it was handed.
+pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &dyn Fn() -> bool) {
     // A socket left by a feeder that died: this one holds the lease now.
     let _ = std::fs::remove_file(path);
     let Ok(socket) = UnixDatagram::bind(path) else {
@@ -209,9 +210,9 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &A
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
     let interval = writer.interval.max(Duration::from_millis(10));
-    let _ = socket.set_read_timeout(Some(interval));
+    let _ = socket.set_read_timeout(Some(interval.min(STOP_LATENCY)));
     let held: Mutex<HashMap<String, Counts>> = Mutex::new(HashMap::new());
-    let reading_done = AtomicBool::new(false);
+    let reading_done = (Mutex::new(false), Condvar::new());
     let take = |datagram: &[u8]| {
         let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
         for (id, counts) in decode(datagram).unwrap_or_default() {
@@ -224,10 +225,13 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &A
             .spawn_scoped(scope, || {
                 let closer = writer.storage.idle_closer();
                 loop {
-                    let last = reading_done.load(Ordering::SeqCst);
-                    if !last {
-                        std::thread::sleep(interval);
-                    }
+                    let (done, changed) = &reading_done;
+                    let done = done.lock().unwrap_or_else(PoisonError::into_inner);
+                    let (done, _) = changed
+                        .wait_timeout_while(done, interval, |done| !*done)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let last = *done;
+                    drop(done);
                     write(&writer, &held);
                     closer.close_if_idle(idle);
                     if last {
@@ -236,7 +240,7 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &A
                 }
             });
         let mut buffer = vec![0u8; DATAGRAM_MAX];
-        while !stop.load(Ordering::SeqCst) {
+        while !stop() {
             if let Ok(length) = socket.recv(&mut buffer) {
                 take(&buffer[..length]);
             }
@@ -251,11 +255,44 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &A
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        reading_done.store(true, Ordering::SeqCst);
+        let (done, changed) = &reading_done;
+        *done.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        changed.notify_all();
         if writing.is_err() {
             write(&writer, &held);
         }
     });
+}
+
+/// How soon the relay sees a stop.
+const STOP_LATENCY: Duration = Duration::from_millis(50);
+
+/// Whether this process's relay is running, for the store's drop to wait
+/// for its last write.
+#[derive(Default)]
+pub(super) struct Running {
+    /// The process the relay runs in, while it runs (a child made by
+    /// `fork()` has a copy of this and no relay: it must not wait).
+    running: Mutex<Option<u32>>,
+    changed: Condvar,
+}
+
+impl Running {
+    pub(super) fn set(&self, running: bool) {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) =
+            running.then(std::process::id);
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `limit` for this process's relay to end (its last write
+    /// waits on the database, which may be down).
+    pub(super) fn wait_ended(&self, limit: Duration) {
+        let here = std::process::id();
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .changed
+            .wait_timeout_while(running, limit, |running| *running == Some(here));
+    }
 }
 
 /// Writes what is held; put back for the next time if the database fails.
