@@ -424,8 +424,10 @@ fn connections_per_machine_do_not_grow_with_workers() {
     }
     // Under load: every worker verifies every key (usage flushed every 200 ms).
     let sampled = Arc::new(Mutex::new(Vec::new()));
+    let statements: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
+        let statements = statements.clone();
         let (sampled, stop, url, names) = (
             sampled.clone(),
             stop.clone(),
@@ -438,19 +440,33 @@ fn connections_per_machine_do_not_grow_with_workers() {
                 std::thread::sleep(Duration::from_millis(250));
                 // Per machine: every backend, and those whose last
                 // statement was not a worker's read of a key (its details
-                // once, or its state while the machine is not current).
+                // once, or its state while the machine is not current),
+                // counting a call connection being set up (no statement
+                // yet, or the last it prepares) as one about to read.
                 let counts: Vec<(i64, i64)> = names
                     .iter()
                     .map(|name| {
                         let row = admin
                             .query_one(
-                                "SELECT count(*), count(*) FILTER (WHERE query NOT LIKE 'SELECT record FROM apikeys_keys%' AND query NOT LIKE 'SELECT state FROM apikeys_keys%') FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+                                "SELECT count(*), count(*) FILTER (WHERE query NOT LIKE 'SELECT record FROM apikeys_keys%' AND query NOT LIKE 'SELECT state FROM apikeys_keys%' AND query NOT LIKE 'SELECT k.record FROM apikeys_legacy%' AND query <> '') FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
                                 &[name],
                             )
                             .unwrap();
                         (row.get(0), row.get(1))
                     })
                     .collect();
+                // What the connections counted as not reads last ran, for
+                // the failure message.
+                let others: Vec<String> = admin
+                    .query(
+                        "SELECT application_name || ': ' || left(query, 60) FROM pg_stat_activity WHERE datname = current_database() AND application_name = ANY($1) AND query NOT LIKE 'SELECT record FROM apikeys_keys%' AND query NOT LIKE 'SELECT state FROM apikeys_keys%' AND query NOT LIKE 'SELECT k.record FROM apikeys_legacy%' AND query <> ''",
+                        &[&names],
+                    )
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect();
+                statements.lock().unwrap().push(others);
                 sampled.lock().unwrap().push(counts);
             }
         })
@@ -482,7 +498,8 @@ fn connections_per_machine_do_not_grow_with_workers() {
     for (all, not_reads) in all_peak.iter().zip(&not_reads_peak) {
         assert!(
             *not_reads <= 2,
-            "usage goes through the feeder: the feed and its usage connection, whatever the workers"
+            "usage goes through the feeder: the feed and its usage connection, whatever the workers; last statements per sample: {:?}",
+            statements.lock().unwrap()
         );
         assert!(
             *all <= 2 + 4,

@@ -156,8 +156,13 @@ impl UsageSender {
     pub(super) fn send(&self, deltas: &[UsageDelta<'_>]) -> usize {
         let mut slot = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
+            // A full queue (ten datagrams by default on Linux) is waited
+            // for a moment: this is the flusher thread, off every verify.
             *slot = UnixDatagram::unbound()
-                .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+                .and_then(|socket| {
+                    socket.set_write_timeout(Some(SEND_WAIT))?;
+                    Ok(socket)
+                })
                 .ok();
         }
         let Some(socket) = slot.as_ref() else {
@@ -182,7 +187,7 @@ impl UsageSender {
                 taken += 1;
             }
             // Queued whole or not at all (a datagram); no feeder, or one
-            // whose queue is full: the caller writes the rest.
+            // whose queue stayed full: the caller writes the rest.
             if taken == 0 || socket.send_to(&buffer, &self.path).is_err() {
                 break;
             }
@@ -263,6 +268,10 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &d
         }
     });
 }
+
+/// How long a worker's timed flush waits for room in the feeder's queue
+/// before writing through its own connection.
+const SEND_WAIT: Duration = Duration::from_millis(50);
 
 /// How soon the relay sees a stop.
 const STOP_LATENCY: Duration = Duration::from_millis(50);
