@@ -16,54 +16,11 @@ use apikeys::{
     Error, EventKind, KeyStore, ListFilter, LocalDir, NewKey, NotCurrent, Rejection, Status,
     StoreOptions, VerifyError,
 };
-use postgres::{Client, NoTls};
+use postgres::Client;
 
-/// The server's URL, to the database `apikeys` (scripts/lib/postgres.sh).
-fn server_url() -> String {
-    std::env::var("PG_URL")
-        .expect("PG_URL is not set: these tests need a PostgreSQL server (scripts/test starts one)")
-}
-
-/// A fresh database on the server, dropped at the end of the test.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn new() -> Database {
-        let name = format!("apikeys_test_{}_{}", std::process::id(), rand_suffix());
-        let mut admin = Client::connect(&server_url(), NoTls).unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let base = server_url();
-        let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-        Database { name, url }
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.url, NoTls).unwrap()
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = Client::connect(&server_url(), NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    hasher.finish() % 1_000_000_007
-}
+#[path = "support/database.rs"]
+mod database;
+use database::Database;
 
 fn options() -> StoreOptions {
     StoreOptions::new()
@@ -92,7 +49,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[test]
 fn the_lifecycle_works_on_postgresql_and_survives_reopen() {
-    let db = Database::new();
+    let db = Database::new("test");
     let store = KeyStore::open(&db.url, options()).unwrap();
     let production = store
         .generate(&NewKey::new("Production").env("prod").scope("contacts:*"))
@@ -179,7 +136,7 @@ fn the_lifecycle_works_on_postgresql_and_survives_reopen() {
 
 #[test]
 fn a_wrong_pepper_or_a_newer_schema_is_refused() {
-    let db = Database::new();
+    let db = Database::new("test");
     drop(KeyStore::open(&db.url, options()).unwrap());
     let refused = KeyStore::open(&db.url, options().pepper("another"));
     assert!(matches!(refused, Err(Error::WrongPepper)), "{refused:?}");
@@ -198,7 +155,7 @@ fn a_wrong_pepper_or_a_newer_schema_is_refused() {
 
 #[test]
 fn no_key_is_stored_in_the_database() {
-    let db = Database::new();
+    let db = Database::new("test");
     let store = KeyStore::open(&db.url, options()).unwrap();
     let key = store.generate(&NewKey::new("secret holder")).unwrap();
     let secret = key.secret.expose_secret().to_string();
@@ -235,7 +192,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn a_bigserial_read_skips_a_late_commit_and_the_feed_does_not() {
-    let db = Database::new();
+    let db = Database::new("test");
     let mut setup = db.client();
     setup
         .batch_execute("CREATE TABLE changes (n bigserial PRIMARY KEY, what text)")
@@ -332,7 +289,7 @@ fn a_bigserial_read_skips_a_late_commit_and_the_feed_does_not() {
 
 #[test]
 fn a_revocation_reaches_another_machine_and_its_delay_is_measured() {
-    let db = Database::new();
+    let db = Database::new("test");
     let writer = KeyStore::open(&db.url, options()).unwrap();
     let reader = KeyStore::open(&db.url, options()).unwrap();
     let rounds = 200;
@@ -389,7 +346,7 @@ fn port_of(url: &str) -> u16 {
 
 #[test]
 fn a_partitioned_machine_stops_accepting_from_memory_after_the_bound() {
-    let db = Database::new();
+    let db = Database::new("test");
     let proxy = Proxy::start(port_of(&db.url));
     let through_proxy = db.url.replace(
         &format!(":{}/", port_of(&db.url)),
@@ -468,7 +425,7 @@ fn a_partitioned_machine_stops_accepting_from_memory_after_the_bound() {
 
 #[test]
 fn a_terminated_feed_connection_reconnects_and_misses_nothing() {
-    let db = Database::new();
+    let db = Database::new("test");
     let writer = KeyStore::open(&db.url, options()).unwrap();
     let reader = KeyStore::open(&db.url, options()).unwrap();
     let key = writer.generate(&NewKey::new("k")).unwrap();
@@ -515,7 +472,7 @@ fn a_terminated_feed_connection_reconnects_and_misses_nothing() {
 
 #[test]
 fn strict_mode_reads_the_database_and_an_outage_is_unavailable() {
-    let db = Database::new();
+    let db = Database::new("test");
     let proxy = Proxy::start(port_of(&db.url));
     let through_proxy = db.url.replace(
         &format!(":{}/", port_of(&db.url)),
@@ -542,7 +499,7 @@ fn strict_mode_reads_the_database_and_an_outage_is_unavailable() {
 
 #[test]
 fn usage_from_several_machines_adds_up() {
-    let db = Database::new();
+    let db = Database::new("test");
     let machines: Vec<KeyStore> = (0..3)
         .map(|_| KeyStore::open(&db.url, options()).unwrap())
         .collect();
@@ -573,7 +530,7 @@ fn usage_from_several_machines_adds_up() {
 
 #[test]
 fn connections_are_counted_per_process_and_per_machine() {
-    let db = Database::new();
+    let db = Database::new("test");
     let count = |client: &mut Client| -> i64 {
         client
             .query_one(
@@ -625,7 +582,7 @@ fn connections_are_counted_per_process_and_per_machine() {
 
 #[test]
 fn a_store_moves_from_a_file_to_postgresql_and_back_with_usage_and_events() {
-    let db = Database::new();
+    let db = Database::new("test");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("keys.redb");
     let source = KeyStore::open(&file, options()).unwrap();
@@ -700,7 +657,7 @@ fn a_store_moves_from_a_file_to_postgresql_and_back_with_usage_and_events() {
 /// Measured, not asserted (`docs/postgres.md` has the figures).
 #[test]
 fn verify_costs_are_measured() {
-    let db = Database::new();
+    let db = Database::new("test");
     let dir = tempfile::tempdir().unwrap();
     let fleet = KeyStore::open(&db.url, options()).unwrap();
     let strict = KeyStore::open(&db.url, options().strict(true)).unwrap();
@@ -731,7 +688,7 @@ fn verify_costs_are_measured() {
 
 #[test]
 fn bad_urls_and_unreachable_servers_are_clear_errors() {
-    let db = Database::new();
+    let db = Database::new("test");
     for (url, what) in [
         (format!("{}?apikeys_bound_ms=soon", db.url), "bad bound"),
         (format!("{}?apikeys_bound_ms=0", db.url), "zero bound"),
@@ -771,7 +728,7 @@ fn bad_urls_and_unreachable_servers_are_clear_errors() {
 
 #[test]
 fn unknown_well_formed_keys_read_the_database_at_a_bounded_rate() {
-    let db = Database::new();
+    let db = Database::new("test");
     let local = tempfile::tempdir().unwrap();
     let url = format!(
         "{}?apikeys_local={}&apikeys_miss_reads=20",

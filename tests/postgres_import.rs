@@ -14,7 +14,7 @@ use apikeys::{
     Error, ImportOptions, KeyStore, ListFilter, LocalDir, NewKey, NotCurrent, Rejection, Source,
     StoreOptions, VerifyError,
 };
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 #[path = "support/exports.rs"]
 mod exports;
@@ -24,57 +24,15 @@ use exports::*;
 mod proxy;
 use proxy::Proxy;
 
-fn server_url() -> String {
-    std::env::var("PG_URL")
-        .expect("PG_URL is not set: these tests need a PostgreSQL server (scripts/test starts one)")
-}
-
-/// A fresh database on the server, dropped at the end of the test.
-struct Database {
-    name: String,
-    url: String,
-}
+#[path = "support/database.rs"]
+mod database;
+use database::{admin, suffix, Database};
 
 impl Database {
-    fn new() -> Database {
-        let name = format!("apikeys_import_{}_{}", std::process::id(), suffix());
-        admin()
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let url = format!("{}/{name}", server_url().rsplit_once('/').unwrap().0);
-        Database { name, url }
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.url, NoTls).unwrap()
-    }
-
     /// One number from the database.
     fn count(&self, query: &str) -> i64 {
         self.client().query_one(query, &[]).unwrap().get(0)
     }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = Client::connect(&server_url(), NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
-fn admin() -> Client {
-    Client::connect(&server_url(), NoTls).unwrap()
-}
-
-fn suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    hasher.finish() % 1_000_000_007
 }
 
 const BOUND: Duration = Duration::from_millis(200);
@@ -160,7 +118,7 @@ fn import(store: &KeyStore, source: Source, file: &str) -> apikeys::ImportReport
 
 #[test]
 fn imported_keys_verify_on_every_machine_before_and_after_their_redigest() {
-    let db = Database::new();
+    let db = Database::new("import");
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = machine(&db.url, dir_a.path());
     let b = machine(&db.url, dir_b.path());
@@ -263,7 +221,7 @@ fn imported_keys_verify_on_every_machine_before_and_after_their_redigest() {
 
 #[test]
 fn keys_verified_on_several_machines_at_once_are_redigested_once_and_accepted_by_each() {
-    let db = Database::new();
+    let db = Database::new("import");
     let writer = process(&db.url);
     let (csv, mut keys) = sanctum_rows(1..6);
     import(&writer, Source::Sanctum, &csv);
@@ -307,7 +265,7 @@ fn keys_verified_on_several_machines_at_once_are_redigested_once_and_accepted_by
 
 #[test]
 fn an_import_into_postgresql_is_idempotent_and_all_or_nothing() {
-    let db = Database::new();
+    let db = Database::new("import");
     let a = process(&db.url);
     let b = process(&db.url);
     let feed_version = || db.count("SELECT version FROM apikeys_feed");
@@ -395,7 +353,7 @@ fn an_import_into_postgresql_is_idempotent_and_all_or_nothing() {
 
 #[test]
 fn no_imported_key_is_stored_in_the_database() {
-    let db = Database::new();
+    let db = Database::new("import");
     let store = process(&db.url);
     let (sanctum, sanctum_keys) = sanctum_export();
     let (drf, drf_keys) = drf3_export();
@@ -471,7 +429,7 @@ fn stores_with_imported_keys_move_between_a_file_and_postgresql_both_ways() {
     let native = file.generate(&NewKey::new("native")).unwrap();
     let redigested = file.verify(&sanctum_keys[0]).unwrap().id().to_string();
     file.flush().unwrap();
-    let db = Database::new();
+    let db = Database::new("import");
     let server = process(&db.url);
     let copied = file.copy_to(&server).unwrap();
     assert_eq!(copied.keys, 6);
@@ -543,7 +501,7 @@ fn port_of(url: &str) -> u16 {
 
 #[test]
 fn an_outage_while_imported_keys_are_verified_is_never_an_accept_past_the_bound_nor_a_401() {
-    let db = Database::new();
+    let db = Database::new("import");
     let proxy = Proxy::start(port_of(&db.url));
     let through_proxy = db.url.replace(
         &format!(":{}/", port_of(&db.url)),
@@ -613,7 +571,7 @@ fn an_outage_while_imported_keys_are_verified_is_never_an_accept_past_the_bound_
 
 #[test]
 fn strings_of_a_source_s_shape_read_the_database_at_a_bounded_rate() {
-    let db = Database::new();
+    let db = Database::new("import");
     let writer = process(&db.url);
     // Unkey's keys can be any string: every non-native string is a candidate.
     let (unkey, keys) = unkey_export();
@@ -660,7 +618,7 @@ fn strings_of_a_source_s_shape_read_the_database_at_a_bounded_rate() {
 #[test]
 fn a_version_1_database_is_upgraded_in_place() {
     let role = Role::new();
-    let db = Database::new();
+    let db = Database::new("import");
     // A store as version 1 of the schema left it: without `apikeys_legacy`.
     let before = {
         let store = process(&db.url);

@@ -24,10 +24,9 @@ use postgres::{Client, NoTls};
 
 const BOUND: Duration = Duration::from_millis(300);
 
-fn server_url() -> String {
-    std::env::var("PG_URL")
-        .expect("PG_URL is not set: these tests need a PostgreSQL server (scripts/test starts one)")
-}
+#[path = "support/database.rs"]
+mod database;
+use database::Database;
 
 fn boot_nanos() -> u64 {
     let mut now = libc::timespec {
@@ -42,31 +41,7 @@ fn boot_nanos() -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
-/// A fresh database, dropped at the end.
-struct Database {
-    name: String,
-    url: String,
-}
-
 impl Database {
-    fn new() -> Database {
-        let name = format!(
-            "apikeys_machine_{}_{}",
-            std::process::id(),
-            boot_nanos() % 1_000_000_007
-        );
-        let mut admin = Client::connect(&server_url(), NoTls).unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let url = format!("{}/{name}", server_url().rsplit_once('/').unwrap().0);
-        Database { name, url }
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.url, NoTls).unwrap()
-    }
-
     /// Backends of this database per machine (`application_name`).
     fn backends(&self, admin: &mut Client, machine: &str) -> i64 {
         admin
@@ -76,17 +51,6 @@ impl Database {
             )
             .unwrap()
             .get(0)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = Client::connect(&server_url(), NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
     }
 }
 
@@ -378,7 +342,7 @@ fn generate(writer: &KeyStore, n: usize) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn connections_per_machine_do_not_grow_with_workers() {
-    let db = Database::new();
+    let db = Database::new("machine");
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
     let (secrets, ids) = generate(&writer, 20);
     let mut machines: Vec<Machine> = (0..3)
@@ -562,7 +526,7 @@ fn revoke_spaced(
 
 #[test]
 fn a_killed_feeder_is_replaced_and_no_revoked_key_is_accepted_past_the_bound() {
-    let db = Database::new();
+    let db = Database::new("machine");
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
     let (secrets, ids) = generate(&writer, 30);
     let mut machine = Machine::start("killed", &db.url, 3, &secrets, "");
@@ -628,7 +592,7 @@ fn a_killed_feeder_is_replaced_and_no_revoked_key_is_accepted_past_the_bound() {
 
 #[test]
 fn takeover_time_after_a_feeder_is_killed_is_measured() {
-    let db = Database::new();
+    let db = Database::new("machine");
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
     let (secrets, _) = generate(&writer, 5);
     let mut machine = Machine::start("takeover", &db.url, 3, &secrets, "");
@@ -671,7 +635,7 @@ fn takeover_time_after_a_feeder_is_killed_is_measured() {
 
 #[test]
 fn a_terminated_feed_connection_is_survived_without_a_stale_accept() {
-    let db = Database::new();
+    let db = Database::new("machine");
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
     let (secrets, ids) = generate(&writer, 20);
     let mut machine = Machine::start("terminated", &db.url, 3, &secrets, "");
@@ -731,7 +695,7 @@ use proxy::Proxy;
 
 #[test]
 fn a_partitioned_machine_stops_accepting_after_the_bound_and_resumes() {
-    let db = Database::new();
+    let db = Database::new("machine");
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
     let (secrets, ids) = generate(&writer, 10);
     let port = db
@@ -828,7 +792,7 @@ fn a_partitioned_machine_stops_accepting_after_the_bound_and_resumes() {
 
 #[test]
 fn a_process_serves_its_own_writes_before_the_feeder_brings_them() {
-    let db = Database::new();
+    let db = Database::new("machine");
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
     let (secrets, _) = generate(&writer, 1);
     let dir = tempfile::tempdir().unwrap();
@@ -890,7 +854,7 @@ fn a_process_serves_its_own_writes_before_the_feeder_brings_them() {
 
 #[test]
 fn a_feeder_that_closes_its_store_writes_the_usage_it_was_handed() {
-    let db = Database::new();
+    let db = Database::new("machine");
     let writer = KeyStore::open(&db.url, writer_options()).unwrap();
     let (secrets, ids) = generate(&writer, 1);
     for round in 0..3 {

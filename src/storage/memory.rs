@@ -489,13 +489,7 @@ impl Storage for MemoryStorage {
         for (number, last_used) in uses {
             contents.usage.entry(number).or_default().last_used = Some(last_used);
         }
-        let events = records
-            .iter()
-            .filter_map(|record| {
-                let source = record.origin.as_ref()?.source;
-                Some((record.id.clone(), EventKind::Imported { source }))
-            })
-            .collect();
+        let events = crate::storage::imported_events(&records);
         contents.append(at, events);
         Ok(records)
     }

@@ -160,6 +160,20 @@ pub(crate) fn created_events<'a>(
         .collect()
 }
 
+/// The `Imported` events of imported keys (those with an origin), as every
+/// backend's import appends them.
+pub(crate) fn imported_events<'a>(
+    records: impl IntoIterator<Item = &'a KeyRecord>,
+) -> Vec<(String, EventKind)> {
+    records
+        .into_iter()
+        .filter_map(|record| {
+            let source = record.origin.as_ref()?.source;
+            Some((record.id.clone(), EventKind::Imported { source }))
+        })
+        .collect()
+}
+
 /// A change's events, each about the changed key `id`.
 pub(crate) fn events_about(id: &str, kinds: Vec<EventKind>) -> Vec<(String, EventKind)> {
     kinds

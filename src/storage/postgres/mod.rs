@@ -660,13 +660,7 @@ impl Storage for PgStorage {
                  WHERE u.id = t.id AND t.last_used IS NOT NULL",
                 &[&ids, &last_used],
             )?;
-            let events = records
-                .iter()
-                .filter_map(|record| {
-                    let source = record.origin.as_ref()?.source;
-                    Some((record.id.clone(), EventKind::Imported { source }))
-                })
-                .collect();
+            let events = crate::storage::imported_events(&records);
             append_events(txn, at, events)?;
             Ok((records, true))
         })

@@ -68,13 +68,7 @@ impl RedbStorage {
                     usage.insert(number, figures.encode().as_slice())?;
                 }
             }
-            let events = records
-                .iter()
-                .filter_map(|record| {
-                    let source = record.origin.as_ref()?.source;
-                    Some((record.id.clone(), EventKind::Imported { source }))
-                })
-                .collect();
+            let events = crate::storage::imported_events(&records);
             append_events(txn, at, events)?;
             Ok(records)
         })
