@@ -21,19 +21,17 @@
 //! inside the client library; a fork while one of them is mid-call relies
 //! on the allocator being fork-safe (glibc's is).
 
-use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-#[derive(Default)]
 struct Gate {
     /// Threads doing work (or starting): a fork waits for none.
     working: usize,
     /// A fork is being prepared: no work starts until it is done.
     forking: bool,
     next_id: u64,
-    /// Threads not joined yet, by id.
-    threads: Option<HashMap<u64, JoinHandle<()>>>,
+    /// Threads not joined yet, with their ids.
+    threads: Vec<(u64, JoinHandle<()>)>,
     /// Threads whose work has ended: the prepare handler joins them.
     ended: Vec<u64>,
 }
@@ -42,7 +40,7 @@ static GATE: Mutex<Gate> = Mutex::new(Gate {
     working: 0,
     forking: false,
     next_id: 0,
-    threads: None,
+    threads: Vec::new(),
     ended: Vec::new(),
 });
 static CHANGED: Condvar = Condvar::new();
@@ -55,6 +53,13 @@ std::thread_local! {
     /// child handler.
     static HELD: std::cell::RefCell<Option<MutexGuard<'static, Gate>>> =
         const { std::cell::RefCell::new(None) };
+}
+
+impl Gate {
+    fn take_thread(&mut self, id: u64) -> Option<JoinHandle<()>> {
+        let at = self.threads.iter().position(|(of, _)| *of == id)?;
+        Some(self.threads.swap_remove(at).1)
+    }
 }
 
 fn lock() -> MutexGuard<'static, Gate> {
@@ -128,9 +133,7 @@ pub(crate) fn spawn(
     let mut gate = lock();
     match spawned {
         Ok(thread) => {
-            gate.threads
-                .get_or_insert_with(HashMap::new)
-                .insert(id, thread);
+            gate.threads.push((id, thread));
             Ok(Background { id })
         }
         Err(error) => {
@@ -143,13 +146,36 @@ pub(crate) fn spawn(
 impl Background {
     /// Waits for the thread to end (at once if a fork joined it already).
     pub(crate) fn join(self) {
-        let thread = lock()
-            .threads
-            .as_mut()
-            .and_then(|threads| threads.remove(&self.id));
+        let thread = lock().take_thread(self.id);
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+    }
+}
+
+/// A flag that threads wait for: raised once, seen by every wait after.
+#[derive(Default)]
+pub(crate) struct Signal {
+    raised: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Signal {
+    pub(crate) fn raise(&self) {
+        *self.raised.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `timeout` for the signal: whether it is raised. A
+    /// condition variable's wait (no allocation, no lock held), which
+    /// [`Worker::wait`] may wrap.
+    pub(crate) fn wait(&self, timeout: std::time::Duration) -> bool {
+        let raised = self.raised.lock().unwrap_or_else(PoisonError::into_inner);
+        let (raised, _) = self
+            .changed
+            .wait_timeout_while(raised, timeout, |raised| !*raised)
+            .unwrap_or_else(PoisonError::into_inner);
+        *raised
     }
 }
 
@@ -161,11 +187,7 @@ extern "C" fn before_fork() {
         gate = CHANGED.wait(gate).unwrap_or_else(PoisonError::into_inner);
     }
     for id in std::mem::take(&mut gate.ended) {
-        if let Some(thread) = gate
-            .threads
-            .as_mut()
-            .and_then(|threads| threads.remove(&id))
-        {
+        if let Some(thread) = gate.take_thread(id) {
             let _ = thread.join();
         }
     }
@@ -181,7 +203,7 @@ fn after_fork(in_child: bool) {
     if in_child {
         // The parent's threads do not exist here: nothing to join, and
         // their handles must not be dropped (that would detach them).
-        std::mem::forget(gate.threads.take());
+        std::mem::forget(std::mem::take(&mut gate.threads));
         gate.ended.clear();
     }
     drop(gate);
@@ -227,18 +249,14 @@ mod tests {
     #[test]
     fn a_fork_waits_for_work_in_progress_and_not_for_a_wait() {
         let in_work = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let stop = Arc::new(Signal::default());
         let (working, stopping) = (in_work.clone(), stop.clone());
         let thread = spawn("apikeys-test", move |worker| {
             working.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(200));
             working.store(false, Ordering::SeqCst);
             // Then a long wait, which a fork does not wait for.
-            worker.wait(|| {
-                let (stopped, changed) = &*stopping;
-                let stopped = stopped.lock().unwrap();
-                drop(changed.wait_while(stopped, |stopped| !*stopped).unwrap());
-            });
+            worker.wait(|| while !stopping.wait(Duration::from_secs(3600)) {});
         })
         .unwrap();
         while !in_work.load(Ordering::SeqCst) {
@@ -269,8 +287,7 @@ mod tests {
             unsafe { libc::_exit(0) };
         }
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        *stop.0.lock().unwrap() = true;
-        stop.1.notify_all();
+        stop.raise();
         thread.join();
     }
 }

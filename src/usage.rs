@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use crate::clock::Timestamp;
 use crate::record::{EventKind, Usage};
 use crate::state::Status;
+use crate::storage::UsageDelta;
 
 /// Usage counted in memory since the last flush, for one key.
 #[derive(Debug, Default)]
@@ -40,6 +41,23 @@ pub(crate) struct PendingUsage {
 impl PendingUsage {
     pub(crate) fn is_empty(&self) -> bool {
         self.usage.use_count == 0 && self.usage.rejected_count == 0
+    }
+
+    /// Adds counts taken elsewhere (a machine's feeder sums its workers').
+    #[cfg_attr(not(all(feature = "postgres", unix)), allow(dead_code))]
+    pub(crate) fn merge(&mut self, other: &PendingUsage) {
+        self.usage.merge(&other.usage);
+        self.revoked_uses = self.revoked_uses.saturating_add(other.revoked_uses);
+        self.expired_uses = self.expired_uses.saturating_add(other.expired_uses);
+    }
+
+    /// These counts as a flush writes them for the key `id`.
+    pub(crate) fn delta<'a>(&self, id: &'a str) -> UsageDelta<'a> {
+        UsageDelta {
+            id,
+            usage: self.usage,
+            events: self.events(),
+        }
     }
 
     /// The events a flush of these counts writes: uses of a revoked or an

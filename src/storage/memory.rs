@@ -523,11 +523,7 @@ impl Storage for MemoryStorage {
             return Ok(None);
         };
         let mut record = contents.records[&number].clone();
-        let on_legacy = record
-            .origin
-            .as_ref()
-            .is_some_and(|origin| origin.legacy_digest.is_some());
-        if Digest::from_bytes(record.digest) != *from || !on_legacy {
+        if !crate::storage::awaits_redigest(&record, from) {
             // Another verify re-digested it first.
             return Ok(None);
         }
@@ -535,10 +531,7 @@ impl Storage for MemoryStorage {
             return Err(repeated_digest());
         }
         contents.digests.remove(&record.digest);
-        record.digest = to.to_bytes();
-        if let Some(origin) = record.origin.as_mut() {
-            origin.legacy_digest = None;
-        }
+        crate::storage::redigested(&mut record, to);
         contents.digests.insert(record.digest, number);
         contents.records.insert(number, record.clone());
         contents.append(at, vec![(record.id.clone(), EventKind::Redigested)]);

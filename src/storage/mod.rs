@@ -174,6 +174,25 @@ pub(crate) fn imported_events<'a>(
         .collect()
 }
 
+/// Whether an imported key's record still waits for its re-digest under
+/// the placeholder digest `from` (false: another verify re-digested it
+/// first), as every backend's `redigest` checks before it writes.
+pub(crate) fn awaits_redigest(record: &KeyRecord, from: &Digest) -> bool {
+    Digest::from_bytes(record.digest) == *from
+        && record
+            .origin
+            .as_ref()
+            .is_some_and(|origin| origin.legacy_digest.is_some())
+}
+
+/// The record of a re-digested key: its keyed digest, its source's gone.
+pub(crate) fn redigested(record: &mut KeyRecord, to: &Digest) {
+    record.digest = to.to_bytes();
+    if let Some(origin) = record.origin.as_mut() {
+        origin.legacy_digest = None;
+    }
+}
+
 /// A change's events, each about the changed key `id`.
 pub(crate) fn events_about(id: &str, kinds: Vec<EventKind>) -> Vec<(String, EventKind)> {
     kinds

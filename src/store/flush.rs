@@ -2,10 +2,10 @@
 //! batches by [`KeyStore::flush`], the flusher thread, close and drop.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::background;
+use crate::background::{self, Signal};
 use crate::error::Error;
 use crate::storage::{Storage, UsageDelta};
 use crate::usage::PendingUsage;
@@ -48,23 +48,19 @@ impl Inner {
         if taken.is_empty() {
             return Ok(());
         }
-        let deltas: Vec<UsageDelta<'_>> = taken
-            .iter()
-            .map(|(dirty, pending)| UsageDelta {
-                id: &dirty.id,
-                usage: pending.usage,
-                events: pending.events(),
-            })
-            .collect();
         let relayed = if relay {
-            self.lookup.relay_usage(&deltas)
+            self.lookup.relay_usage(&taken)
         } else {
             0
         };
-        if relayed == deltas.len() {
+        if relayed == taken.len() {
             return Ok(());
         }
-        let result = self.storage.add_usage(&deltas[relayed..], self.clock.now());
+        let deltas: Vec<UsageDelta<'_>> = taken[relayed..]
+            .iter()
+            .map(|(dirty, pending)| pending.delta(&dirty.id))
+            .collect();
+        let result = self.storage.add_usage(&deltas, self.clock.now());
         if result.is_err() {
             for (dirty, pending) in taken.into_iter().skip(relayed) {
                 // Put back in the key's cell, which sums with its entry.
@@ -91,23 +87,11 @@ impl Flusher {
     /// limits, memory), in which case usage is still written by
     /// [`KeyStore::flush`], close and drop, only not on a timer.
     pub(super) fn start(inner: Weak<Inner>, interval: Duration) -> Option<Flusher> {
-        let stop = Arc::new(Stop::default());
+        let stop = Arc::new(Signal::default());
         let stopping = stop.clone();
         let thread = background::spawn("apikeys-usage-flush", move |worker| loop {
-            // A condition variable's wait: no allocation, no lock held, so
-            // a fork may happen in it (see `crate::background`).
-            let stopped = worker.wait(|| {
-                let stopped = stopping
-                    .stopped
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let (stopped, _) = stopping
-                    .changed
-                    .wait_timeout_while(stopped, interval, |stopped| !*stopped)
-                    .unwrap_or_else(PoisonError::into_inner);
-                *stopped
-            });
-            if stopped {
+            // A fork may happen in this wait (see `crate::background`).
+            if worker.wait(|| stopping.wait(interval)) {
                 return;
             }
             match inner.upgrade() {
@@ -124,19 +108,7 @@ impl Flusher {
 
     /// Tells the thread to end and waits for it.
     pub(super) fn stop(self) {
-        *self
-            .stop
-            .stopped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
-        self.stop.changed.notify_all();
+        self.stop.raise();
         self.thread.join();
     }
-}
-
-/// The flusher's stop signal.
-#[derive(Default)]
-pub(super) struct Stop {
-    stopped: Mutex<bool>,
-    changed: Condvar,
 }

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 use rand_core::RngCore;
-use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Rejection, VerifyError};
@@ -307,7 +306,7 @@ impl KeyStore {
             .storage
             .by_handle(&candidate.handle())?
             .ok_or(Rejection::NotFound)?;
-        if bool::from(record.digest.as_slice().ct_eq(digest.to_bytes().as_slice())) {
+        if Digest::from_bytes(record.digest) == digest {
             // Re-digested by another verify (of any process) since its
             // keyed digest was looked up.
             return decide(inner.lookup.find(inner, &digest, now)?, scope);

@@ -92,7 +92,7 @@ pub struct KeyStore {
 }
 
 struct Flusher {
-    stop: Arc<flush::Stop>,
+    stop: Arc<crate::background::Signal>,
     thread: crate::background::Background,
 }
 

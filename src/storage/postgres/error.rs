@@ -57,10 +57,16 @@ impl From<postgres::Error> for Error {
     }
 }
 
-/// Whether the error is the unique constraint on digests.
-pub(super) fn is_repeated_digest(error: &postgres::Error) -> bool {
-    error.as_db_error().is_some_and(|db| {
+/// The error of a statement that writes a key's digest: the digest's
+/// unique index refusing it is a repeated digest, as every backend says.
+pub(super) fn of_digest_write(error: postgres::Error) -> Error {
+    let repeated = error.as_db_error().is_some_and(|db| {
         *db.code() == SqlState::UNIQUE_VIOLATION
             && db.constraint() == Some("apikeys_keys_digest_key")
-    })
+    });
+    if repeated {
+        crate::storage::repeated_digest()
+    } else {
+        error.into()
+    }
 }

@@ -26,8 +26,8 @@ use crate::legacy::{Source, Sources};
 use crate::record::{Event, EventKind, KeyRecord, StoredState, Usage};
 use crate::state::KeyState;
 use crate::storage::{
-    created_events, events_about, link_rotation, repeated_digest, ChangeFn, Changed, FiledHandle,
-    ImportedKey, NewDigests, Storage, Target, UsageDelta,
+    created_events, events_about, link_rotation, ChangeFn, Changed, FiledHandle, ImportedKey,
+    NewDigests, Storage, Target, UsageDelta,
 };
 
 pub(crate) mod connect;
@@ -241,13 +241,7 @@ fn insert_records(
             (&version, Type::INT8),
         ],
     );
-    if let Err(error) = inserted {
-        return Err(if error::is_repeated_digest(&error) {
-            repeated_digest()
-        } else {
-            error.into()
-        });
-    }
+    inserted.map_err(error::of_digest_write)?;
     txn.execute_typed(
         "INSERT INTO apikeys_usage (id) SELECT unnest($1::text[])",
         &[(&ids, Type::TEXT_ARRAY)],
@@ -298,6 +292,15 @@ fn append_events(
             (&ids, Type::TEXT_ARRAY),
             (&encoded, Type::BYTEA_ARRAY),
         ],
+    )?;
+    Ok(())
+}
+
+/// Files each key `ids[i]` under its handle `handles[i]`.
+fn file_handles(txn: &mut Transaction<'_>, handles: &[&[u8]], ids: &[&str]) -> Result<(), Error> {
+    txn.execute(
+        "INSERT INTO apikeys_legacy (handle, id) SELECT * FROM unnest($1::bytea[], $2::text[])",
+        &[&handles, &ids],
     )?;
     Ok(())
 }
@@ -608,11 +611,7 @@ impl Storage for PgStorage {
                 .iter()
                 .map(|filed| (filed.handle.as_slice(), filed.id.as_str()))
                 .unzip();
-            txn.execute(
-                "INSERT INTO apikeys_legacy (handle, id) SELECT * FROM unnest($1::bytea[], $2::text[])",
-                &[&handles, &ids],
-            )?;
-            Ok(())
+            file_handles(txn, &handles, &ids)
         })
     }
 
@@ -650,10 +649,8 @@ impl Storage for PgStorage {
             let all: Vec<&KeyRecord> = records.iter().collect();
             insert_records(txn, &all, version)?;
             let ids: Vec<&str> = records.iter().map(|record| record.id.as_str()).collect();
-            txn.execute(
-                "INSERT INTO apikeys_legacy (handle, id) SELECT * FROM unnest($1::bytea[], $2::text[])",
-                &[&handles, &ids],
-            )?;
+            let handles: Vec<&[u8]> = handles.iter().map(Vec::as_slice).collect();
+            file_handles(txn, &handles, &ids)?;
             txn.execute(
                 "UPDATE apikeys_usage u SET last_used = t.last_used
                  FROM unnest($1::text[], $2::int8[]) AS t(id, last_used)
@@ -701,31 +698,18 @@ impl Storage for PgStorage {
                 return Ok((None, false));
             };
             let mut record = KeyRecord::decode(row.get(0))?;
-            let on_legacy = record
-                .origin
-                .as_ref()
-                .is_some_and(|origin| origin.legacy_digest.is_some());
-            if Digest::from_bytes(record.digest) != *from || !on_legacy {
+            if !crate::storage::awaits_redigest(&record, from) {
                 // Another verify (here or on another machine) was first.
                 return Ok((None, false));
             }
-            record.digest = to.to_bytes();
-            if let Some(origin) = record.origin.as_mut() {
-                origin.legacy_digest = None;
-            }
+            crate::storage::redigested(&mut record, to);
             // A new version: every machine's feed brings the key under its
             // new digest.
             let updated = txn.execute(
                 "UPDATE apikeys_keys SET digest = $2, record = $3, version = $4 WHERE id = $1",
                 &[&id, &record.digest.as_slice(), &record.encode(), &version],
             );
-            if let Err(error) = updated {
-                return Err(if error::is_repeated_digest(&error) {
-                    repeated_digest()
-                } else {
-                    error.into()
-                });
-            }
+            updated.map_err(error::of_digest_write)?;
             append_events(txn, at, vec![(record.id.clone(), EventKind::Redigested)])?;
             Ok((Some(record), true))
         })

@@ -5,9 +5,9 @@
 //! version upgraded in place, in one transaction under the same lock.
 
 use postgres::{Client, Transaction};
-use subtle::ConstantTimeEq;
 
 use crate::error::Error;
+use crate::key::digest::fingerprints_match;
 
 /// The schema's version, in `apikeys_meta`. Opening a database with a later
 /// one is [`Error::UnsupportedVersion`]; an earlier one is upgraded by
@@ -154,7 +154,7 @@ pub(super) fn check_or_create(client: &mut Client, fingerprint: &[u8; 32]) -> Re
             if version == 0 {
                 return Err(Error::Corrupted("the schema version is 0".into()));
             }
-            if stored.len() != 32 || !bool::from(stored.as_slice().ct_eq(fingerprint)) {
+            if !fingerprints_match(&stored, fingerprint) {
                 return Err(Error::WrongPepper);
             }
             if version < SCHEMA_VERSION {

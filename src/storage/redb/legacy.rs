@@ -114,11 +114,7 @@ impl RedbStorage {
             let Some((number, mut record)) = find_by_id(&txn.open_table(RECORDS)?, id)? else {
                 return Ok(None);
             };
-            let on_legacy = record
-                .origin
-                .as_ref()
-                .is_some_and(|origin| origin.legacy_digest.is_some());
-            if Digest::from_bytes(record.digest) != *from || !on_legacy {
+            if !crate::storage::awaits_redigest(&record, from) {
                 // Another verify re-digested it first.
                 return Ok(None);
             }
@@ -126,10 +122,7 @@ impl RedbStorage {
                 return Err(repeated_digest());
             }
             let old_row = digest_row(&record.digest, number);
-            record.digest = to.to_bytes();
-            if let Some(origin) = record.origin.as_mut() {
-                origin.legacy_digest = None;
-            }
+            crate::storage::redigested(&mut record, to);
             // The new row goes in the table of the old one: levels hold keys
             // by number, and the number stays.
             let mut moved = false;

@@ -343,10 +343,6 @@ impl KeyLookup for ExclusiveLookup {
             pending.usage.last_used = pending.usage.last_used.max(last_used);
         }
     }
-
-    fn may_read_unknown(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]

@@ -567,34 +567,31 @@ fn compete(
             break;
         }
         if lease.try_lock().is_ok() {
-            // The workers' usage, written by this process while it feeds;
-            // its socket is gone before the lease is released.
-            // It stops with the store (whose drop waits for its last
-            // write) or when this process stops feeding.
+            // The workers' usage, written by this process while it feeds.
+            // It stops with the store (whose drop waits for its last write),
+            // its socket gone before the lease is released.
             #[cfg(unix)]
             let relay = {
-                let stopped = Arc::new(AtomicBool::new(false));
-                let (stopping, closing, ended) = (stopped.clone(), stop.clone(), running.clone());
+                let (closing, ended) = (stop.clone(), running.clone());
                 running.set(true);
                 let thread = std::thread::Builder::new()
                     .name("apikeys-usage-relay".into())
                     .spawn(move || {
-                        let stop =
-                            || stopping.load(Ordering::SeqCst) || closing.load(Ordering::SeqCst);
-                        super::relay::receive(&socket, usage, idle, &stop);
+                        super::relay::receive(&socket, usage, idle, &closing);
                         ended.set(false);
                     });
                 if thread.is_err() {
                     running.set(false);
                 }
-                thread.ok().map(|thread| (thread, stopped))
+                thread.ok()
             };
             #[cfg(not(unix))]
-            let _ = (usage, socket, running);
+            let _ = (usage, socket);
+            // Returns only once the store is going away.
             feed_machine(&index, Feed::new(server), &stop, poll, &closer, idle);
             #[cfg(unix)]
-            if let Some((thread, stopped)) = relay {
-                stopped.store(true, Ordering::SeqCst);
+            if let Some(thread) = relay {
+                stop.store(true, Ordering::SeqCst);
                 let _ = thread.join();
             }
             break;
@@ -784,12 +781,12 @@ impl KeyLookup for FleetLookup {
         // Every count is in the key's cell.
     }
 
-    fn relay_usage(&self, deltas: &[crate::storage::UsageDelta<'_>]) -> usize {
+    fn relay_usage(&self, taken: &[(Arc<Details>, PendingUsage)]) -> usize {
         #[cfg(unix)]
         if let Some(relay) = &self.relay {
-            return relay.send(deltas);
+            return relay.send(taken);
         }
-        let _ = deltas;
+        let _ = taken;
         0
     }
 

@@ -12,14 +12,14 @@
 //!   process, fed by the database's change feed, with a bound on how stale
 //!   it may be before verify stops serving from it.
 
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
 use crate::state::Status;
-use crate::storage::{NewDigests, UsageDelta};
+use crate::storage::NewDigests;
 use crate::usage::PendingUsage;
 
 use super::info::{Details, VerifiedKey};
@@ -78,12 +78,14 @@ pub(super) trait KeyLookup: Send + Sync {
     /// local store always; a fleet within its budget of reads for unknown
     /// keys, so that a flood of strings of a source's shape costs the
     /// database no more than one of unknown well-formed keys.
-    fn may_read_unknown(&self) -> bool;
+    fn may_read_unknown(&self) -> bool {
+        true
+    }
 
-    /// A timed flush: hands the leading `deltas` to another process that
-    /// writes them (a machine's feeder, see `relay`) and says how many it
-    /// took; the store writes the rest. Only a fleet's machine relays.
-    fn relay_usage(&self, _deltas: &[UsageDelta<'_>]) -> usize {
+    /// A timed flush: hands the leading keys' counts to another process
+    /// that writes them (a machine's feeder, see `relay`) and says how many
+    /// it took; the store writes the rest. Only a fleet's machine relays.
+    fn relay_usage(&self, _taken: &[(Arc<Details>, PendingUsage)]) -> usize {
         0
     }
 }

@@ -167,8 +167,4 @@ impl KeyLookup for ReadThrough {
     fn take_uses(&self, _details: &Details, _pending: &mut PendingUsage) {
         // Every count is in the key's cell.
     }
-
-    fn may_read_unknown(&self) -> bool {
-        true
-    }
 }

@@ -20,15 +20,18 @@
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::record::{EventKind, Usage};
+use crate::record::Usage;
 use crate::storage::{Storage, UsageDelta};
 use crate::usage::PendingUsage;
 
 use super::fleet::UsageWriter;
+use crate::background::Signal;
+use crate::store::info::Details;
 
 const MAGIC: &[u8; 4] = b"AKU1";
 /// Largest datagram sent: well under the default socket buffer, so that a
@@ -38,68 +41,15 @@ const DATAGRAM_MAX: usize = 16 * 1024;
 const FIELDS: usize = 6 * 8;
 const NO_TIME: i64 = i64::MIN;
 
-/// The counts of one key, as they travel.
-#[derive(Default, Clone, Copy, PartialEq, Debug)]
-struct Counts {
-    use_count: u64,
-    last_used: Option<i64>,
-    rejected_count: u64,
-    last_rejected: Option<i64>,
-    revoked_uses: u64,
-    expired_uses: u64,
-}
-
-impl Counts {
-    /// `None` for a delta carrying an event the relay does not carry.
-    fn of(delta: &UsageDelta<'_>) -> Option<Counts> {
-        let mut counts = Counts {
-            use_count: delta.usage.use_count,
-            last_used: delta.usage.last_used.map(Timestamp::unix),
-            rejected_count: delta.usage.rejected_count,
-            last_rejected: delta.usage.last_rejected.map(Timestamp::unix),
-            ..Counts::default()
-        };
-        for event in &delta.events {
-            match event {
-                EventKind::RevokedKeyUsed { count } => counts.revoked_uses += count,
-                EventKind::ExpiredKeyUsed { count } => counts.expired_uses += count,
-                _ => return None,
-            }
-        }
-        Some(counts)
-    }
-
-    fn add(&mut self, other: &Counts) {
-        self.use_count = self.use_count.saturating_add(other.use_count);
-        self.rejected_count = self.rejected_count.saturating_add(other.rejected_count);
-        self.revoked_uses = self.revoked_uses.saturating_add(other.revoked_uses);
-        self.expired_uses = self.expired_uses.saturating_add(other.expired_uses);
-        self.last_used = self.last_used.max(other.last_used);
-        self.last_rejected = self.last_rejected.max(other.last_rejected);
-    }
-
-    fn pending(&self) -> PendingUsage {
-        PendingUsage {
-            usage: Usage {
-                last_used: self.last_used.map(Timestamp::from_unix),
-                use_count: self.use_count,
-                rejected_count: self.rejected_count,
-                last_rejected: self.last_rejected.map(Timestamp::from_unix),
-            },
-            revoked_uses: self.revoked_uses,
-            expired_uses: self.expired_uses,
-        }
-    }
-}
-
-fn encode(buffer: &mut Vec<u8>, id: &str, counts: &Counts) {
+fn encode(buffer: &mut Vec<u8>, id: &str, counts: &PendingUsage) {
+    let time = |at: Option<Timestamp>| at.map_or(NO_TIME, Timestamp::unix);
     buffer.push(id.len() as u8);
     buffer.extend_from_slice(id.as_bytes());
     for word in [
-        counts.use_count as i64,
-        counts.last_used.unwrap_or(NO_TIME),
-        counts.rejected_count as i64,
-        counts.last_rejected.unwrap_or(NO_TIME),
+        counts.usage.use_count as i64,
+        time(counts.usage.last_used),
+        counts.usage.rejected_count as i64,
+        time(counts.usage.last_rejected),
         counts.revoked_uses as i64,
         counts.expired_uses as i64,
     ] {
@@ -107,9 +57,9 @@ fn encode(buffer: &mut Vec<u8>, id: &str, counts: &Counts) {
     }
 }
 
-/// The deltas of one datagram; `None` if it is not one of ours (it is
-/// then dropped whole).
-fn decode(datagram: &[u8]) -> Option<Vec<(String, Counts)>> {
+/// The keys' counts in one datagram; `None` if it is not one of ours (it
+/// is then dropped whole).
+fn decode(datagram: &[u8]) -> Option<Vec<(String, PendingUsage)>> {
     let mut rest = datagram.strip_prefix(MAGIC)?;
     let mut deltas = Vec::new();
     while let Some((&length, after)) = rest.split_first() {
@@ -122,12 +72,14 @@ fn decode(datagram: &[u8]) -> Option<Vec<(String, Counts)>> {
             .chunks_exact(8)
             .map(|word| i64::from_le_bytes(word.try_into().unwrap_or([0; 8])));
         let mut next = || words.next().unwrap_or(0);
-        let time = |word: i64| (word != NO_TIME).then_some(word);
-        let counts = Counts {
-            use_count: next() as u64,
-            last_used: time(next()),
-            rejected_count: next() as u64,
-            last_rejected: time(next()),
+        let time = |word: i64| (word != NO_TIME).then(|| Timestamp::from_unix(word));
+        let counts = PendingUsage {
+            usage: Usage {
+                use_count: next() as u64,
+                last_used: time(next()),
+                rejected_count: next() as u64,
+                last_rejected: time(next()),
+            },
             revoked_uses: next() as u64,
             expired_uses: next() as u64,
         };
@@ -151,9 +103,9 @@ impl UsageSender {
         }
     }
 
-    /// Hands the leading deltas over to the feeder; how many it took (the
-    /// caller writes the rest itself).
-    pub(super) fn send(&self, deltas: &[UsageDelta<'_>]) -> usize {
+    /// Hands the leading keys' counts over to the feeder; how many it took
+    /// (the caller writes the rest itself).
+    pub(super) fn send(&self, taken: &[(Arc<Details>, PendingUsage)]) -> usize {
         let mut slot = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             // A full queue (ten datagrams by default on Linux) is waited
@@ -170,28 +122,26 @@ impl UsageSender {
         };
         let mut sent = 0;
         let mut buffer = Vec::with_capacity(DATAGRAM_MAX);
-        while sent < deltas.len() {
+        while sent < taken.len() {
             buffer.clear();
             buffer.extend_from_slice(MAGIC);
-            let mut taken = 0;
-            for delta in &deltas[sent..] {
-                if buffer.len() + 1 + delta.id.len() + FIELDS > DATAGRAM_MAX
-                    || delta.id.len() > usize::from(u8::MAX)
+            let mut in_datagram = 0;
+            for (details, counts) in &taken[sent..] {
+                let id: &str = &details.id;
+                if buffer.len() + 1 + id.len() + FIELDS > DATAGRAM_MAX
+                    || id.len() > usize::from(u8::MAX)
                 {
                     break;
                 }
-                let Some(counts) = Counts::of(delta) else {
-                    break;
-                };
-                encode(&mut buffer, delta.id, &counts);
-                taken += 1;
+                encode(&mut buffer, id, counts);
+                in_datagram += 1;
             }
             // Queued whole or not at all (a datagram); no feeder, or one
             // whose queue stayed full: the caller writes the rest.
-            if taken == 0 || socket.send_to(&buffer, &self.path).is_err() {
+            if in_datagram == 0 || socket.send_to(&buffer, &self.path).is_err() {
                 break;
             }
-            sent += taken;
+            sent += in_datagram;
         }
         sent
     }
@@ -204,7 +154,7 @@ impl UsageSender {
 /// write is under way. On `stop` (within [`STOP_LATENCY`]) the socket goes,
 /// what is queued is taken, and the writer writes it before returning: a
 /// feeder that closes its store loses nothing it was handed.
-pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &dyn Fn() -> bool) {
+pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &AtomicBool) {
     // A socket left by a feeder that died: this one holds the lease now.
     let _ = std::fs::remove_file(path);
     let Ok(socket) = UnixDatagram::bind(path) else {
@@ -216,12 +166,12 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &d
     }
     let interval = writer.interval.max(Duration::from_millis(10));
     let _ = socket.set_read_timeout(Some(interval.min(STOP_LATENCY)));
-    let held: Mutex<HashMap<String, Counts>> = Mutex::new(HashMap::new());
-    let reading_done = (Mutex::new(false), Condvar::new());
+    let held: Mutex<HashMap<String, PendingUsage>> = Mutex::new(HashMap::new());
+    let reading_done = Signal::default();
     let take = |datagram: &[u8]| {
         let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
         for (id, counts) in decode(datagram).unwrap_or_default() {
-            held.entry(id).or_default().add(&counts);
+            held.entry(id).or_default().merge(&counts);
         }
     };
     std::thread::scope(|scope| {
@@ -230,13 +180,7 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &d
             .spawn_scoped(scope, || {
                 let closer = writer.storage.idle_closer();
                 loop {
-                    let (done, changed) = &reading_done;
-                    let done = done.lock().unwrap_or_else(PoisonError::into_inner);
-                    let (done, _) = changed
-                        .wait_timeout_while(done, interval, |done| !*done)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    let last = *done;
-                    drop(done);
+                    let last = reading_done.wait(interval);
                     write(&writer, &held);
                     closer.close_if_idle(idle);
                     if last {
@@ -245,7 +189,7 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &d
                 }
             });
         let mut buffer = vec![0u8; DATAGRAM_MAX];
-        while !stop() {
+        while !stop.load(Ordering::SeqCst) {
             if let Ok(length) = socket.recv(&mut buffer) {
                 take(&buffer[..length]);
             }
@@ -260,9 +204,7 @@ pub(super) fn receive(path: &Path, writer: UsageWriter, idle: Duration, stop: &d
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let (done, changed) = &reading_done;
-        *done.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        changed.notify_all();
+        reading_done.raise();
         if writing.is_err() {
             write(&writer, &held);
         }
@@ -305,23 +247,12 @@ impl Running {
 }
 
 /// Writes what is held; put back for the next time if the database fails.
-fn write(writer: &UsageWriter, held: &Mutex<HashMap<String, Counts>>) {
+fn write(writer: &UsageWriter, held: &Mutex<HashMap<String, PendingUsage>>) {
     let taken = std::mem::take(&mut *held.lock().unwrap_or_else(PoisonError::into_inner));
     if taken.is_empty() {
         return;
     }
-    let pending: Vec<(&String, PendingUsage)> = taken
-        .iter()
-        .map(|(id, counts)| (id, counts.pending()))
-        .collect();
-    let deltas: Vec<UsageDelta<'_>> = pending
-        .iter()
-        .map(|(id, pending)| UsageDelta {
-            id,
-            usage: pending.usage,
-            events: pending.events(),
-        })
-        .collect();
+    let deltas: Vec<UsageDelta<'_>> = taken.iter().map(|(id, counts)| counts.delta(id)).collect();
     if writer
         .storage
         .add_usage(&deltas, writer.clock.now())
@@ -329,7 +260,7 @@ fn write(writer: &UsageWriter, held: &Mutex<HashMap<String, Counts>>) {
     {
         let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
         for (id, counts) in taken {
-            held.entry(id).or_default().add(&counts);
+            held.entry(id).or_default().merge(&counts);
         }
     }
 }
@@ -340,28 +271,33 @@ mod tests {
 
     #[test]
     fn counts_travel_unchanged_and_a_foreign_datagram_is_dropped() {
-        let counts = Counts {
-            use_count: 7,
-            last_used: Some(1_700_000_000),
-            rejected_count: 2,
-            last_rejected: None,
+        let counts = PendingUsage {
+            usage: Usage {
+                use_count: 7,
+                last_used: Some(Timestamp::from_unix(1_700_000_000)),
+                rejected_count: 2,
+                last_rejected: None,
+            },
             revoked_uses: 1,
             expired_uses: 1,
         };
         let mut buffer = MAGIC.to_vec();
         encode(&mut buffer, "k_0000000001abcd", &counts);
-        encode(&mut buffer, "k_2", &Counts::default());
+        encode(&mut buffer, "k_2", &PendingUsage::default());
         let decoded = decode(&buffer).unwrap();
         assert_eq!(decoded[0], ("k_0000000001abcd".to_string(), counts));
-        assert_eq!(decoded[1], ("k_2".to_string(), Counts::default()));
+        assert_eq!(decoded[1], ("k_2".to_string(), PendingUsage::default()));
         assert!(decode(b"AKU0").is_none());
         assert!(
             decode(&buffer[..buffer.len() - 1]).is_none(),
             "a cut datagram"
         );
         let mut summed = counts;
-        summed.add(&counts);
-        assert_eq!((summed.use_count, summed.revoked_uses), (14, 2));
-        assert_eq!(summed.last_used, Some(1_700_000_000));
+        summed.merge(&counts);
+        assert_eq!((summed.usage.use_count, summed.revoked_uses), (14, 2));
+        assert_eq!(
+            summed.usage.last_used,
+            Some(Timestamp::from_unix(1_700_000_000))
+        );
     }
 }

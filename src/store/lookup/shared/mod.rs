@@ -79,8 +79,4 @@ impl KeyLookup for SharedLookup {
     fn take_uses(&self, details: &Details, pending: &mut PendingUsage) {
         self.through.take_uses(details, pending)
     }
-
-    fn may_read_unknown(&self) -> bool {
-        true
-    }
 }
