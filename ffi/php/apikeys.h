@@ -166,6 +166,17 @@ apikeys_status apikeys_store_open_persistent(const char *path,
                                              uint32_t flags,
                                              struct apikeys_store **out);
 
+apikeys_status apikeys_persistent_header_check(const char *path,
+                                               size_t path_len,
+                                               const char *pepper,
+                                               size_t pepper_len,
+                                               uint32_t flags,
+                                               const char *header,
+                                               size_t header_len,
+                                               const char *scope,
+                                               size_t scope_len,
+                                               char *id_out);
+
 apikeys_status apikeys_store_persistent_opens(uint64_t *out);
 
 apikeys_status apikeys_store_open(const char *path,

@@ -156,7 +156,7 @@ fn key_str(key: Option<&[u8]>) -> Result<&str, Failure> {
 /// # Safety
 ///
 /// `out` must be writable for `APIKEYS_ID_SIZE` bytes.
-unsafe fn write_id(id: &str, out: *mut c_char) -> Result<(), Failure> {
+pub(crate) unsafe fn write_id(id: &str, out: *mut c_char) -> Result<(), Failure> {
     // Ids are made by this library (ID_LEN base62 characters); anything else
     // came from a damaged or foreign file and is not cut short silently.
     if id.len() >= APIKEYS_ID_SIZE as usize || id.bytes().any(|b| b == 0) {

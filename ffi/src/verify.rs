@@ -90,19 +90,25 @@ pub unsafe extern "C" fn apikeys_header_verify(
         let store = try_ref!(store);
         let header = try_bytes!(header, header_len);
         let scope = try_optional_str!(scope, scope_len);
-        // A header that is not UTF-8 holds no token: same answer as any bad header.
-        let token = core::str::from_utf8(header)
-            .ok()
-            .and_then(|header| bearer_token(header).ok())
-            .ok_or_else(|| Failure::new(
-                APIKEYS_BAD_HEADER,
-                "no usable `Authorization: Bearer <key>` header",
-            ))?;
-        let verified = verify(store, token, scope)?;
+        let verified = verify(store, header_token(header)?, scope)?;
         // SAFETY: out is NULL or writable per the contract.
         unsafe { hand_out(verified, out) };
         Ok(())
     }
+}
+
+/// The key in an `Authorization` header value, by the core's rules; a value
+/// that is not UTF-8 holds no token, the same answer as any bad header.
+pub(crate) fn header_token(header: &[u8]) -> Result<&str, Failure> {
+    core::str::from_utf8(header)
+        .ok()
+        .and_then(|header| bearer_token(header).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                APIKEYS_BAD_HEADER,
+                "no usable `Authorization: Bearer <key>` header",
+            )
+        })
 }
 
 /// The failure for a key that is not well-formed (no storage touched).

@@ -935,6 +935,18 @@ struct PersistentApi {
         *mut *mut Store,
     ) -> u32,
     opens: unsafe extern "C" fn(*mut u64) -> u32,
+    header_check: unsafe extern "C" fn(
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        u32,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        *mut c_char,
+    ) -> u32,
 }
 
 #[test]
@@ -946,6 +958,7 @@ fn persistent_open_refuses_null_and_hostile_arguments_and_writes_out_only_on_suc
         PersistentApi {
             open: symbol(library, "apikeys_store_open_persistent"),
             opens: symbol(library, "apikeys_store_persistent_opens"),
+            header_check: symbol(library, "apikeys_persistent_header_check"),
         }
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1093,5 +1106,56 @@ fn persistent_open_refuses_null_and_hostile_arguments_and_writes_out_only_on_suc
         let mut opens = 0u64;
         assert_eq!((persistent.opens)(&mut opens), OK);
         assert!(opens >= 1);
+
+        // The one-call request path with hostile headers and scopes: only
+        // documented statuses, the id buffer untouched on every refusal.
+        let mut id = [b'x' as c_char; 17];
+        let headers: [&[u8]; 8] = [
+            b"",
+            b"Bearer ",
+            b"Bearer flz_sk_",
+            b"Bearer \0flz_sk_00000000000000000000000000000000",
+            b"\xff\xfe",
+            b"Bearer flz_sk_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            &huge,
+            &[b' '; 4096],
+        ];
+        let scopes: [&[u8]; 4] = [b"", b"contacts:read", b"\xff", &huge];
+        for header in headers {
+            for scope in scopes {
+                let status = (persistent.header_check)(
+                    ptr(path),
+                    path.len(),
+                    ptr(&huge),
+                    huge.len(),
+                    1,
+                    ptr(header),
+                    header.len(),
+                    ptr(scope),
+                    scope.len(),
+                    id.as_mut_ptr(),
+                );
+                documented(&api, status, "persistent_header_check");
+                assert_ne!(status, OK, "a hostile header was accepted");
+                assert!(
+                    id.iter().all(|&b| b == b'x' as c_char),
+                    "id written on a refusal"
+                );
+            }
+        }
+        // The store's failure comes before any look at the header.
+        let status = (persistent.header_check)(
+            ptr(path),
+            path.len(),
+            ptr(pepper),
+            pepper.len(),
+            1,
+            null(),
+            0,
+            null(),
+            0,
+            null_mut(),
+        );
+        assert_eq!(status, 202, "another pepper: WRONG_PEPPER, not BAD_HEADER");
     }
 }

@@ -23,7 +23,12 @@ use FFI\CData;
  * request that asks for it (after the fork, in the worker), handed to every
  * later `new KeyStore(...)` with the same arguments, and closed with its
  * usage flushed when the process exits (pm.max_requests recycling, a
- * graceful stop). close() then only lets go of this object. The default
+ * graceful stop). close() then only lets go of this object. Such a store
+ * opens at its first use: the constructor only notes its arguments, and the
+ * first call (verifyHeaderId() on the request path, which then costs one
+ * FFI call in all) finds or opens the process's handle, so that the
+ * open's failures (missing file, wrong pepper, database down) are thrown
+ * by that call. The default
  * (null) is persistent under the SAPIs that serve many requests per
  * process (php-fpm, FastCGI, Apache's module, LiteSpeed) and not on the
  * command line. KeyStore::shared() is the accessor for a request handler.
@@ -46,6 +51,18 @@ final class KeyStore
 
     private FFI $ffi;
     private ?CData $handle = null;
+    /**
+     * A persistent store not opened yet (see the class comment): its slot in
+     * self::$toOpen, which holds [path, pepper, flags]; null once opened or
+     * closed. The pepper is kept in a static rather than in a property so
+     * that no var_dump(), var_export(), print_r() or (array) cast of the
+     * object shows it; PHP empties statics at the end of every request.
+     */
+    private ?int $unopened = null;
+    /** @var list<array{string, ?string, int}> */
+    private static array $toOpen = [];
+    /** @var array<string, int> one slot per path, pepper and flags, however many objects use it */
+    private static array $slots = [];
     /** Receives the id from apikeys_key_check; read right after each call (PHP objects are not shared between threads). */
     private ?CData $idBuffer = null;
     /**
@@ -71,23 +88,19 @@ final class KeyStore
         public readonly bool $shared = false,
         ?bool $persistent = null,
     ) {
-        $this->path = (string) preg_replace(self::PASSWORD_IN_URL, '$1@', $path);
+        $this->path = str_contains($path, '://') ? (string) preg_replace(self::PASSWORD_IN_URL, '$1@', $path) : $path;
         $this->ffi = Library::ffi();
         $this->persistent = $persistent ?? in_array(PHP_SAPI, self::PERSISTENT_SAPIS, true);
-        $out = $this->ffi->new('apikeys_store*');
         if ($this->persistent) {
-            // The library compares a digest of the pepper; it takes the PHP string as is.
-            self::check($this->ffi->apikeys_store_open_persistent(
-                $path,
-                strlen($path),
-                $pepper,
-                $pepper === null ? 0 : strlen($pepper),
-                $shared ? Status::OPEN_SHARED : 0,
-                FFI::addr($out),
-            ));
-            $this->handle = $out;
+            // Opened at first use: in a PHP-FPM request each call into the
+            // library is cold, and the first verifyHeaderId() then opens (or
+            // finds) the handle and verifies in one call.
+            $flags = $shared ? Status::OPEN_SHARED : 0;
+            $this->unopened = self::$slots[$flags . ':' . $path . "\0" . $pepper] ??= count(self::$toOpen);
+            self::$toOpen[$this->unopened] = [$path, $pepper, $flags];
             return;
         }
+        $out = $this->ffi->new('apikeys_store*');
         $pepperBuffer = self::bytes($this->ffi, $pepper);
         self::check($this->ffi->apikeys_store_open(
             $path,
@@ -108,8 +121,8 @@ final class KeyStore
      * The store for a request handler: shared mode, persistent (whatever
      * the SAPI), so every request of a worker process uses the one handle
      * the library keeps open for that process. Cheap to call on every
-     * request: the first call in a process opens the file, later ones look
-     * the handle up.
+     * request: it calls nothing in the library; the store's first use opens
+     * the file in a new process and looks the handle up in the others.
      */
     public static function shared(#[\SensitiveParameter] string $path, #[\SensitiveParameter] ?string $pepper = null): self
     {
@@ -138,6 +151,7 @@ final class KeyStore
     public function close(): void
     {
         $this->handle = null;
+        $this->unopened = null;
         $owned = $this->owned;
         $this->owned = null;
         $owned?->close();
@@ -145,7 +159,7 @@ final class KeyStore
 
     public function isClosed(): bool
     {
-        return $this->handle === null;
+        return $this->handle === null && $this->unopened === null;
     }
 
     /** Writes the coalesced usage counts (last used, use count) now. */
@@ -211,7 +225,7 @@ final class KeyStore
     {
         // Inline rather than through checkKey(): a PHP method call costs
         // about a tenth of the whole.
-        $handle = $this->handle ?? throw new StoreClosedException('the key store is closed');
+        $handle = $this->handle ?? $this->openNow();
         $status = str_contains($key, "\0") || ($scope !== null && str_contains($scope, "\0"))
             ? $this->verifyWithLength($handle, $key, $scope)
             : $this->ffi->apikeys_key_check($handle, $key, $scope, $this->idBuffer ??= $this->ffi->new('char[' . Status::ID_SIZE . ']'));
@@ -229,7 +243,7 @@ final class KeyStore
      */
     public function isValid(#[\SensitiveParameter] string $key, ?string $scope = null): bool
     {
-        $handle = $this->handle ?? throw new StoreClosedException('the key store is closed');
+        $handle = $this->handle ?? $this->openNow();
         if (str_contains($key, "\0") || ($scope !== null && str_contains($scope, "\0"))) {
             $status = $this->verifyWithLength($handle, $key, $scope);
         } elseif ($scope === null) {
@@ -270,16 +284,45 @@ final class KeyStore
      * The id of the key in an Authorization header value ("Bearer
      * flz_sk_..."), or Unauthorized/ForbiddenException as verifyHeader()
      * throws them: the request path's check when the key's id is what the
-     * request needs. The header is read here, by the rules of the core's
+     * request needs. On a persistent store's first use (a PHP-FPM request)
+     * the library reads the header in the call that finds the handle;
+     * otherwise the header is read here, by the rules of the core's
      * bearer_token (the tests compare the two), and the key goes to
-     * verifyId(): one FFI call instead of verifyHeader()'s three and the
-     * VerifiedKey it builds.
+     * verifyId(). One FFI call either way, instead of verifyHeader()'s three
+     * and the VerifiedKey it builds.
      */
     public function verifyHeaderId(#[\SensitiveParameter] ?string $headerValue, ?string $scope = null): string
     {
+        if ($this->handle === null && $this->unopened !== null) {
+            // A persistent store not opened yet (a request's first call):
+            // the library finds or opens the handle, reads the header by the
+            // core's rules and verifies, in one call. A store that cannot be
+            // opened fails before the header is looked at.
+            [$path, $pepper, $flags] = self::$toOpen[$this->unopened];
+            $status = $this->ffi->apikeys_persistent_header_check(
+                $path,
+                strlen($path),
+                $pepper,
+                $pepper === null ? 0 : strlen($pepper),
+                $flags,
+                $headerValue,
+                $headerValue === null ? 0 : strlen($headerValue),
+                $scope,
+                $scope === null ? 0 : strlen($scope),
+                $this->idBuffer ??= $this->ffi->new('char[' . Status::ID_SIZE . ']'),
+            );
+            if ($status !== Status::OK) {
+                throw ApiKeysException::fromStatus($status);
+            }
+            return FFI::string($this->idBuffer);
+        }
         $token = self::bearerToken($headerValue);
         if ($token === null) {
-            throw new UnauthorizedException('no usable `Authorization: Bearer <key>` header', Status::BAD_HEADER);
+            // The library's answer, not a guess: a bad header, unless the
+            // scope itself is refused first (not UTF-8).
+            $status = $this->ffi->apikeys_header_verify($this->openHandle(), $headerValue,
+                $headerValue === null ? 0 : strlen($headerValue), $scope, $scope === null ? 0 : strlen($scope), null);
+            throw ApiKeysException::fromStatus($status === Status::OK ? Status::BAD_HEADER : $status);
         }
         return $this->verifyId($token, $scope);
     }
@@ -409,7 +452,29 @@ final class KeyStore
 
     private function openHandle(): CData
     {
-        return $this->handle ?? throw new StoreClosedException('the key store is closed');
+        return $this->handle ?? $this->openNow();
+    }
+
+    /**
+     * Opens (or finds) the persistent handle of a store not opened yet; a
+     * failed open throws and is tried again by the next call. Throws
+     * StoreClosedException for a closed store.
+     */
+    private function openNow(): CData
+    {
+        [$path, $pepper, $flags] = self::$toOpen[$this->unopened ?? throw new StoreClosedException('the key store is closed')];
+        $out = $this->ffi->new('apikeys_store*');
+        // The library compares a digest of the pepper; it takes the PHP string as is.
+        self::check($this->ffi->apikeys_store_open_persistent(
+            $path,
+            strlen($path),
+            $pepper,
+            $pepper === null ? 0 : strlen($pepper),
+            $flags,
+            FFI::addr($out),
+        ));
+        $this->unopened = null;
+        return $this->handle = $out;
     }
 
     private static function check(int $status): void

@@ -5,6 +5,8 @@ declare(strict_types=1);
 namespace ApiKeys\Tests;
 
 use ApiKeys\KeyStore;
+use ApiKeys\StorageException;
+use ApiKeys\StoreClosedException;
 use ApiKeys\UsedAfterForkException;
 use ApiKeys\WrongPepperException;
 
@@ -46,11 +48,64 @@ final class PersistentTest extends ApiKeysTestCase
 
     public function testAnotherPepperIsRefusedAndOpensNothing(): void
     {
-        KeyStore::shared($this->path, self::PEPPER)->generate('x');
+        $key = KeyStore::shared($this->path, self::PEPPER)->generate('x')->secret();
         $before = KeyStore::persistentOpens();
-        $this->assertThrows(WrongPepperException::class, fn () => KeyStore::shared($this->path, 'another pepper'));
-        $this->assertThrows(WrongPepperException::class, fn () => KeyStore::shared($this->path));
+        // A persistent store opens at its first use: that is where a wrong
+        // pepper is refused, as a store failure (500) whatever the request
+        // presented, never as a refused key (401).
+        foreach (['another pepper', null] as $pepper) {
+            $store = KeyStore::shared($this->path, $pepper);
+            $this->assertFalse($store->isClosed());
+            foreach (["Bearer $key", 'Bearer ' . $this->unknownKey(), 'Basic x', null] as $header) {
+                $this->assertThrows(WrongPepperException::class, fn () => $store->verifyHeaderId($header));
+            }
+            $this->assertThrows(WrongPepperException::class, fn () => $store->verifyId($key));
+            $this->assertThrows(WrongPepperException::class, fn () => $store->isValid($key));
+            $this->assertThrows(WrongPepperException::class, fn () => $store->list());
+            $this->assertThrows(WrongPepperException::class, fn () => (new KeyStore($this->path, $pepper, shared: true, persistent: true))->generate('y'));
+        }
         $this->assertSame($before, KeyStore::persistentOpens());
+        $this->assertCount(1, KeyStore::shared($this->path, self::PEPPER)->list(), 'nothing written');
+    }
+
+    public function testAPersistentStoreOpensAtItsFirstUseAndOnlyOnce(): void
+    {
+        $key = KeyStore::shared($this->path, self::PEPPER)->generate('first use');
+        $before = KeyStore::persistentOpens();
+        // What each request of an FPM worker does: the first call of each
+        // request's object finds the process's handle and verifies in one
+        // call into the library.
+        for ($request = 0; $request < 20; $request++) {
+            $store = KeyStore::shared($this->path, self::PEPPER);
+            $this->assertSame($key->id(), $store->verifyHeaderId('Bearer ' . $key->secret()));
+            $this->assertSame($key->id(), $store->verifyHeaderId('Bearer ' . $key->secret()), 'then through the handle');
+        }
+        $this->assertSame($before, KeyStore::persistentOpens(), 'the handle the generate opened');
+        $this->assertSame(40, KeyStore::shared($this->path, self::PEPPER)->list()[0]->useCount);
+        // A missing file: refused at first use, tried again by the next call.
+        $missing = KeyStore::shared($this->dir . '/missing/keys.redb', self::PEPPER);
+        $this->assertThrows(StorageException::class, fn () => $missing->verifyHeaderId('Bearer ' . $key->secret()));
+        $this->assertThrows(StorageException::class, fn () => $missing->verifyHeaderId('Bearer ' . $key->secret()));
+        $missing->close();
+        $this->assertTrue($missing->isClosed());
+        $this->assertThrows(StoreClosedException::class, fn () => $missing->verifyHeaderId('Bearer ' . $key->secret()));
+        $this->assertThrows(StoreClosedException::class, fn () => $missing->list());
+    }
+
+    public function testTheStoreNotYetOpenedShowsNoPepper(): void
+    {
+        $pepper = 'a pepper that must not show ' . bin2hex(random_bytes(8));
+        (new KeyStore($this->dir . '/other.redb', $pepper))->close(); // creates the file with that pepper
+        $store = KeyStore::shared($this->dir . '/other.redb', $pepper);
+        ob_start();
+        var_dump($store);
+        debug_zval_dump($store);
+        $shown = ob_get_clean() . print_r($store, true) . var_export($store, true) . json_encode((array) $store)
+            . json_encode(get_object_vars($store));
+        $this->assertStringNotContainsString($pepper, $shown);
+        $this->assertThrows(\Exception::class, fn () => serialize($store));
+        $this->assertSame([], $store->list(), 'and it opens with it');
+        $this->assertStringNotContainsString($pepper, print_r($store, true) . var_export($store, true));
     }
 
     public function testAForkedChildOpensItsOwnStoreAndCannotUseTheParents(): void

@@ -120,5 +120,13 @@ final class PostgresTest extends ApiKeysTestCase
         $this->assertStringNotContainsString(self::PASSWORD, $error->getMessage());
         $this->assertStringNotContainsString(self::PASSWORD, $error->getTraceAsString(), 'the URL is a sensitive parameter');
         $this->assertStringNotContainsString(self::PASSWORD, (string) $error);
+        // A persistent store (PHP-FPM's) fails at its first use: the same
+        // 500, whatever the request's header held.
+        foreach (['Bearer flz_sk_' . str_repeat('a', 32), 'Basic x', null] as $header) {
+            $store = KeyStore::shared($url, self::PEPPER);
+            $error = $this->assertThrows(DatabaseUnavailableException::class, fn () => $store->verifyHeaderId($header));
+            $this->assertSame(500, KeyStore::httpAnswer($error)[0]);
+            $this->assertStringNotContainsString(self::PASSWORD, (string) $error . print_r($store, true) . var_export($store, true));
+        }
     }
 }

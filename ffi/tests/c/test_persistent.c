@@ -136,6 +136,98 @@ static void test_one_handle_per_arguments(void) {
     CHECK(opens() == 2);
 }
 
+/* apikeys_persistent_header_check: the persistent handle found (or
+ * opened) and the header's key verified in one call, answering as
+ * apikeys_header_verify answers on that handle; a store that cannot be
+ * opened fails first, whatever the header; id_out written on success only. */
+static apikeys_status header_check(const char *name, const char *pepper, const char *header,
+                                   const char *scope, char *id_out) {
+    const char *path = scratch_path(name);
+    return apikeys_persistent_header_check(path, strlen(path), pepper, pepper ? strlen(pepper) : 0,
+                                           APIKEYS_OPEN_SHARED, header, header ? strlen(header) : 0,
+                                           scope, scope ? strlen(scope) : 0, id_out);
+}
+
+static void test_header_check(void) {
+    apikeys_store *store = NULL;
+    CHECK_STATUS(open_persistent("shared.redb", "pepper", APIKEYS_OPEN_SHARED, &store), APIKEYS_OK);
+    uint64_t before = opens();
+    struct apikeys_key *key = NULL, *revoked = NULL;
+    CHECK_STATUS(apikeys_key_generate(store, "header", 6, NULL, 0, "contacts:*", 10, NULL, 0, 0, &key),
+                 APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_generate(store, "revoked", 7, NULL, 0, NULL, 0, NULL, 0, 0, &revoked),
+                 APIKEYS_OK);
+    const struct apikeys_key_info *info = NULL, *revoked_info = NULL;
+    CHECK_STATUS(apikeys_key_info(key, &info), APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_info(revoked, &revoked_info), APIKEYS_OK);
+    const char *secret = NULL, *revoked_secret = NULL;
+    size_t secret_len = 0, revoked_len = 0;
+    CHECK_STATUS(apikeys_key_secret(key, &secret, &secret_len), APIKEYS_OK);
+    CHECK_STATUS(apikeys_key_secret(revoked, &revoked_secret, &revoked_len), APIKEYS_OK);
+    bool newly = false;
+    CHECK_STATUS(apikeys_key_revoke(store, revoked_info->id, strlen(revoked_info->id), &newly), APIKEYS_OK);
+    char header[128], revoked_header[128];
+    snprintf(header, sizeof header, "  bearer %.*s\t", (int)secret_len, secret);
+    snprintf(revoked_header, sizeof revoked_header, "Bearer %.*s", (int)revoked_len, revoked_secret);
+
+    char id[APIKEYS_ID_SIZE];
+    CHECK_STATUS(header_check("shared.redb", "pepper", header, NULL, id), APIKEYS_OK);
+    CHECK_STR(id, info->id);
+    CHECK_STATUS(header_check("shared.redb", "pepper", header, "contacts:read", NULL), APIKEYS_OK);
+    CHECK_STATUS(header_check("shared.redb", "pepper", header, "", NULL), APIKEYS_OK); /* no scope */
+
+    /* Refusals: id_out untouched. */
+    memset(id, 'x', sizeof id);
+    CHECK_STATUS(header_check("shared.redb", "pepper", header, "deals:read", id),
+                 APIKEYS_INSUFFICIENT_SCOPE);
+    CHECK_STATUS(header_check("shared.redb", "pepper", revoked_header, NULL, id), APIKEYS_REVOKED);
+    CHECK_STATUS(header_check("shared.redb", "pepper", "Bearer flz_sk_short", NULL, id),
+                 APIKEYS_MALFORMED);
+    const char *bad_headers[] = {NULL, "", "Bearer", "Basic abc", "Bearerx abc", "Bearer a b", "Bearer \xff"};
+    for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++) {
+        CHECK_STATUS(header_check("shared.redb", "pepper", bad_headers[i], NULL, id), APIKEYS_BAD_HEADER);
+    }
+    /* A NUL inside the value is a byte of the value, not its end. */
+    const char *path = scratch_path("shared.redb");
+    char with_nul[160];
+    int len = snprintf(with_nul, sizeof with_nul, "%s", header);
+    with_nul[len] = '\0';
+    memcpy(with_nul + len + 1, "x", 2);
+    CHECK_STATUS(apikeys_persistent_header_check(path, strlen(path), "pepper", 6, APIKEYS_OPEN_SHARED,
+                                                 with_nul, (size_t)len + 2, NULL, 0, id),
+                 APIKEYS_BAD_HEADER);
+    for (size_t i = 0; i < sizeof id; i++) {
+        CHECK(id[i] == 'x');
+    }
+
+    /* Arguments. */
+    CHECK_STATUS(apikeys_persistent_header_check(NULL, 5, "pepper", 6, APIKEYS_OPEN_SHARED, header,
+                                                 strlen(header), NULL, 0, id),
+                 APIKEYS_NULL_ARGUMENT);
+    CHECK_STATUS(apikeys_persistent_header_check(path, strlen(path), "pepper", 6, APIKEYS_OPEN_SHARED,
+                                                 NULL, 3, NULL, 0, id),
+                 APIKEYS_NULL_ARGUMENT);
+    CHECK_STATUS(apikeys_persistent_header_check(path, strlen(path), "pepper", 6, APIKEYS_OPEN_SHARED,
+                                                 header, strlen(header), NULL, 4, id),
+                 APIKEYS_NULL_ARGUMENT);
+    CHECK_STATUS(header_check("shared.redb", "pepper", header, "\xff", id), APIKEYS_INVALID_ARGUMENT);
+    CHECK_STATUS(apikeys_persistent_header_check(path, strlen(path), "pepper", 6, 0xFF00, header,
+                                                 strlen(header), NULL, 0, id),
+                 APIKEYS_INVALID_ARGUMENT);
+
+    /* A store that cannot be opened: its failure, whatever the header. */
+    CHECK_STATUS(header_check("shared.redb", "another", header, NULL, id), APIKEYS_WRONG_PEPPER);
+    CHECK_STATUS(header_check("shared.redb", "another", NULL, NULL, id), APIKEYS_WRONG_PEPPER);
+    CHECK_STATUS(header_check("missing/keys.redb", "pepper", "Basic abc", NULL, id), APIKEYS_IO);
+    for (size_t i = 0; i < sizeof id; i++) {
+        CHECK(id[i] == 'x');
+    }
+    CHECK(opens() == before); /* the handle opened above, found every time */
+
+    apikeys_key_free(key);
+    apikeys_key_free(revoked);
+}
+
 struct report {
     int passed;
     int failed;
@@ -245,6 +337,7 @@ int main(int argc, char **argv) {
     snprintf(scratch, sizeof scratch, "%s", argv[1]);
     test_arguments();
     test_one_handle_per_arguments();
+    test_header_check();
     test_fork_and_exit_hook();
     /* This process's persistent handles are closed by the exit hook, after
      * report(); LeakSanitizer, whose check was registered before it, runs
