@@ -12,7 +12,8 @@
 //! `apikeys_key_check` does without a scope.
 //!
 //! Stores are opened `APIKEYS_OPEN_IN_MEMORY` (no durable commit per call:
-//! about 100x more executions per second); the first input a process runs
+//! fuzz/README.md measures what that and the rest gain, about 30x in all
+//! over the durable target); the first input a process runs
 //! (so also every replayed artifact) and one in every [`DURABLE_EVERY`]
 //! after it run again on a real redb file, with every commit synced.
 #![no_main]
@@ -233,9 +234,17 @@ fn bytes(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u8>> {
         used += 2;
     }
     let mut bytes = Vec::with_capacity(used / 2);
-    bytes.extend((1..used).step_by(2).map(|at| data.get(at).copied().unwrap_or(0)));
+    bytes.extend(
+        (1..used)
+            .step_by(2)
+            .map(|at| data.get(at).copied().unwrap_or(0)),
+    );
     // The even byte that ended the list, if the data did not end first.
-    let consumed = if used < data.len() { used + 1 } else { data.len() };
+    let consumed = if used < data.len() {
+        used + 1
+    } else {
+        data.len()
+    };
     u.bytes(consumed)?;
     Ok(bytes)
 }

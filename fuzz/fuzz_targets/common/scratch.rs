@@ -6,7 +6,8 @@
 //! Each input thus starts, as with a directory of its own, with no file at
 //! its store's path or its index's path, while the directory's creation
 //! and removal (several system calls, about 4% of `c_abi`'s time) happen
-//! once per process. The directory is removed when the process exits.
+//! once per process. The directory is removed when the process exits (a
+//! crash leaves it, with the crashing input's files, as it left a `TempDir`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
