@@ -137,10 +137,15 @@ struct Identity {
 }
 
 /// A number for this boot of the machine (Linux's boot id), 0 elsewhere.
+/// Read once per process: a process lives within one boot, and every open
+/// of a shared store asks for it.
 fn boot_id() -> u64 {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|id| mix(0, id.trim().bytes().map(u64::from)))
-        .unwrap_or(0)
+    static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|id| mix(0, id.trim().bytes().map(u64::from)))
+            .unwrap_or(0)
+    })
 }
 
 /// The shared index of one open store.
