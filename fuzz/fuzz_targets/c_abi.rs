@@ -9,7 +9,9 @@
 //! generated verifies until a revoke of it returned OK, and is `REVOKED`
 //! afterwards, through `apikeys_key_verify` and through `apikeys_key_check`
 //! (which also hands back its id); `apikeys_key_validate` answers as
-//! `apikeys_key_check` does without a scope.
+//! `apikeys_key_check` does without a scope; every header and scope given
+//! to `apikeys_header_verify` is refused the same way by
+//! `apikeys_persistent_header_check` (on a persistent store of its own).
 //!
 //! Stores are opened `APIKEYS_OPEN_IN_MEMORY` (no durable commit per call:
 //! fuzz/README.md measures what that and the rest gain, about 30x in all
@@ -84,6 +86,18 @@ extern "C" {
         scope_len: usize,
         out: *mut *mut c_void,
     ) -> u32;
+    fn apikeys_persistent_header_check(
+        path: *const c_char,
+        path_len: usize,
+        pepper: *const c_char,
+        pepper_len: usize,
+        flags: u32,
+        header: *const c_char,
+        header_len: usize,
+        scope: *const c_char,
+        scope_len: usize,
+        id_out: *mut c_char,
+    ) -> u32;
     fn apikeys_verified_info(verified: *const c_void, out: *mut *const c_void) -> u32;
     fn apikeys_verified_free(verified: *mut c_void) -> u32;
     fn apikeys_status_http(status: u32, http_status: *mut u16, body: *mut *const c_char) -> u32;
@@ -126,6 +140,7 @@ const DURABLE_EVERY: u64 = 1000;
 /// Calls of an input that run.
 const MAX_CALLS: usize = 64;
 const EXPIRED: u32 = 103;
+const INSUFFICIENT_SCOPE: u32 = 104;
 const PANIC: u32 = 900;
 const DOCUMENTED: [u32; 19] = [
     0, 1, 2, 3, 100, 101, 102, 103, 104, 105, 200, 201, 202, 203, 204, 205, 206, 207, 900,
@@ -371,6 +386,53 @@ fn key_text(k: &KeyText, known: &[Known]) -> (Arg, Option<usize>) {
     }
 }
 
+/// The same header and scope through `apikeys_persistent_header_check`, on
+/// this process's persistent store (in memory, opened by the first call,
+/// kept for the process's life as persistent handles are, and never given
+/// a key): it reads the header and the scope as `apikeys_header_verify`
+/// did, so it refuses them the same way, and any key it finds well formed
+/// is `NOT_FOUND` there. Its id buffer is written only on success (never
+/// here).
+fn persistent_header_check(header: &Arg, scope: &Arg, verified: u32) {
+    const PATH: &[u8] = b"c_abi fuzz: persistent";
+    const PEPPER: &[u8] = b"pepper";
+    let mut id = [0x55 as c_char; 17];
+    // SAFETY: every pointer is NULL or a live buffer of its length; the id
+    // buffer holds APIKEYS_ID_SIZE bytes.
+    let status = check(
+        unsafe {
+            apikeys_persistent_header_check(
+                PATH.as_ptr().cast(),
+                PATH.len(),
+                PEPPER.as_ptr().cast(),
+                PEPPER.len(),
+                IN_MEMORY,
+                header.ptr(),
+                header.len(),
+                scope.ptr(),
+                scope.len(),
+                id.as_mut_ptr(),
+            )
+        },
+        "persistent header check",
+    );
+    assert!(
+        id.iter().all(|&b| b == 0x55 as c_char),
+        "id written by a refusal"
+    );
+    // The fuzzed store's own failures (200 and up) say nothing of the header.
+    if verified < 200 {
+        let expected = match verified {
+            OK | NOT_FOUND | REVOKED | EXPIRED | INSUFFICIENT_SCOPE => NOT_FOUND,
+            refused => refused,
+        };
+        assert_eq!(
+            status, expected,
+            "persistent header check vs header verify ({verified})"
+        );
+    }
+}
+
 fn check(status: u32, what: &str) -> u32 {
     assert!(
         DOCUMENTED.contains(&status),
@@ -551,6 +613,7 @@ fn run(input: &Input, durable: bool) {
                     } else {
                         assert!(out.is_null());
                     }
+                    persistent_header_check(&arg, &scope, status);
                 }
                 Call::RevokeById {
                     known: pick,
