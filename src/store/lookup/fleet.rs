@@ -42,7 +42,7 @@ use crate::storage::postgres::{IdleCloser, Server};
 use crate::storage::NewDigests;
 use crate::usage::PendingUsage;
 
-use super::read_through::ReadThrough;
+use super::read_through::{Known, ReadThrough};
 use super::shared::index::{Lookup, SharedIndex};
 use super::{Found, KeyLookup};
 use crate::store::info::Details;
@@ -713,7 +713,12 @@ impl KeyLookup for FleetLookup {
         }
         match &self.source {
             Source::Process(replica) => match replica.get(digest) {
-                Some((details, state)) => Ok(ReadThrough::serve(store, details, state, now)),
+                Some((details, state)) => Ok(ReadThrough::serve(
+                    store,
+                    Known::Counted(details),
+                    state,
+                    now,
+                )),
                 None => self.miss(store, digest, now),
             },
             Source::Machine(index) => match index.lookup(digest) {
@@ -730,7 +735,12 @@ impl KeyLookup for FleetLookup {
                     ))
                 }
                 Lookup::Absent => match self.unpublished.get(index, digest) {
-                    Some((details, state)) => Ok(ReadThrough::serve(store, details, state, now)),
+                    Some((details, state)) => Ok(ReadThrough::serve(
+                        store,
+                        Known::Counted(details),
+                        state,
+                        now,
+                    )),
                     None => self.miss(store, digest, now),
                 },
                 // An entry being written or damaged: the database.
@@ -777,8 +787,10 @@ impl KeyLookup for FleetLookup {
         usage
     }
 
-    fn take_uses(&self, _details: &Details, _pending: &mut PendingUsage) {
-        // Every count is in the key's cell.
+    fn take_uses(&self, details: &Details, pending: &mut PendingUsage) {
+        // A key pinned by `through` counts its accepted uses there; the
+        // replica's and the unpublished writes' details count in their cell.
+        self.through.take_uses(details, pending)
     }
 
     fn relay_usage(&self, taken: &[(Arc<Details>, PendingUsage)]) -> usize {

@@ -7,7 +7,8 @@
 //!   falls back to [`read_through`] for a key being written or an index in
 //!   doubt.
 //! - [`read_through`]: the latest commit of the store file, with the keys'
-//!   details (which never change) kept once per process.
+//!   details (which never change) kept once per process, most of them
+//!   [`pinned`] for the lookup's life.
 //! - `fleet` (feature `postgres`): a replica of a PostgreSQL store in each
 //!   process, fed by the database's change feed, with a bound on how stale
 //!   it may be before verify stops serving from it.
@@ -28,6 +29,7 @@ use super::Inner;
 pub(super) mod exclusive;
 #[cfg(feature = "postgres")]
 pub(super) mod fleet;
+mod pinned;
 pub(super) mod read_through;
 #[cfg(all(feature = "postgres", unix))]
 mod relay;
