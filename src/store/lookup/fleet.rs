@@ -388,6 +388,23 @@ impl FleetLookup {
         }
     }
 
+    /// A verify on a copy not confirmed current within L: never from memory.
+    fn not_current<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+    ) -> Result<Found<'store>, VerifyError> {
+        match self.policy.not_current {
+            NotCurrent::AskDatabase => self.through.find(store, digest, now),
+            NotCurrent::Refuse => Err(Error::DatabaseUnavailable(format!(
+                "this machine could not confirm within {:?} that its keys are current",
+                self.policy.bound
+            ))
+            .into()),
+        }
+    }
+
     /// A well-formed key the local copy does not know: one indexed read of
     /// the database while the budget lasts (a key made on another machine
     /// moments ago is then accepted at once), else `NotFound`.
@@ -697,32 +714,24 @@ impl KeyLookup for FleetLookup {
         // before it was confirmed is visible to this verify.
         let bound = u64::try_from(self.policy.bound.as_nanos()).unwrap_or(u64::MAX);
         let now_boot = boot_nanos();
-        let current = match &self.source {
-            Source::Process(replica) => replica.age(now_boot) <= bound,
-            Source::Machine(index) => index.confirmed_within(now_boot, bound),
-        };
-        if !current {
-            return match self.policy.not_current {
-                NotCurrent::AskDatabase => self.through.find(store, digest, now),
-                NotCurrent::Refuse => Err(Error::DatabaseUnavailable(format!(
-                    "this machine could not confirm within {:?} that its keys are current",
-                    self.policy.bound
-                ))
-                .into()),
-            };
-        }
         match &self.source {
-            Source::Process(replica) => match replica.get(digest) {
-                Some((details, state)) => Ok(ReadThrough::serve(
-                    store,
-                    Known::Counted(details),
-                    state,
-                    now,
-                )),
-                None => self.miss(store, digest, now),
-            },
-            Source::Machine(index) => match index.lookup(digest) {
-                Lookup::Found(word) => {
+            Source::Process(replica) => {
+                if replica.age(now_boot) > bound {
+                    return self.not_current(store, digest, now);
+                }
+                match replica.get(digest) {
+                    Some((details, state)) => Ok(ReadThrough::serve(
+                        store,
+                        Known::Counted(details),
+                        state,
+                        now,
+                    )),
+                    None => self.miss(store, digest, now),
+                }
+            }
+            Source::Machine(index) => match index.lookup_confirmed(digest, now_boot, bound) {
+                None => self.not_current(store, digest, now),
+                Some(Lookup::Found(word)) => {
                     let details = self.through.details_of(store, digest)?;
                     // The stricter of the index's and this process's own.
                     let own = self.unpublished.get(index, digest);
@@ -734,7 +743,7 @@ impl KeyLookup for FleetLookup {
                         now,
                     ))
                 }
-                Lookup::Absent => match self.unpublished.get(index, digest) {
+                Some(Lookup::Absent) => match self.unpublished.get(index, digest) {
                     Some((details, state)) => Ok(ReadThrough::serve(
                         store,
                         Known::Counted(details),
@@ -744,7 +753,7 @@ impl KeyLookup for FleetLookup {
                     None => self.miss(store, digest, now),
                 },
                 // An entry being written or damaged: the database.
-                Lookup::Unsure => self.through.find(store, digest, now),
+                Some(Lookup::Unsure) => self.through.find(store, digest, now),
             },
         }
     }
