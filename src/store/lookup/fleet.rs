@@ -707,16 +707,35 @@ impl KeyLookup for FleetLookup {
         digest: &Digest,
         now: Timestamp,
     ) -> Result<Found<'store>, VerifyError> {
+        self.find_started(store, digest, now, boot_nanos())
+    }
+
+    fn started(&self) -> u64 {
+        if self.policy.strict {
+            return 0;
+        }
+        boot_nanos()
+    }
+
+    fn find_started<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+        started: u64,
+    ) -> Result<Found<'store>, VerifyError> {
         if self.policy.strict {
             return self.through.find(store, digest, now);
         }
-        // The confirmed moment first, then the entry: what was applied
-        // before it was confirmed is visible to this verify.
+        // `started` (`CLOCK_BOOTTIME`) was read after this verify began: a
+        // verify that begins more than L after a confirmed moment finds it
+        // older than L. The confirmed moment is read after it, then the
+        // entry: what was applied before it was confirmed is visible to
+        // this verify.
         let bound = u64::try_from(self.policy.bound.as_nanos()).unwrap_or(u64::MAX);
-        let now_boot = boot_nanos();
         match &self.source {
             Source::Process(replica) => {
-                if replica.age(now_boot) > bound {
+                if replica.age(started) > bound {
                     return self.not_current(store, digest, now);
                 }
                 match replica.get(digest) {
@@ -729,7 +748,7 @@ impl KeyLookup for FleetLookup {
                     None => self.miss(store, digest, now),
                 }
             }
-            Source::Machine(index) => match index.lookup_confirmed(digest, now_boot, bound) {
+            Source::Machine(index) => match index.lookup_confirmed(digest, started, bound) {
                 None => self.not_current(store, digest, now),
                 Some(Lookup::Found(word)) => {
                     let details = self.through.details_of(store, digest)?;

@@ -51,6 +51,27 @@ pub(super) trait KeyLookup: Send + Sync {
         now: Timestamp,
     ) -> Result<Found<'store>, VerifyError>;
 
+    /// The moment a verify starts, on the clock this lookup checks a bound
+    /// against (a fleet's `CLOCK_BOOTTIME`); 0 for a lookup that checks
+    /// none. Verify reads it before it makes the key's digest: the precise
+    /// clock's read (`rdtscp`) waits for every instruction before it to
+    /// finish, which is then the parse, not the hash.
+    fn started(&self) -> u64 {
+        0
+    }
+
+    /// [`find`](Self::find) for a verify that read [`started`](Self::started).
+    fn find_started<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+        started: u64,
+    ) -> Result<Found<'store>, VerifyError> {
+        let _ = started;
+        self.find(store, digest, now)
+    }
+
     /// Before new keys are inserted: what the lookup knows of their digests
     /// (it may hold every stored one and check them itself), and a guard to hold until they are [`committed`](Self::committed),
     /// so that no other new key lands in between a check and its insert.
