@@ -1,8 +1,9 @@
 //! Usage counting off the verify path.
 //!
-//! Each key's uses are counted in a [`UsageCell`] of atomics (in exclusive
-//! mode, accepted uses are counted in the key's index entry instead, with
-//! [`count`], and the cell keeps the rest). The first use after a flush (the
+//! Each key's uses are counted in a [`UsageCell`] of atomics (accepted uses
+//! of a key in exclusive mode's index, or pinned by a shared or fleet
+//! process, are counted beside its digest instead, in [`AcceptedUses`], and
+//! the cell keeps the rest). The first use after a flush (the
 //! counter going from zero to one) puts the key on the [`DirtyList`]; a flush
 //! drains that list and writes the deltas in one transaction. A verify
 //! therefore costs a few atomic operations and never waits on the disk.
@@ -91,6 +92,56 @@ fn raise(cell: &AtomicI64, now: Timestamp) {
 pub(crate) fn count(counter: &AtomicU32) -> u32 {
     match counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(1)) {
         Ok(before) | Err(before) => before,
+    }
+}
+
+/// Accepted uses of one key counted beside its digest, in the entry a verify
+/// reads anyway (exclusive mode's index entry, a shared or fleet process's
+/// pinned details), so that an accepted verify touches no other line. The
+/// key's [`UsageCell`] keeps the rest and is marked dirty by the first use
+/// after a flush.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptedUses {
+    /// Accepted uses since the last flush.
+    uses: AtomicU32,
+    /// Unix seconds of the last accepted use, saturated to 32 bits; 0 = none.
+    last_used: AtomicU32,
+}
+
+impl AcceptedUses {
+    /// Counts an accepted use; returns true when it is the first since the
+    /// last flush, so that the key must be marked dirty. The count is made
+    /// before the key's flag is read, and a flush clears the flag before
+    /// it takes the count (as [`UsageCell`] does).
+    pub(crate) fn count(&self, now: Timestamp) -> bool {
+        let now = u32::try_from(now.unix().max(1)).unwrap_or(u32::MAX);
+        // A load first: the common case (same second) then writes nothing.
+        if self.last_used.load(Ordering::Relaxed) < now {
+            self.last_used.fetch_max(now, Ordering::Relaxed);
+        }
+        count(&self.uses) == 0
+    }
+
+    /// The accepted uses since the last flush, and the last one's time.
+    pub(crate) fn take(&self) -> (u64, Option<Timestamp>) {
+        let uses = self.uses.swap(0, Ordering::SeqCst);
+        (u64::from(uses), self.last_use())
+    }
+
+    /// The counts not yet flushed, without taking them (for listings).
+    pub(crate) fn peek(&self) -> Usage {
+        Usage {
+            use_count: u64::from(self.uses.load(Ordering::Relaxed)),
+            last_used: self.last_use(),
+            ..Usage::default()
+        }
+    }
+
+    fn last_use(&self) -> Option<Timestamp> {
+        match self.last_used.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Timestamp::from_unix(i64::from(at))),
+        }
     }
 }
 

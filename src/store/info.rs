@@ -116,9 +116,9 @@ impl KeyInfo {
 
 /// What a successful verify tells about the key.
 ///
-/// In exclusive mode it borrows the key's details from the store's index,
-/// so that a verify reads nothing beyond the key's index entry: the details
-/// are read only when asked for. [`VerifiedKey::into_owned`] detaches it
+/// It borrows the key's details from the store (exclusive mode's index, or
+/// the keys a shared or fleet process pinned), so that a verify reads
+/// nothing beyond the key's entry: the details are read only when asked for. [`VerifiedKey::into_owned`] detaches it
 /// from the store.
 #[derive(Debug, Clone)]
 pub struct VerifiedKey<'store> {
@@ -128,9 +128,10 @@ pub struct VerifiedKey<'store> {
 
 #[derive(Debug, Clone)]
 pub(super) enum Held<'store> {
-    /// Details held by the exclusive index for as long as the store lives.
+    /// Details held for as long as the store lives: by the exclusive index,
+    /// or pinned by a shared or fleet process (`lookup/pinned.rs`).
     Indexed(&'store Details),
-    /// Details read for this verify only (shared mode), or detached.
+    /// Details shared with a cache that may drop them, or detached.
     Owned(Arc<Details>),
 }
 

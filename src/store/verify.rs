@@ -34,9 +34,13 @@ impl KeyStore {
             // source whose keys look like this (`import`).
             return self.verify_legacy(inner, key, scope);
         }
+        let started = inner.lookup.started();
         let digest = inner.hasher.digest(key);
         let now = inner.clock.now();
-        decide(inner.lookup.find(inner, &digest, now)?, scope)
+        decide(
+            inner.lookup.find_started(inner, &digest, now, started)?,
+            scope,
+        )
     }
 }
 

@@ -2,7 +2,7 @@
 //! memory, sharded hash tables of one cache line per key, kept coherent by
 //! this process's own writes (no other process writes the file).
 
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use hashbrown::HashTable;
@@ -13,7 +13,7 @@ use crate::key::digest::Digest;
 use crate::memory::IndexMemory;
 use crate::record::{KeyRecord, StoredState, Usage};
 use crate::storage::repeated_digest;
-use crate::usage;
+use crate::usage::AcceptedUses;
 
 use crate::error::{Rejection, VerifyError};
 use crate::state::{KeyState, Status};
@@ -39,10 +39,8 @@ pub(in crate::store) struct Entry {
     /// The key's state word ([`state_word`]). Only ever lowered
     /// (`fetch_min`), so that commits applied in any order keep the strictest.
     pub(in crate::store) state: AtomicI64,
-    /// Accepted uses since the last flush (see [`Entry::count_use`]).
-    uses: AtomicU32,
-    /// Unix seconds of the last accepted use, saturated to 32 bits; 0 = none.
-    last_used: AtomicU32,
+    /// Accepted uses since the last flush.
+    uses: AcceptedUses,
     /// What verify returns. Never replaced once set, and entries are never
     /// removed: a reference to the details lives as long as the index.
     pub(in crate::store) hot: OnceLock<Arc<Details>>,
@@ -67,8 +65,7 @@ impl Entry {
         Entry {
             digest: Digest::from_bytes(state.digest),
             state: AtomicI64::new(state.state().word()),
-            uses: AtomicU32::new(0),
-            last_used: AtomicU32::new(0),
+            uses: AcceptedUses::default(),
             hot: OnceLock::new(),
         }
     }
@@ -79,38 +76,19 @@ impl Entry {
         self.state.fetch_min(state, Ordering::SeqCst);
     }
 
-    /// Counts an accepted use; returns true when it is the first since the
-    /// last flush, so that the key must be marked dirty. The count is made
-    /// before the key's flag is read, and a flush clears the flag before
-    /// it takes the count (as [`UsageCell`] does).
+    /// Counts an accepted use; true when it is the first since the last
+    /// flush (see [`AcceptedUses::count`]).
     pub(in crate::store) fn count_use(&self, now: Timestamp) -> bool {
-        let now = u32::try_from(now.unix().max(1)).unwrap_or(u32::MAX);
-        // A load first: the common case (same second) then writes nothing.
-        if self.last_used.load(Ordering::Relaxed) < now {
-            self.last_used.fetch_max(now, Ordering::Relaxed);
-        }
-        usage::count(&self.uses) == 0
+        self.uses.count(now)
     }
 
     /// The accepted uses since the last flush, and the last one's time.
     pub(in crate::store) fn take_uses(&self) -> (u64, Option<Timestamp>) {
-        let uses = self.uses.swap(0, Ordering::SeqCst);
-        (u64::from(uses), self.last_use())
+        self.uses.take()
     }
 
     pub(in crate::store) fn peek_uses(&self) -> Usage {
-        Usage {
-            use_count: u64::from(self.uses.load(Ordering::Relaxed)),
-            last_used: self.last_use(),
-            ..Usage::default()
-        }
-    }
-
-    fn last_use(&self) -> Option<Timestamp> {
-        match self.last_used.load(Ordering::Relaxed) {
-            0 => None,
-            at => Some(Timestamp::from_unix(i64::from(at))),
-        }
+        self.uses.peek()
     }
 }
 

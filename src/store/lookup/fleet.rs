@@ -42,7 +42,7 @@ use crate::storage::postgres::{IdleCloser, Server};
 use crate::storage::NewDigests;
 use crate::usage::PendingUsage;
 
-use super::read_through::ReadThrough;
+use super::read_through::{Known, ReadThrough};
 use super::shared::index::{Lookup, SharedIndex};
 use super::{Found, KeyLookup};
 use crate::store::info::Details;
@@ -388,6 +388,23 @@ impl FleetLookup {
         }
     }
 
+    /// A verify on a copy not confirmed current within L: never from memory.
+    fn not_current<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+    ) -> Result<Found<'store>, VerifyError> {
+        match self.policy.not_current {
+            NotCurrent::AskDatabase => self.through.find(store, digest, now),
+            NotCurrent::Refuse => Err(Error::DatabaseUnavailable(format!(
+                "this machine could not confirm within {:?} that its keys are current",
+                self.policy.bound
+            ))
+            .into()),
+        }
+    }
+
     /// A well-formed key the local copy does not know: one indexed read of
     /// the database while the budget lasts (a key made on another machine
     /// moments ago is then accepted at once), else `NotFound`.
@@ -690,34 +707,50 @@ impl KeyLookup for FleetLookup {
         digest: &Digest,
         now: Timestamp,
     ) -> Result<Found<'store>, VerifyError> {
+        self.find_started(store, digest, now, boot_nanos())
+    }
+
+    fn started(&self) -> u64 {
+        if self.policy.strict {
+            return 0;
+        }
+        boot_nanos()
+    }
+
+    fn find_started<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+        started: u64,
+    ) -> Result<Found<'store>, VerifyError> {
         if self.policy.strict {
             return self.through.find(store, digest, now);
         }
-        // The confirmed moment first, then the entry: what was applied
-        // before it was confirmed is visible to this verify.
+        // `started` (`CLOCK_BOOTTIME`) was read after this verify began: a
+        // verify that begins more than L after a confirmed moment finds it
+        // older than L. The confirmed moment is read after it, then the
+        // entry: what was applied before it was confirmed is visible to
+        // this verify.
         let bound = u64::try_from(self.policy.bound.as_nanos()).unwrap_or(u64::MAX);
-        let now_boot = boot_nanos();
-        let current = match &self.source {
-            Source::Process(replica) => replica.age(now_boot) <= bound,
-            Source::Machine(index) => index.confirmed_within(now_boot, bound),
-        };
-        if !current {
-            return match self.policy.not_current {
-                NotCurrent::AskDatabase => self.through.find(store, digest, now),
-                NotCurrent::Refuse => Err(Error::DatabaseUnavailable(format!(
-                    "this machine could not confirm within {:?} that its keys are current",
-                    self.policy.bound
-                ))
-                .into()),
-            };
-        }
         match &self.source {
-            Source::Process(replica) => match replica.get(digest) {
-                Some((details, state)) => Ok(ReadThrough::serve(store, details, state, now)),
-                None => self.miss(store, digest, now),
-            },
-            Source::Machine(index) => match index.lookup(digest) {
-                Lookup::Found(word) => {
+            Source::Process(replica) => {
+                if replica.age(started) > bound {
+                    return self.not_current(store, digest, now);
+                }
+                match replica.get(digest) {
+                    Some((details, state)) => Ok(ReadThrough::serve(
+                        store,
+                        Known::Counted(details),
+                        state,
+                        now,
+                    )),
+                    None => self.miss(store, digest, now),
+                }
+            }
+            Source::Machine(index) => match index.lookup_confirmed(digest, started, bound) {
+                None => self.not_current(store, digest, now),
+                Some(Lookup::Found(word)) => {
                     let details = self.through.details_of(store, digest)?;
                     // The stricter of the index's and this process's own.
                     let own = self.unpublished.get(index, digest);
@@ -729,12 +762,17 @@ impl KeyLookup for FleetLookup {
                         now,
                     ))
                 }
-                Lookup::Absent => match self.unpublished.get(index, digest) {
-                    Some((details, state)) => Ok(ReadThrough::serve(store, details, state, now)),
+                Some(Lookup::Absent) => match self.unpublished.get(index, digest) {
+                    Some((details, state)) => Ok(ReadThrough::serve(
+                        store,
+                        Known::Counted(details),
+                        state,
+                        now,
+                    )),
                     None => self.miss(store, digest, now),
                 },
                 // An entry being written or damaged: the database.
-                Lookup::Unsure => self.through.find(store, digest, now),
+                Some(Lookup::Unsure) => self.through.find(store, digest, now),
             },
         }
     }
@@ -777,8 +815,10 @@ impl KeyLookup for FleetLookup {
         usage
     }
 
-    fn take_uses(&self, _details: &Details, _pending: &mut PendingUsage) {
-        // Every count is in the key's cell.
+    fn take_uses(&self, details: &Details, pending: &mut PendingUsage) {
+        // A key pinned by `through` counts its accepted uses there; the
+        // replica's and the unpublished writes' details count in their cell.
+        self.through.take_uses(details, pending)
     }
 
     fn relay_usage(&self, taken: &[(Arc<Details>, PendingUsage)]) -> usize {

@@ -7,7 +7,8 @@
 //!   falls back to [`read_through`] for a key being written or an index in
 //!   doubt.
 //! - [`read_through`]: the latest commit of the store file, with the keys'
-//!   details (which never change) kept once per process.
+//!   details (which never change) kept once per process, most of them
+//!   [`pinned`] for the lookup's life.
 //! - `fleet` (feature `postgres`): a replica of a PostgreSQL store in each
 //!   process, fed by the database's change feed, with a bound on how stale
 //!   it may be before verify stops serving from it.
@@ -28,6 +29,7 @@ use super::Inner;
 pub(super) mod exclusive;
 #[cfg(feature = "postgres")]
 pub(super) mod fleet;
+mod pinned;
 pub(super) mod read_through;
 #[cfg(all(feature = "postgres", unix))]
 mod relay;
@@ -48,6 +50,27 @@ pub(super) trait KeyLookup: Send + Sync {
         digest: &Digest,
         now: Timestamp,
     ) -> Result<Found<'store>, VerifyError>;
+
+    /// The moment a verify starts, on the clock this lookup checks a bound
+    /// against (a fleet's `CLOCK_BOOTTIME`); 0 for a lookup that checks
+    /// none. Verify reads it before it makes the key's digest: the precise
+    /// clock's read (`rdtscp`) waits for every instruction before it to
+    /// finish, which is then the parse, not the hash.
+    fn started(&self) -> u64 {
+        0
+    }
+
+    /// [`find`](Self::find) for a verify that read [`started`](Self::started).
+    fn find_started<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+        started: u64,
+    ) -> Result<Found<'store>, VerifyError> {
+        let _ = started;
+        self.find(store, digest, now)
+    }
 
     /// Before new keys are inserted: what the lookup knows of their digests
     /// (it may hold every stored one and check them itself), and a guard to hold until they are [`committed`](Self::committed),

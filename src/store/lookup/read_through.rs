@@ -1,9 +1,11 @@
 //! Read-through lookup: every verify reads the key's state from the latest
 //! commit of the store file (one get of its digest row once its details are
 //! known); the details, which never change, are read once per process and
-//! kept (at most [`DETAILS_MAX`] keys, then the cache starts over). What
-//! shared mode falls back to, and the whole strategy of a shared store
-//! without its index.
+//! kept: the first [`DETAILS_MAX`] keys pinned for as long as the lookup
+//! lives ([`Pinned`], found without a lock), later ones in a cache of as many
+//! that starts over when full. What shared mode falls back to, where fleet
+//! mode keeps its details, and the whole strategy of a shared store without
+//! its index.
 
 use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 
@@ -13,39 +15,75 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Rejection, VerifyError};
 use crate::key::digest::Digest;
 use crate::record::{KeyRecord, Usage};
-use crate::state::KeyState;
+use crate::state::{KeyState, Status};
 use crate::storage::{NewDigests, Storage};
 use crate::usage::PendingUsage;
 
+use super::pinned::{Hot, Pinned};
 use super::{Found, KeyLookup};
 use crate::store::info::{Details, Held, VerifiedKey};
 use crate::store::Inner;
 
-/// Most keys whose details a shared-mode process keeps (about 200 bytes
-/// each); past it the cache starts over.
+/// Most keys whose details a process pins (about 300 bytes each), and most
+/// it keeps past those in a cache that starts over when full.
 const DETAILS_MAX: usize = 65_536;
+
+/// A key's details as this process holds them.
+pub(in crate::store) enum Known<'a> {
+    /// Pinned: lent for as long as the lookup lives, accepted uses counted
+    /// beside the digest.
+    Pinned(&'a Hot),
+    /// Counted in the details' own cell: a key past the pinned ones, or
+    /// one held elsewhere (a fleet process's replica or own writes).
+    Counted(Arc<Details>),
+}
+
+impl Known<'_> {
+    fn details(&self) -> &Details {
+        match self {
+            Known::Pinned(hot) => &hot.details,
+            Known::Counted(details) => details,
+        }
+    }
+}
 
 /// The details of keys this process verified, by digest, with their usage
 /// counters.
-#[derive(Default)]
 pub(in crate::store) struct ReadThrough {
+    pinned: Pinned,
+    /// Past the pinned keys.
     details: RwLock<HashTable<Arc<Details>>>,
+}
+
+impl Default for ReadThrough {
+    fn default() -> Self {
+        ReadThrough {
+            pinned: Pinned::new(DETAILS_MAX),
+            details: RwLock::default(),
+        }
+    }
 }
 
 impl ReadThrough {
     /// The details of a key this process has seen, if it has.
-    fn known_details(&self, digest: &Digest) -> Option<Arc<Details>> {
+    fn known_details(&self, digest: &Digest) -> Option<Known<'_>> {
+        if let Some(hot) = self.pinned.get(digest) {
+            return Some(Known::Pinned(hot));
+        }
         let same = |details: &Arc<Details>| details.digest == *digest;
         self.details
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .find(digest.table_hash(), same)
-            .cloned()
+            .map(|details| Known::Counted(details.clone()))
     }
 
     /// Keeps a key's details for this process's next verifies.
-    fn remember(&self, record: KeyRecord) -> Arc<Details> {
+    fn remember(&self, record: KeyRecord) -> Known<'_> {
         let details = Arc::new(Details::from_record(record));
+        if let Some(hot) = self.pinned.pin(details.clone()) {
+            return Known::Pinned(hot);
+        }
         let digest = details.digest;
         let same = |known: &Arc<Details>| known.digest == digest;
         let mut cache = self.details.write().unwrap_or_else(PoisonError::into_inner);
@@ -55,12 +93,12 @@ impl ReadThrough {
             cache.clear();
         }
         match cache.find(digest.table_hash(), same) {
-            Some(known) => known.clone(),
+            Some(known) => Known::Counted(known.clone()),
             None => {
                 cache.insert_unique(digest.table_hash(), details.clone(), |details| {
                     details.digest.table_hash()
                 });
-                details
+                Known::Counted(details)
             }
         }
     }
@@ -72,9 +110,9 @@ impl ReadThrough {
         &self,
         store: &Inner,
         digest: &Digest,
-    ) -> Result<Arc<Details>, VerifyError> {
-        if let Some(details) = self.known_details(digest) {
-            return Ok(details);
+    ) -> Result<Known<'_>, VerifyError> {
+        if let Some(known) = self.known_details(digest) {
+            return Ok(known);
         }
         let record = store
             .storage
@@ -90,13 +128,13 @@ impl ReadThrough {
         &self,
         store: &Inner,
         digest: &Digest,
-    ) -> Result<(Arc<Details>, KeyState), VerifyError> {
-        if let Some(details) = self.known_details(digest) {
+    ) -> Result<(Known<'_>, KeyState), VerifyError> {
+        if let Some(known) = self.known_details(digest) {
             let state = store
                 .storage
-                .key_state(digest, &details.id)?
+                .key_state(digest, &known.details().id)?
                 .ok_or_else(|| Error::Corrupted("a stored key has no digest row".into()))?;
-            return Ok((details, state));
+            return Ok((known, state));
         }
         // First use here (or not a key): the record, whose state is as
         // fresh as the row's.
@@ -110,19 +148,38 @@ impl ReadThrough {
 
     /// A key found in `state`: how it stands at `now`, its use
     /// counted when `store` tracks usage.
-    pub(super) fn serve(
+    pub(super) fn serve<'a>(
         store: &Inner,
-        details: Arc<Details>,
+        known: Known<'a>,
         state: KeyState,
         now: Timestamp,
-    ) -> Found<'static> {
+    ) -> Found<'a> {
         let outcome = state.status(now);
-        if store.track_usage && details.usage.record(outcome, now) {
-            store.count_later(details.clone());
-        }
+        let details = match known {
+            Known::Pinned(hot) => {
+                // As in exclusive mode: an accepted use is counted beside
+                // the digest, and the details are touched only by the
+                // first use after a flush.
+                let listed = store.track_usage
+                    && match outcome {
+                        Status::Active => hot.uses.count(now) && hot.details.usage.mark_dirty(),
+                        rejected => hot.details.usage.record(rejected, now),
+                    };
+                if listed {
+                    store.count_later(hot.details.clone());
+                }
+                Held::Indexed(&hot.details)
+            }
+            Known::Counted(details) => {
+                if store.track_usage && details.usage.record(outcome, now) {
+                    store.count_later(details.clone());
+                }
+                Held::Owned(details)
+            }
+        };
         let verified = VerifiedKey {
             expires_at: state.expires_at(),
-            details: Held::Owned(details),
+            details,
         };
         (verified, outcome)
     }
@@ -156,15 +213,26 @@ impl KeyLookup for ReadThrough {
     }
 
     fn pending_usage(&self, digest: &Digest) -> Usage {
-        self.details
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .find(digest.table_hash(), |details| details.digest == *digest)
-            .map(|details| details.usage.peek())
-            .unwrap_or_default()
+        match self.known_details(digest) {
+            Some(Known::Pinned(hot)) => {
+                let mut usage = hot.uses.peek();
+                usage.merge(&hot.details.usage.peek());
+                usage
+            }
+            Some(Known::Counted(details)) => details.usage.peek(),
+            None => Usage::default(),
+        }
     }
 
-    fn take_uses(&self, _details: &Details, _pending: &mut PendingUsage) {
-        // Every count is in the key's cell.
+    fn take_uses(&self, details: &Details, pending: &mut PendingUsage) {
+        // A pinned key's accepted uses, counted beside its digest; the
+        // details of another source (a fleet replica's) count in their cell.
+        if let Some(hot) = self.pinned.get(&details.digest) {
+            if core::ptr::eq(&*hot.details, details) {
+                let (uses, last_used) = hot.uses.take();
+                pending.usage.use_count += uses;
+                pending.usage.last_used = pending.usage.last_used.max(last_used);
+            }
+        }
     }
 }

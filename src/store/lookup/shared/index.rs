@@ -886,6 +886,32 @@ impl SharedIndex {
         let Some(mapping) = self.current_mapping() else {
             return false;
         };
+        let table_seq = mapping.header(H_TABLE_SEQ).load(Ordering::SeqCst);
+        table_seq % 2 == 0 && self.confirmed_in(mapping, now, bound)
+    }
+
+    /// A verify's read of the machine index: what it says of `digest`, if it
+    /// is [confirmed](Self::confirmed_within) within `bound` before `now`;
+    /// `None` when it is not. One mapping, and one table sequence read
+    /// around both the confirmed moment and the entry (as [`Self::lookup`]
+    /// reads it around the entry).
+    pub(crate) fn lookup_confirmed(&self, digest: &Digest, now: u64, bound: u64) -> Option<Lookup> {
+        let mapping = self.current_mapping()?;
+        let table_seq = mapping.header(H_TABLE_SEQ).load(Ordering::SeqCst);
+        if table_seq % 2 == 1 || !self.confirmed_in(mapping, now, bound) {
+            return None;
+        }
+        let found = self.probe(mapping, digest);
+        fence(Ordering::Acquire);
+        if mapping.header(H_TABLE_SEQ).load(Ordering::Relaxed) != table_seq {
+            return Some(Lookup::Unsure);
+        }
+        Some(found)
+    }
+
+    /// The header's confirmed moment within `bound` before `now`, in a
+    /// table of this store's format and this boot.
+    fn confirmed_in(&self, mapping: &Mapping, now: u64, bound: u64) -> bool {
         let h = |word| mapping.header(word).load(Ordering::SeqCst);
         let confirmed = h(H_CONFIRMED);
         confirmed != 0
@@ -894,7 +920,6 @@ impl SharedIndex {
             && h(H_MAGIC) == MAGIC
             && h(H_VERSION) == VERSION
             && h(H_BOOT) == self.identity.boot
-            && h(H_TABLE_SEQ) % 2 == 0
     }
 
     /// The feeder, after a read of the feed that started at `started` and
