@@ -634,7 +634,11 @@ fn report(measuring: bool, keys: usize, delay: &Delay, paired: &[(&str, f64)]) {
     if !measuring {
         return;
     }
-    let get = |group: &str, id: &str| median_ns(group, id).unwrap_or(f64::NAN);
+    // An id is of the row's group unless it names its own ("group::id").
+    let get = |group: &str, id: &str| {
+        let (group, id) = id.split_once("::").unwrap_or((group, id));
+        median_ns(group, id).unwrap_or(f64::NAN)
+    };
     let pairs = [
         (
             "fleet verify (memory) / exclusive redb, round a",
@@ -668,7 +672,8 @@ fn report(measuring: bool, keys: usize, delay: &Delay, paired: &[(&str, f64)]) {
             "strict verify, usage not tracked / raw prepared SELECT, round b",
             "fleet_strict_untracked",
             "apikeys_strict_untracked",
-            "raw_prepared_select/b",
+            // Measured in the tracked group's round b, beside strict verify.
+            "fleet_strict::raw_prepared_select/b",
             "",
         ),
         (
