@@ -61,8 +61,8 @@ final class KeyStore
     private ?int $unopened = null;
     /** @var list<array{string, ?string, int}> */
     private static array $toOpen = [];
-    /** @var array<string, int> one slot per path, pepper and flags, however many objects use it */
-    private static array $slots = [];
+    /** Slots appended before an identical one is looked for. */
+    private const SLOTS_BEFORE_REUSE = 16;
     /** Receives the id from apikeys_key_check; read right after each call (PHP objects are not shared between threads). */
     private ?CData $idBuffer = null;
     /**
@@ -96,8 +96,17 @@ final class KeyStore
             // library is cold, and the first verifyHeaderId() then opens (or
             // finds) the handle and verifies in one call.
             $flags = $shared ? Status::OPEN_SHARED : 0;
-            $this->unopened = self::$slots[$flags . ':' . $path . "\0" . $pepper] ??= count(self::$toOpen);
-            self::$toOpen[$this->unopened] = [$path, $pepper, $flags];
+            // A request makes one such store: appended as is (a slot keyed by
+            // path and pepper cost 1.9k more instructions a request of the
+            // 26k authentication adds, callgrind of an FPM worker). A
+            // process that makes many (a long-running script calling
+            // shared() per job) reuses an identical slot once it holds a
+            // few, so the list grows only with distinct stores.
+            $this->unopened = count(self::$toOpen);
+            self::$toOpen[] = [$path, $pepper, $flags];
+            if ($this->unopened >= self::SLOTS_BEFORE_REUSE) {
+                $this->reuseSlot();
+            }
             return;
         }
         $out = $this->ffi->new('apikeys_store*');
@@ -453,6 +462,18 @@ final class KeyStore
     private function openHandle(): CData
     {
         return $this->handle ?? $this->openNow();
+    }
+
+    /** Trades the slot just appended for an identical earlier one, if there is one. */
+    private function reuseSlot(): void
+    {
+        $entry = array_pop(self::$toOpen);
+        $earlier = array_search($entry, self::$toOpen, true);
+        if ($earlier === false) {
+            self::$toOpen[] = $entry;
+        } else {
+            $this->unopened = $earlier;
+        }
     }
 
     /**

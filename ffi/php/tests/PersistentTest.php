@@ -92,6 +92,25 @@ final class PersistentTest extends ApiKeysTestCase
         $this->assertThrows(StoreClosedException::class, fn () => $missing->list());
     }
 
+    public function testAProcessMakingManyStoresKeepsOnlyTheDistinctOnesToOpen(): void
+    {
+        $key = KeyStore::shared($this->path, self::PEPPER)->generate('many')->secret();
+        $toOpen = new \ReflectionProperty(KeyStore::class, 'toOpen');
+        $before = count($toOpen->getValue()); // other tests' stores, in this process
+        // A long-running script asking for its store per job.
+        for ($job = 0; $job < 1000; $job++) {
+            $store = KeyStore::shared($this->path, self::PEPPER);
+            if ($job % 100 === 0) {
+                $this->assertTrue($store->isValid($key));
+            }
+        }
+        $after = count($toOpen->getValue());
+        $this->assertTrue($after <= max($before, 16) + 1, "one slot per distinct store past the first few: $before, then $after");
+        $other = KeyStore::shared($this->dir . '/other-store.redb', self::PEPPER);
+        $this->assertSame([], $other->list(), 'a distinct store still gets its own slot');
+        $this->assertTrue(KeyStore::shared($this->path, self::PEPPER)->isValid($key));
+    }
+
     public function testTheStoreNotYetOpenedShowsNoPepper(): void
     {
         $pepper = 'a pepper that must not show ' . bin2hex(random_bytes(8));
