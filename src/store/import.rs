@@ -295,7 +295,10 @@ impl KeyStore {
         let candidate = legacy::candidate(key, sources).ok_or(Rejection::Malformed)?;
         // Re-digested already: a native verify.
         let digest = inner.hasher.digest(key);
-        match inner.lookup.find(inner, &digest, now) {
+        match inner
+            .lookup
+            .find(inner, &digest, now, inner.lookup.started())
+        {
             Err(VerifyError::Rejected(Rejection::NotFound)) => {}
             found => return decide(found?, scope),
         }
@@ -309,7 +312,12 @@ impl KeyStore {
         if Digest::from_bytes(record.digest) == digest {
             // Re-digested by another verify (of any process) since its
             // keyed digest was looked up.
-            return decide(inner.lookup.find(inner, &digest, now)?, scope);
+            return decide(
+                inner
+                    .lookup
+                    .find(inner, &digest, now, inner.lookup.started())?,
+                scope,
+            );
         }
         let matches = record
             .origin
@@ -321,15 +329,23 @@ impl KeyStore {
         }
         // Its state and use, as for any key, under its placeholder digest.
         let placeholder = Digest::from_bytes(record.digest);
-        let found = match inner.lookup.find(inner, &placeholder, now) {
+        let found = match inner
+            .lookup
+            .find(inner, &placeholder, now, inner.lookup.started())
+        {
             Ok(found) if found.1 != Status::Revoked => found,
             // Revoked, or re-digested by another verify (of any process)
             // since its record was read, which retires the placeholder here
             // and replaces it in storage: then it is under its new digest.
-            placeholder_found => match inner.lookup.find(inner, &digest, now) {
-                Err(VerifyError::Rejected(Rejection::NotFound)) => placeholder_found?,
-                found => return decide(found?, scope),
-            },
+            placeholder_found => {
+                match inner
+                    .lookup
+                    .find(inner, &digest, now, inner.lookup.started())
+                {
+                    Err(VerifyError::Rejected(Rejection::NotFound)) => placeholder_found?,
+                    found => return decide(found?, scope),
+                }
+            }
         };
         if found.1 == Status::Active {
             // The key is valid whether or not this commit succeeds: if it

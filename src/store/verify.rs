@@ -37,10 +37,7 @@ impl KeyStore {
         let started = inner.lookup.started();
         let digest = inner.hasher.digest(key);
         let now = inner.clock.now();
-        decide(
-            inner.lookup.find_started(inner, &digest, now, started)?,
-            scope,
-        )
+        decide(inner.lookup.find(inner, &digest, now, started)?, scope)
     }
 }
 

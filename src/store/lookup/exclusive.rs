@@ -232,6 +232,7 @@ impl KeyLookup for ExclusiveLookup {
         store: &'store Inner,
         digest: &Digest,
         now: Timestamp,
+        _started: u64,
     ) -> Result<Found<'store>, VerifyError> {
         let index = &self.index;
         // None when the key is known but its details are not loaded yet.

@@ -388,6 +388,27 @@ impl FleetLookup {
         }
     }
 
+    /// A key this process holds with its details (the replica's, or a write
+    /// not yet in the machine index), its uses counted in its cell; else a
+    /// [miss](Self::miss).
+    fn held_or_miss<'store>(
+        &'store self,
+        store: &'store Inner,
+        digest: &Digest,
+        now: Timestamp,
+        held: Option<(Arc<Details>, KeyState)>,
+    ) -> Result<Found<'store>, VerifyError> {
+        match held {
+            Some((details, state)) => Ok(ReadThrough::serve(
+                store,
+                Known::Counted(details),
+                state,
+                now,
+            )),
+            None => self.miss(store, digest, now),
+        }
+    }
+
     /// A verify on a copy not confirmed current within L: never from memory.
     fn not_current<'store>(
         &'store self,
@@ -396,7 +417,7 @@ impl FleetLookup {
         now: Timestamp,
     ) -> Result<Found<'store>, VerifyError> {
         match self.policy.not_current {
-            NotCurrent::AskDatabase => self.through.find(store, digest, now),
+            NotCurrent::AskDatabase => self.through.find(store, digest, now, 0),
             NotCurrent::Refuse => Err(Error::DatabaseUnavailable(format!(
                 "this machine could not confirm within {:?} that its keys are current",
                 self.policy.bound
@@ -415,7 +436,7 @@ impl FleetLookup {
         now: Timestamp,
     ) -> Result<Found<'store>, VerifyError> {
         if self.misses.take() {
-            self.through.find(store, digest, now)
+            self.through.find(store, digest, now, 0)
         } else {
             Err(Rejection::NotFound.into())
         }
@@ -701,15 +722,6 @@ fn follow(
 }
 
 impl KeyLookup for FleetLookup {
-    fn find<'store>(
-        &'store self,
-        store: &'store Inner,
-        digest: &Digest,
-        now: Timestamp,
-    ) -> Result<Found<'store>, VerifyError> {
-        self.find_started(store, digest, now, boot_nanos())
-    }
-
     fn started(&self) -> u64 {
         if self.policy.strict {
             return 0;
@@ -717,7 +729,7 @@ impl KeyLookup for FleetLookup {
         boot_nanos()
     }
 
-    fn find_started<'store>(
+    fn find<'store>(
         &'store self,
         store: &'store Inner,
         digest: &Digest,
@@ -725,7 +737,7 @@ impl KeyLookup for FleetLookup {
         started: u64,
     ) -> Result<Found<'store>, VerifyError> {
         if self.policy.strict {
-            return self.through.find(store, digest, now);
+            return self.through.find(store, digest, now, 0);
         }
         // `started` (`CLOCK_BOOTTIME`) was read after this verify began: a
         // verify that begins more than L after a confirmed moment finds it
@@ -738,15 +750,7 @@ impl KeyLookup for FleetLookup {
                 if replica.age(started) > bound {
                     return self.not_current(store, digest, now);
                 }
-                match replica.get(digest) {
-                    Some((details, state)) => Ok(ReadThrough::serve(
-                        store,
-                        Known::Counted(details),
-                        state,
-                        now,
-                    )),
-                    None => self.miss(store, digest, now),
-                }
+                self.held_or_miss(store, digest, now, replica.get(digest))
             }
             Source::Machine(index) => match index.lookup_confirmed(digest, started, bound) {
                 None => self.not_current(store, digest, now),
@@ -762,17 +766,11 @@ impl KeyLookup for FleetLookup {
                         now,
                     ))
                 }
-                Some(Lookup::Absent) => match self.unpublished.get(index, digest) {
-                    Some((details, state)) => Ok(ReadThrough::serve(
-                        store,
-                        Known::Counted(details),
-                        state,
-                        now,
-                    )),
-                    None => self.miss(store, digest, now),
-                },
+                Some(Lookup::Absent) => {
+                    self.held_or_miss(store, digest, now, self.unpublished.get(index, digest))
+                }
                 // An entry being written or damaged: the database.
-                Some(Lookup::Unsure) => self.through.find(store, digest, now),
+                Some(Lookup::Unsure) => self.through.find(store, digest, now, 0),
             },
         }
     }

@@ -43,12 +43,14 @@ pub(super) type Found<'store> = (VerifiedKey<'store>, Status);
 pub(super) trait KeyLookup: Send + Sync {
     /// The key with this digest and its state at `now`, with the use
     /// counted when `store` tracks usage. [`crate::Rejection::NotFound`]
-    /// for an unknown key.
+    /// for an unknown key. `started` is what [`started`](Self::started)
+    /// read when the verify began (0 from a lookup that checks no bound).
     fn find<'store>(
         &'store self,
         store: &'store Inner,
         digest: &Digest,
         now: Timestamp,
+        started: u64,
     ) -> Result<Found<'store>, VerifyError>;
 
     /// The moment a verify starts, on the clock this lookup checks a bound
@@ -58,18 +60,6 @@ pub(super) trait KeyLookup: Send + Sync {
     /// finish, which is then the parse, not the hash.
     fn started(&self) -> u64 {
         0
-    }
-
-    /// [`find`](Self::find) for a verify that read [`started`](Self::started).
-    fn find_started<'store>(
-        &'store self,
-        store: &'store Inner,
-        digest: &Digest,
-        now: Timestamp,
-        started: u64,
-    ) -> Result<Found<'store>, VerifyError> {
-        let _ = started;
-        self.find(store, digest, now)
     }
 
     /// Before new keys are inserted: what the lookup knows of their digests

@@ -191,6 +191,7 @@ impl KeyLookup for ReadThrough {
         store: &'store Inner,
         digest: &Digest,
         now: Timestamp,
+        _started: u64,
     ) -> Result<Found<'store>, VerifyError> {
         let (details, state) = self.state_of(store, digest)?;
         Ok(Self::serve(store, details, state, now))

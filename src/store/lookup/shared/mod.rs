@@ -43,6 +43,7 @@ impl KeyLookup for SharedLookup {
         store: &'store Inner,
         digest: &Digest,
         now: Timestamp,
+        _started: u64,
     ) -> Result<Found<'store>, VerifyError> {
         let (details, state) = match self.index.lookup(digest) {
             Lookup::Absent => return Err(Rejection::NotFound.into()),
