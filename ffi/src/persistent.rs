@@ -27,10 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
 use crate::boundary::{ffi_boundary, try_bytes, try_optional_str, try_out, try_str, Failure};
-use crate::check::write_id;
+use crate::check::check_header;
 use crate::status::apikeys_status;
 use crate::store::apikeys_store;
-use crate::verify::{header_token, verify};
 
 /// Most persistent stores one process may hold open at once. Handles are
 /// never evicted (a host may still be using one), so a host opening a store
@@ -229,12 +228,8 @@ pub unsafe extern "C" fn apikeys_persistent_header_check(
         // process and freed only by the exit hook, after which no thread
         // may call the library (contract of apikeys_store_open_persistent).
         let store = unsafe { &*handle };
-        let verified = verify(store, header_token(header)?, scope)?;
-        if !id_out.is_null() {
-            // SAFETY: not NULL; writable for APIKEYS_ID_SIZE bytes per the contract.
-            unsafe { write_id(verified.id(), id_out)? };
-        }
-        Ok(())
+        // SAFETY: id_out is NULL or writable for APIKEYS_ID_SIZE bytes (contract).
+        unsafe { check_header(store, header, scope, id_out) }
     }
 }
 

@@ -198,6 +198,10 @@ pub enum apikeys_size {
     /// `apikeys_key_check` reads at most this many bytes of a key looking
     /// for its NUL (no key is that long).
     APIKEYS_KEY_SCAN_MAX = 256,
+    /// `apikeys_header_check` reads at most this many bytes of a header
+    /// value looking for its NUL: the 8 KB a server takes for one header
+    /// line by default (nginx, gunicorn, puma) holds no longer value.
+    APIKEYS_HEADER_SCAN_MAX = 8192,
 }
 
 /// The status for a core error.

@@ -1,6 +1,7 @@
 //! Hostile input through the C ABI, from Rust: the one table of
 //! `tests/support/hostile_table.rs` fed to `apikeys_key_verify`,
 //! `apikeys_key_check`, `apikeys_key_validate`, `apikeys_header_verify`,
+//! `apikeys_header_check`,
 //! `apikeys_is_well_formed` and `apikeys_key_revoke_secret`; NULL in every
 //! pointer slot of every function; hostile strings where names, ids, scopes
 //! and paths go. Every call returns a documented status; none crashes.
@@ -77,6 +78,8 @@ struct Api {
         usize,
         *mut *mut Verified,
     ) -> u32,
+    header_check:
+        unsafe extern "C" fn(*const Store, *const c_char, *const c_char, *mut c_char) -> u32,
     verified_info: unsafe extern "C" fn(*const Verified, *mut *const c_void) -> u32,
     verified_free: unsafe extern "C" fn(*mut Verified) -> u32,
     status_http: unsafe extern "C" fn(u32, *mut u16, *mut *const c_char) -> u32,
@@ -149,6 +152,7 @@ unsafe fn resolve(library: *mut c_void) -> Api {
             key_check: symbol(library, "apikeys_key_check"),
             key_validate: symbol(library, "apikeys_key_validate"),
             header_verify: symbol(library, "apikeys_header_verify"),
+            header_check: symbol(library, "apikeys_header_check"),
             verified_info: symbol(library, "apikeys_verified_info"),
             verified_free: symbol(library, "apikeys_verified_free"),
             status_http: symbol(library, "apikeys_status_http"),
@@ -294,6 +298,9 @@ fn hostile_table_through_the_c_abi(flags: u32) -> usize {
                 ),
             };
             assert_eq!(scoped, expected, "{} (with scope)", case.name);
+            if case.kind == Kind::Header {
+                header_check_as_c_string(&api, store, input, expected, &case.name);
+            }
             if case.kind == Kind::Key {
                 check_as_c_string(&api, store, input, expected, &case.name);
                 let well_formed = (api.is_well_formed)(ptr(input), input.len());
@@ -332,6 +339,50 @@ fn hostile_table_through_the_c_abi(flags: u32) -> usize {
         assert_eq!((api.store_close)(store), OK);
     }
     table.len()
+}
+
+/// `apikeys_header_check` on `input` made a C string: the answer of
+/// `apikeys_header_verify` for the bytes C sees (up to the first NUL), with
+/// and without a scope; the table's own answer when `input` holds no NUL.
+///
+/// # Safety
+/// `store` is a live handle.
+unsafe fn header_check_as_c_string(
+    api: &Api,
+    store: *const Store,
+    input: &[u8],
+    expected: u32,
+    name: &str,
+) {
+    let cut = input.iter().position(|&b| b == 0).unwrap_or(input.len());
+    let mut c_header = input[..cut].to_vec();
+    c_header.push(0);
+    let scope = c"contacts:read";
+    let mut id = [b'x' as c_char; 17];
+    // SAFETY: a NUL-terminated header and scope; a 17-byte id buffer.
+    let (status, scoped, whole) = unsafe {
+        (
+            (api.header_check)(store, c_header.as_ptr().cast(), null(), id.as_mut_ptr()),
+            (api.header_check)(store, c_header.as_ptr().cast(), scope.as_ptr(), null_mut()),
+            (api.header_verify)(store, c_header.as_ptr().cast(), cut, null(), 0, null_mut()),
+        )
+    };
+    documented(api, status, name);
+    // Past the scan bound the value is refused unread (no server passes one on).
+    let read_whole = if cut >= 8192 { BAD_HEADER } else { whole };
+    assert_eq!(status, read_whole, "{name}: header_check and header_verify disagree");
+    assert_eq!(scoped, status, "{name}: header_check with scope");
+    if cut == input.len() && cut < 8192 {
+        assert_eq!(status, expected, "{name}: header_check");
+    }
+    if status == OK {
+        assert_eq!(id[16], 0, "{name}: id not NUL-terminated");
+    } else {
+        assert!(
+            id.iter().all(|&c| c == b'x' as c_char),
+            "{name}: id written on failure"
+        );
+    }
 }
 
 /// `apikeys_key_check` on `input` made a C string: the answer of
@@ -624,6 +675,22 @@ fn null_in_any_pointer_slot_is_refused_without_a_crash() {
             "check: the id comes back",
         );
         assert_eq!(CStr::from_ptr(id_buffer.as_ptr()).to_bytes(), idb);
+        let c_header = std::ffi::CString::new(format!("Bearer {valid}")).expect("no NUL");
+        check(
+            (api.header_check)(null(), c_header.as_ptr(), null(), id_buffer.as_mut_ptr()),
+            NULL_ARGUMENT,
+            "header_check: NULL store",
+        );
+        check(
+            (api.header_check)(store, null(), null(), id_buffer.as_mut_ptr()),
+            BAD_HEADER,
+            "header_check: NULL header is a missing one",
+        );
+        check(
+            (api.header_check)(store, c_header.as_ptr(), null(), null_mut()),
+            OK,
+            "header_check: NULL scope and id are optional",
+        );
         check(
             (api.key_validate)(null(), c_key.as_ptr()),
             NULL_ARGUMENT,
@@ -886,6 +953,10 @@ fn hostile_strings_where_names_ids_scopes_and_paths_go_are_refused() {
             let checked =
                 (api.key_check)(store, c_valid.as_ptr(), c_scope.as_ptr().cast(), null_mut());
             documented(&api, checked, what);
+            let c_header = std::ffi::CString::new(format!("Bearer {valid}")).expect("no NUL");
+            let header_checked =
+                (api.header_check)(store, c_header.as_ptr(), c_scope.as_ptr().cast(), null_mut());
+            assert_eq!(header_checked, checked, "header_check scope {what}");
             // As a file name inside the temporary directory (never the
             // working directory): the bytes follow "<tmp>/".
             let mut path = dir.path().as_os_str().as_encoded_bytes().to_vec();

@@ -86,6 +86,12 @@ extern "C" {
         scope_len: usize,
         out: *mut *mut c_void,
     ) -> u32;
+    fn apikeys_header_check(
+        store: *const c_void,
+        header: *const c_char,
+        scope: *const c_char,
+        id_out: *mut c_char,
+    ) -> u32;
     fn apikeys_persistent_header_check(
         path: *const c_char,
         path_len: usize,
@@ -141,6 +147,7 @@ const DURABLE_EVERY: u64 = 1000;
 const MAX_CALLS: usize = 64;
 const EXPIRED: u32 = 103;
 const INSUFFICIENT_SCOPE: u32 = 104;
+const BAD_HEADER: u32 = 105;
 const PANIC: u32 = 900;
 const DOCUMENTED: [u32; 19] = [
     0, 1, 2, 3, 100, 101, 102, 103, 104, 105, 200, 201, 202, 203, 204, 205, 206, 207, 900,
@@ -386,6 +393,60 @@ fn key_text(k: &KeyText, known: &[Known]) -> (Arg, Option<usize>) {
     }
 }
 
+/// `apikeys_header_check` on `store` answers as `apikeys_header_verify`
+/// does for the bytes C sees: the header and the scope up to their first
+/// NUL (a NULL one stays NULL), the header refused unread from
+/// APIKEYS_HEADER_SCAN_MAX bytes. Tried on the header as fuzzed and with
+/// `Bearer ` in front of it (a known key then verifies). The id buffer is
+/// written on success only, with the id `apikeys_key_check` hands back.
+fn header_check(store: *const c_void, header: &Arg, scope: &Arg) {
+    const SCAN_MAX: usize = 8192;
+    let cut = |arg: &Arg| -> Option<Vec<u8>> {
+        (!arg.ptr().is_null()).then(|| {
+            let bytes = &arg.bytes[..arg.len().min(arg.bytes.len())];
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            bytes[..end].to_vec()
+        })
+    };
+    let c_scope = cut(scope).map(|mut bytes| {
+        bytes.push(0);
+        bytes
+    });
+    let scope_ptr = c_scope.as_ref().map_or(null(), |bytes| bytes.as_ptr().cast::<c_char>());
+    let scope_len = c_scope.as_ref().map_or(0, |bytes| bytes.len() - 1);
+    let plain = cut(header);
+    let bearer = plain.as_ref().map(|bytes| [b"Bearer ".as_slice(), bytes].concat());
+    for value in [plain, bearer] {
+        let c_header = value.map(|mut bytes| {
+            bytes.push(0);
+            bytes
+        });
+        let header_ptr = c_header.as_ref().map_or(null(), |bytes| bytes.as_ptr().cast::<c_char>());
+        let header_len = c_header.as_ref().map_or(0, |bytes| bytes.len() - 1);
+        let mut id = [0x55 as c_char; 17];
+        // SAFETY: the header and scope are NULL or NUL-terminated buffers;
+        // the id buffer holds APIKEYS_ID_SIZE bytes.
+        let status = check(
+            unsafe { apikeys_header_check(store, header_ptr, scope_ptr, id.as_mut_ptr()) },
+            "header check",
+        );
+        // SAFETY: every pointer is NULL or a live buffer of its length.
+        let whole = check(
+            unsafe {
+                apikeys_header_verify(store, header_ptr, header_len, scope_ptr, scope_len, null_mut())
+            },
+            "header verify of the C strings",
+        );
+        let expected = if header_len >= SCAN_MAX { BAD_HEADER } else { whole };
+        assert_eq!(status, expected, "header check vs header verify");
+        if status == OK {
+            assert_eq!(id[16], 0, "id not NUL-terminated");
+        } else {
+            assert!(id.iter().all(|&b| b == 0x55 as c_char), "id written by a refusal");
+        }
+    }
+}
+
 /// The same header and scope through `apikeys_persistent_header_check`, on
 /// this process's persistent store (in memory, opened by the first call,
 /// kept for the process's life as persistent handles are, and never given
@@ -614,6 +675,7 @@ fn run(input: &Input, durable: bool) {
                         assert!(out.is_null());
                     }
                     persistent_header_check(&arg, &scope, status);
+                    header_check(store, &arg, &scope);
                 }
                 Call::RevokeById {
                     known: pick,

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask, g
 
 from apikeys import KeyStore
-from apikeys.flask import ApiKeys, require_key
+from apikeys.flask import ApiKeys, current_key, require_key
 
 from conftest import FORBIDDEN, INTERNAL, PEPPER, UNAUTHORIZED, bearer
 
@@ -33,7 +33,16 @@ def make_app(path: str) -> Flask:
     @app.get("/me")
     @require_key()
     def me() -> Dict[str, Any]:
-        return {"owner": g.api_key.owner}
+        assert current_key() is g.api_key
+        return {"owner": current_key().owner}
+
+    @app.get("/unguarded")
+    def unguarded() -> str:
+        try:
+            current_key()
+        except RuntimeError as refused:
+            return str(refused)
+        return "a key outside @require_key"
 
     @app.get("/health")
     def health() -> str:
@@ -122,3 +131,21 @@ def test_with_other_flask_internals_the_proxies_are_used(client: Any, keys: Dict
     monkeypatch.setattr(integration, "_contexts_checked", False)
     assert client.get("/me", headers=bearer(keys["reader"])).get_json() == {"owner": "team-1"}
     assert client.get("/me").status_code == 401
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["context-variables", "proxies"])
+def test_current_key_is_the_requests_key_and_only_there(
+    client: Any, keys: Dict[str, Any], monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    """current_key() is g.api_key (the view asserts it), through the context
+    variables or through the proxies, and a RuntimeError in a request that
+    no @require_key checked, and outside any request."""
+    import apikeys.flask as integration
+
+    if not direct:
+        monkeypatch.setattr(integration, "_contexts_checked", False)
+    assert client.get("/me", headers=bearer(keys["reader"])).get_json() == {"owner": "team-1"}
+    answer = client.get("/unguarded", headers=bearer(keys["reader"])).get_data(as_text=True)
+    assert "no key checked by @require_key" in answer
+    with pytest.raises(RuntimeError, match="no key checked"):
+        current_key()

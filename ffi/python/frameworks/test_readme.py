@@ -78,12 +78,17 @@ def test_starlette_section(environment: Dict[str, Any]) -> None:
 def test_fastapi_section(environment: Dict[str, Any]) -> None:
     from fastapi.testclient import TestClient
 
-    (code,) = blocks("FastAPI")
-    with TestClient(run(code)["app"]) as client:
-        good = {"Authorization": f"Bearer {environment['key'].secret}"}
+    dependency, middleware = blocks("FastAPI")
+    good = {"Authorization": f"Bearer {environment['key'].secret}"}
+    with TestClient(run(dependency)["app"]) as client:
         assert client.get("/contacts", headers=good).json() == {"key": environment["key"].id}
         assert client.get("/me", headers=good).json() == {"name": "Readme", "owner": None}
         assert client.get("/contacts").text == UNAUTHORIZED
+    with TestClient(run(middleware)["app"]) as client:
+        assert client.get("/contacts", headers=good).json() == {"key": environment["key"].id}
+        response = client.get("/contacts")
+        assert (response.status_code, response.text) == (401, UNAUTHORIZED)
+        assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_flask_section(environment: Dict[str, Any]) -> None:

@@ -6,7 +6,7 @@
 # 4 workers each, with wrk (2 threads, 16 connections, 10 s per measure),
 # all in one run. Targets: auth >= 0.9 x no auth, and faster than the peer.
 #
-#   ffi/python/servers/bench.sh                 # about 2 minutes
+#   ffi/python/servers/bench.sh                 # about 8 minutes
 #   BENCH_SECONDS=10 BENCH_ROUNDS=3 ffi/python/servers/bench.sh
 #
 # Installs wrk (Debian) and psycopg (PyPI, into the bench venv) if missing,

@@ -1,6 +1,6 @@
 """Starts and stops the real servers for test_servers.py and bench.py:
 gunicorn (sync workers) serving apps/flask_app.py and uvicorn serving
-apps/fastapi_app.py, 4 workers each, on a free 127.0.0.1 port, with the
+apps/fastapi_app.py or apps/fastapi_middleware_app.py, 4 workers each, on a free 127.0.0.1 port, with the
 store in shared mode.
 
 Everything a worker reads is staged in a fresh directory every user can
@@ -238,9 +238,11 @@ def start_gunicorn(stage: Stage, workers: int = WORKERS, extra_env: Optional[Dic
 
 
 def start_uvicorn(stage: Stage, workers: int = WORKERS, extra_env: Optional[Dict[str, str]] = None,
-                  nodelay_fix: bool = False) -> Server:
-    """uvicorn as installed; nodelay_fix: through apps/uvicorn_nodelay.py
-    (uvicorn issue #3149, the benchmark only)."""
+                  nodelay_fix: bool = False, app: str = "fastapi_app:app") -> Server:
+    """uvicorn as installed, serving `app` (apps/fastapi_app.py, the
+    dependency form; fastapi_middleware_app:app, the middleware form);
+    nodelay_fix: through apps/uvicorn_nodelay.py (uvicorn issue #3149, the
+    benchmark only)."""
     port = free_port()
     launcher = [sys.executable, str(stage.apps / "uvicorn_nodelay.py")] if nodelay_fix else [
         str(Path(sys.executable).parent / "uvicorn")]
@@ -249,7 +251,7 @@ def start_uvicorn(stage: Stage, workers: int = WORKERS, extra_env: Optional[Dict
         "--workers", str(workers),
         "--host", "127.0.0.1", "--port", str(port),
         "--no-access-log", "--timeout-graceful-shutdown", "30",
-        "fastapi_app:app",
+        app,
     ]
     name = "uvicorn-nodelay" if nodelay_fix else "uvicorn"
     return Server(name, command, stage, port, user=worker_user(), group=worker_group(), extra_env=extra_env)

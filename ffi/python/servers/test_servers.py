@@ -1,6 +1,6 @@
 """The package inside the real servers it is deployed in: gunicorn (sync
-workers) serving the Flask app and uvicorn serving the FastAPI app, 4
-workers each, store in shared mode, workers as `nobody` when run as root.
+workers) serving the Flask app and uvicorn serving the FastAPI app (its
+dependency form and its middleware form), 4 workers each, store in shared mode, workers as `nobody` when run as root.
 
 Each test checks, through real HTTP on 127.0.0.1: the exact 401 / 403 / 200
 bodies and headers; that a key revoked from the command line is refused by
@@ -79,7 +79,15 @@ def stage() -> Iterator[harness.Stage]:
     staged.cleanup()
 
 
-@pytest.mark.parametrize("start", [harness.start_gunicorn, harness.start_uvicorn], ids=["gunicorn-flask", "uvicorn-fastapi"])
+def start_uvicorn_middleware(stage: harness.Stage) -> harness.Server:
+    return harness.start_uvicorn(stage, app="fastapi_middleware_app:app")
+
+
+@pytest.mark.parametrize(
+    "start",
+    [harness.start_gunicorn, harness.start_uvicorn, start_uvicorn_middleware],
+    ids=["gunicorn-flask", "uvicorn-fastapi", "uvicorn-fastapi-middleware"],
+)
 def test_exact_answers_revocation_in_every_worker_and_usage_after_stop(stage: harness.Stage, start) -> None:
     reader, = stage.generate("Reader", "contacts:read")
     other, = stage.generate("Other reader", "contacts:read")

@@ -9,7 +9,8 @@ from typing import Any, Iterator
 import pytest
 
 from apikeys import HttpAnswer, KeyStore, VerifiedKey, web
-from apikeys.web import Authenticator, StoreSource, _bearer_token
+from apikeys.errors import ApiKeysError, Forbidden, Unauthorized
+from apikeys.web import Authenticator, StoreSource
 
 from conftest import PEPPER
 
@@ -102,15 +103,33 @@ def test_header_spellings_the_core_accepts(store: KeyStore, authenticator: Authe
 
 
 @pytest.mark.parametrize(
-    "header",
-    [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer a b", "Bearerx abc", "Bearer é", "Bearer ab\0cd", "Bearer a=b"],
+    "spelling",
+    [
+        "Bearer {}", "bearer   {}", "\tBearer {} ", "Bearer {}\0", "Bearer {}\0junk", "\0Bearer {}", "Bearer {}é",
+        "Bearer {}\ud800", "Bearer {} x", "Basic {}", "Bearer {}=", "Bearer" + " " * 9000 + "{}",
+        b"Bearer {}", b"Bearer {}\0", b"Bearer {}\xff", b"Bearer {}\xc3\xa9", bytearray(b"Bearer {}"),
+    ],
 )
-def test_the_python_split_never_takes_more_than_the_core(header: Any) -> None:
-    """Where the Python split finds no key-shaped token, the core decides;
-    where it finds one, it is the core's token (http::bearer_token)."""
-    assert _bearer_token(header) is None
-    assert _bearer_token("Bearer flz_sk_abc") == "flz_sk_abc"
-    assert _bearer_token("  bearer \tx") is None
+@pytest.mark.parametrize("scope", [None, "contacts:read", "contacts:write", "", "contacts:read\0", "\ud800"])
+def test_the_hot_path_answers_as_the_core_does(store: KeyStore, authenticator: Authenticator, spelling: Any, scope: Any) -> None:
+    """A header is read by the core in both paths: the first request of a
+    key (apikeys_header_verify, with every detail) and the next ones
+    (apikeys_header_check, the id only). Whatever the spelling, NULs,
+    encodings and scope, the second and third answers are the first's, and
+    the first is what verify_header itself says."""
+    key = store.generate("Spelled", scopes=["contacts:read"])
+    secret = key.secret.encode() if isinstance(spelling, (bytes, bytearray)) else key.secret
+    header = spelling.replace(b"{}", secret) if isinstance(spelling, (bytes, bytearray)) else spelling.format(secret)
+    try:
+        expected: Any = store.verify_header(header, scope=scope).id
+    except ApiKeysError as refused:
+        expected = type(refused)
+    answers = []
+    for _ in range(3):
+        outcome = authenticator.check(header, scope)
+        answers.append(outcome.id if isinstance(outcome, VerifiedKey) else outcome.status)
+    status = {Unauthorized: 401, Forbidden: 403}.get(expected, 500) if isinstance(expected, type) else None
+    assert answers == [expected if status is None else status] * 3, (header, scope, expected, answers)
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer a b", "Bearer flz_sk_prod_nope", "Bearer ab\0cd"])

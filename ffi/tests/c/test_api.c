@@ -585,6 +585,77 @@ static void test_header_verify(apikeys_store *store, char *big) {
     apikeys_key_free(key);
 }
 
+/* apikeys_header_check: the header read as apikeys_header_verify reads it,
+ * NUL-terminated, the id written on success only; answers equal to
+ * apikeys_header_verify's for the same header and scope. */
+static void test_header_check(apikeys_store *store, char *big) {
+    char secret[64];
+    apikeys_key *key = generate(store, "Header check", NULL, "contacts:*", secret);
+    char header[128];
+    char id[APIKEYS_ID_SIZE];
+    const char *ok_forms[] = {"Bearer %s", "bearer  %s", "  BEARER %s\t"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(header, sizeof header, ok_forms[i], secret);
+        memset(id, 'x', sizeof id);
+        CHECK_STATUS(apikeys_header_check(store, header, NULL, id), APIKEYS_OK);
+        CHECK_STR(id, key_id(key));
+    }
+    snprintf(header, sizeof header, "Bearer %s", secret);
+    CHECK_STATUS(apikeys_header_check(store, header, "contacts:read", NULL), APIKEYS_OK);
+    CHECK_STATUS(apikeys_header_check(store, header, "", NULL), APIKEYS_OK); /* "" = no scope */
+
+    /* Refusals: id untouched, the same status as apikeys_header_verify. */
+    memset(id, 'x', sizeof id);
+    CHECK_STATUS(apikeys_header_check(store, header, "billing:read", id), APIKEYS_INSUFFICIENT_SCOPE);
+    CHECK_LAST_ERROR_SET();
+    const char *bad[] = {"", "   ", "Basic dXNlcjpwYXNz", "Bearer", "Bearer a b", "Bearer ===",
+                         "Bearerabc", "Bearer \xff\xfe", "Bearer flz_sk_nope"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_STATUS(apikeys_header_check(store, bad[i], NULL, id),
+                     apikeys_header_verify(store, bad[i], strlen(bad[i]), NULL, 0, NULL));
+    }
+    CHECK_STATUS(apikeys_header_check(store, NULL, NULL, id), APIKEYS_BAD_HEADER); /* missing */
+    CHECK_STATUS(apikeys_header_check(store, header, "\xff", id), APIKEYS_INVALID_ARGUMENT);
+    CHECK_STATUS(apikeys_header_check(NULL, header, NULL, id), APIKEYS_NULL_ARGUMENT);
+    /* The value ends at its NUL: a valid header, then a NUL, then junk. */
+    char cut[160];
+    int len = snprintf(cut, sizeof cut, "%s", header);
+    memcpy(cut + len + 1, " junk", 6);
+    CHECK_STATUS(apikeys_header_check(store, cut, NULL, NULL), APIKEYS_OK);
+    for (size_t i = 0; i < sizeof id; i++) {
+        CHECK(id[i] == 'x');
+    }
+
+    /* The scan bound: blanks, then the key, ending just inside the bound
+     * (accepted) or just past it with no NUL (BAD_HEADER, nothing read
+     * beyond: ASan checks the heap block ends there). */
+    size_t key_len = strlen(secret);
+    char *padded = malloc(APIKEYS_HEADER_SCAN_MAX);
+    CHECK(padded != NULL);
+    if (padded) {
+        memset(padded, ' ', APIKEYS_HEADER_SCAN_MAX);
+        memcpy(padded, "Bearer", 6);
+        memcpy(padded + APIKEYS_HEADER_SCAN_MAX - 1 - key_len, secret, key_len);
+        padded[APIKEYS_HEADER_SCAN_MAX - 1] = '\0';
+        CHECK_STATUS(apikeys_header_check(store, padded, NULL, NULL), APIKEYS_OK);
+        memmove(padded + APIKEYS_HEADER_SCAN_MAX - key_len, padded + APIKEYS_HEADER_SCAN_MAX - 1 - key_len,
+                key_len);
+        padded[APIKEYS_HEADER_SCAN_MAX - 1 - key_len] = ' ';
+        CHECK_STATUS(apikeys_header_check(store, padded, NULL, NULL), APIKEYS_BAD_HEADER);
+        free(padded);
+    }
+    memcpy(big, "Bearer ", 7);
+    memset(big + 7, 'h', MIB - 8);
+    big[MIB - 1] = '\0';
+    CHECK_STATUS(apikeys_header_check(store, big, NULL, NULL), APIKEYS_BAD_HEADER);
+
+    /* Counted as verify counts: 3 + 2 + 1 + 1 accepted or lacking a scope. */
+    struct listed_usage usage = listed_usage(store, key);
+    CHECK(usage.seen);
+    CHECK(usage.use_count == 8);
+    apikeys_key_free(key);
+}
+
 static void test_revoke(apikeys_store *store) {
     char secret[64];
     apikeys_key *key = generate(store, "To revoke", NULL, NULL, secret);
@@ -888,6 +959,7 @@ int main(int argc, char **argv) {
     test_key_check(store, big);
     test_key_validate(store, big);
     test_header_verify(store, big);
+    test_header_check(store, big);
     test_revoke(store);
     test_rotate(store);
     test_threads(store);

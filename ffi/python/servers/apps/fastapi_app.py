@@ -20,31 +20,11 @@ from apikeys import VerifiedKey
 from apikeys.fastapi import ApiKey, install
 
 import peer
+from worker_pid import WorkerPid
 
 app = FastAPI()
 install(app)
 api_key = ApiKey(path=os.environ["APIKEYS_DB"], pepper=os.environ["APIKEYS_PEPPER"])
-
-PID = str(os.getpid()).encode()
-
-
-class WorkerPid:
-    """A plain ASGI middleware: adds X-Worker-Pid to every response."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_pid(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", ())) + [(b"x-worker-pid", PID)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_pid)
-
 
 app.add_middleware(WorkerPid)
 

@@ -13,9 +13,9 @@ X-Worker-Pid.
 
 import os
 
-from flask import Flask, g, request
+from flask import Flask, request
 
-from apikeys.flask import ApiKeys, require_key
+from apikeys.flask import ApiKeys, current_key, require_key
 
 import peer
 
@@ -36,13 +36,13 @@ def worker_pid(response):
 @app.get("/contacts")
 @require_key(scope="contacts:read")
 def contacts():
-    return {"key": g.api_key.id, "pid": os.getpid()}
+    return {"key": current_key().id, "pid": os.getpid()}
 
 
 @app.get("/admin")
 @require_key(scope="admin:write")
 def admin():
-    return {"key": g.api_key.id, "pid": os.getpid()}
+    return {"key": current_key().id, "pid": os.getpid()}
 
 
 @app.get("/public")

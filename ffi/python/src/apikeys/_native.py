@@ -55,6 +55,8 @@ OPEN_IN_MEMORY = 2
 ID_SIZE = 17
 # APIKEYS_KEY_SCAN_MAX: apikeys_key_check reads a key up to this many bytes.
 KEY_SCAN_MAX = 256
+# APIKEYS_HEADER_SCAN_MAX: apikeys_header_check reads a header up to this many bytes.
+HEADER_SCAN_MAX = 8192
 IdBuffer = ctypes.c_char * ID_SIZE
 
 LIST_ALL = 0
@@ -133,6 +135,7 @@ _PROTOTYPES = {
     "apikeys_key_check": (_status, [Store_p, _str, _str, _P(IdBuffer)]),
     "apikeys_key_validate": (_status, [Store_p, _str]),
     "apikeys_header_verify": (_status, [Store_p, _str, _len, _str, _len, _P(Verified_p)]),
+    "apikeys_header_check": (_status, [Store_p, _str, _str, _P(IdBuffer)]),
     "apikeys_verified_info": (_status, [Verified_p, _P(_P(VerifiedInfoStruct))]),
     "apikeys_verified_free": (_status, [Verified_p]),
     "apikeys_status_http": (_status, [_status, _P(ctypes.c_uint16), _P(ctypes.c_char_p)]),
@@ -214,8 +217,8 @@ def _declare(library: ctypes.CDLL) -> None:
 
 
 def hot_function(library: ctypes.CDLL, name: str, hold_gil: bool) -> Callable[..., int]:
-    """apikeys_key_check or apikeys_key_validate for KeyStore's hot path,
-    without argtypes.
+    """apikeys_key_check, apikeys_key_validate or apikeys_header_check for
+    KeyStore's hot path, without argtypes.
 
     Measured (ffi/README.md, "Host call cost"): ctypes converts each
     declared argument through its type's from_param, 20-50 ns apiece, and

@@ -1,8 +1,8 @@
 """Flask: the `@require_key(scope=...)` view decorator.
 
 ```python
-from flask import Flask, g
-from apikeys.flask import ApiKeys, require_key
+from flask import Flask
+from apikeys.flask import ApiKeys, current_key, require_key
 
 app = Flask(__name__)
 app.config["APIKEYS_PATH"] = "/var/lib/myapp/keys.redb"
@@ -12,7 +12,7 @@ ApiKeys(app)
 @app.get("/contacts")
 @require_key(scope="contacts:read")
 def contacts():
-    return {"key": g.api_key.id}          # g.api_key: the VerifiedKey
+    return {"key": current_key().id}      # the VerifiedKey, also flask.g.api_key
 ```
 
 Configuration (`app.config`): `APIKEYS_PATH` (required), `APIKEYS_PEPPER`
@@ -32,10 +32,10 @@ from typing import Any, Callable, Optional, Tuple, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, request
 
-from .store import HttpAnswer
+from .store import HttpAnswer, VerifiedKey
 from .web import Authenticator, StoreLike, StoreSource
 
-__all__ = ["ApiKeys", "require_key", "answer"]
+__all__ = ["ApiKeys", "require_key", "current_key", "answer"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,9 +101,24 @@ def _request_parts() -> Tuple[Flask, dict, Any]:
     return parts
 
 
+def current_key() -> VerifiedKey:
+    """The VerifiedKey of the request a `@require_key` view is serving:
+    `flask.g.api_key`, read without the cost of Flask's `g` proxy (a
+    quarter of the check's own cost, callgrind). RuntimeError outside a
+    request that went through `@require_key`."""
+    try:
+        if _contexts_checked:
+            key: VerifiedKey = _cv_app.get().g.api_key  # type: ignore[union-attr]
+        else:
+            key = g.api_key
+        return key
+    except (AttributeError, LookupError, RuntimeError):  # RuntimeError: Flask's, outside a request
+        raise RuntimeError("apikeys.flask.current_key(): no key checked by @require_key in this request") from None
+
+
 def require_key(scope: Optional[str] = None) -> Callable[[F], F]:
     """The view runs only for a valid key holding `scope` (None: any valid
-    key); the key is `flask.g.api_key`."""
+    key); the key is `current_key()`, also `flask.g.api_key`."""
     if scope is not None and not isinstance(scope, str):
         raise TypeError(f"scope must be a str or None, not {type(scope).__name__}")
 

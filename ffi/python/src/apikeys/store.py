@@ -210,6 +210,7 @@ def _key_info(raw: n.KeyInfoStruct) -> KeyInfo:
 # One id buffer per thread for KeyStore.verify_id: written by the call and
 # read right after it on the same thread.
 _thread_buffers = threading.local()
+_HEADER_SCAN_MAX = n.HEADER_SCAN_MAX
 
 # Statuses of a refused key (is_valid answers False): MALFORMED .. INSUFFICIENT_SCOPE.
 _REFUSED = range(n.MALFORMED, n.INSUFFICIENT_SCOPE + 1)
@@ -344,6 +345,7 @@ class KeyStore:
         in_memory = not shared and not _DATABASE_URL.match(path_bytes)
         self._native_check = n.hot_function(n.lib(), "apikeys_key_check", hold_gil=in_memory)
         self._native_validate = n.hot_function(n.lib(), "apikeys_key_validate", hold_gil=in_memory)
+        self._native_header_check = n.hot_function(n.lib(), "apikeys_header_check", hold_gil=in_memory)
         # Shown in repr() and logs: a postgres:// URL without its password.
         self.path = _PASSWORD_IN_URL.sub(r"\1@", path_bytes.decode("utf-8", "replace"))
         self.shared = shared
@@ -459,10 +461,15 @@ class KeyStore:
             raise error_for(status)
         return buffer.value.decode()
 
-    def _check_token(self, token: str, scope: Optional[str]) -> bytes:
-        """verify_id for apikeys.web's hot path: the id, as bytes, of the
-        accepted token, or Unauthorized/Forbidden. `token` is an ASCII
-        b64token (the caller checked: no NUL, nothing to encode but ASCII)."""
+    def _check_header(self, header: Union[str, bytes, None], scope: Optional[str]) -> Optional[bytes]:
+        """verify_id of an Authorization header's value, for apikeys.web's
+        hot path: the id, as bytes, of the accepted key, or
+        Unauthorized/Forbidden. One native call, apikeys_header_check, which
+        reads the header by the core's rules. None for what that call would
+        cut short or not read whole (a NUL in the header or scope, a header
+        of HEADER_SCAN_MAX bytes or more, a header that is not str or bytes,
+        a scope that is not a str): the caller then asks verify_header,
+        which judges them with their lengths."""
         try:
             buffer = _thread_buffers.id
         except AttributeError:
@@ -470,12 +477,18 @@ class KeyStore:
         handle = self._check_handle
         if handle is None:
             raise StoreClosed("the key store is closed")
+        if type(header) is str:
+            header = header.encode("utf-8", "surrogatepass")
+        elif type(header) is not bytes:
+            return None
+        if b"\0" in header or len(header) >= _HEADER_SCAN_MAX:
+            return None
         if scope is None:
-            status = self._native_check(handle, token.encode(), None, buffer)
+            status = self._native_header_check(handle, header, None, buffer)
         elif type(scope) is str and "\0" not in scope:
-            status = self._native_check(handle, token.encode(), scope.encode("utf-8", "surrogatepass"), buffer)
+            status = self._native_header_check(handle, header, scope.encode("utf-8", "surrogatepass"), buffer)
         else:
-            status = self._check_key(token, scope, buffer)
+            return None
         if status:
             raise error_for(status)
         value: bytes = buffer.value

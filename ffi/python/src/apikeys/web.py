@@ -79,22 +79,6 @@ DETAILS_SECONDS = 10.0
 DETAILS_KEYS = 4096
 
 
-def _bearer_token(header: object) -> Optional[str]:
-    """The token of an `Authorization: Bearer <token>` value, split as the
-    core's http::bearer_token does, when it has the characters of a key
-    (ASCII letters, digits and `_`, a subset of RFC 6750's b64token); None
-    for anything else, which the core then judges itself. Never more
-    permissive than the core: a token found here is the one it would find."""
-    if type(header) is not str:
-        return None
-    scheme, _, rest = header.strip(" \t").partition(" ")
-    if len(scheme) != 6 or scheme.lower() != "bearer":
-        return None
-    token = rest.lstrip(" ")
-    # str.isalnum() alone would take non-ASCII letters and digits.
-    return token if token.isascii() and token.replace("_", "a").isalnum() else None
-
-
 class Authenticator:
     """Verifies the `Authorization` header of a request against a store.
 
@@ -102,19 +86,21 @@ class Authenticator:
     detail (`verify_header`: three native calls and a handle to read); the
     details (id, name, env, scopes, owner, expiry) are then kept for
     DETAILS_SECONDS, and the key's next requests are verified with
-    `apikeys_key_check`, one native call that returns only the id: the same
-    checks (revocation, expiry, scope, usage counted once), against the
-    store's latest commit on every request. It measured 34k instead of 52k
-    instructions per request's check from Python (callgrind, shared mode,
-    of which the library's own verify is about 20k): the rest is ctypes'
-    handling of the richer call and of the handle it returns.
+    `apikeys_header_check`, one native call that reads the header by the
+    core's rules and returns only the id: the same checks (revocation,
+    expiry, scope, usage counted once), against the store's latest commit on
+    every request. Callgrind, shared mode, one check from Python: 14.3k
+    instructions, of which the native call is 7k (the library's verify and
+    ctypes' handling of four arguments); reading the header in Python
+    instead, and then `apikeys_key_check`, cost 17.6k, and `verify_header`
+    on every request 34k.
 
-    The kept details are found by the token's hash (a worker-local hint,
-    never the token itself) and used only when the library answers with the
-    same key id. Name, env, scopes and owner never change in the core; the
-    expiry can (a rotation shortens the old key's), so `expires_at` may be
-    up to DETAILS_SECONDS old, while the expiry itself is always enforced
-    by the library.
+    The kept details are found by the header's hash (a worker-local hint,
+    never the header itself) and used only when the library answers with
+    the same key id. Name, env, scopes and owner never change in the core;
+    the expiry can (a rotation shortens the old key's), so `expires_at` may
+    be up to DETAILS_SECONDS old, while the expiry itself is always
+    enforced by the library.
     """
 
     def __init__(self, source: StoreSource) -> None:
@@ -126,27 +112,22 @@ class Authenticator:
         """The accepted key, or the answer to send instead (401/403/500)."""
         try:
             store = self.source.get()
-            if type(header) is bytes:
-                try:
-                    header = header.decode("ascii")
-                except UnicodeDecodeError:
-                    pass  # the core refuses it
-            token = _bearer_token(header)
-            if token is None:
-                return store.verify_header(header, scope=scope)
             if self._details_store is not store:  # a new store (or worker): nothing known of it
                 self._details = {}
                 self._details_store = store
-            hint = hash(token)
+            kind = type(header)
+            if kind is not str and kind is not bytes:
+                return store.verify_header(header, scope=scope)  # None, or a wrong type refused there
+            hint = hash(header)
             known = self._details.get(hint)
             if known is not None and known[2] > monotonic():
-                key_id = store._check_token(token, scope)
+                key_id = store._check_header(header, scope)
                 if key_id == known[1]:
                     return known[0]
-                # Two tokens of one hash (or a key that changed): the use is
-                # counted; read the details once more (counted too, in a
-                # case rarer than one in 2**60).
-            verified = store.verify(token, scope=scope)
+                # None (a NUL to judge whole), two headers of one hash or a
+                # key that changed: read the details once more (the use is
+                # counted twice in the last two cases, rarer than one in 2**60).
+            verified = store.verify_header(header, scope=scope)
             if len(self._details) >= DETAILS_KEYS:
                 self._details = {}
             self._details[hint] = (verified, verified.id.encode(), monotonic() + DETAILS_SECONDS)
