@@ -13,14 +13,12 @@ X-Worker-Pid.
 
 import os
 
-from fastapi import FastAPI, Request, Security
-from fastapi.responses import Response
+from fastapi import FastAPI, Security
 
 from apikeys import VerifiedKey
 from apikeys.fastapi import ApiKey, install
 
-import peer
-from worker_pid import WorkerPid
+from fastapi_common import WorkerPid, add_unauthenticated_routes
 
 app = FastAPI()
 install(app)
@@ -39,14 +37,4 @@ async def admin(key: VerifiedKey = Security(api_key, scopes=["admin:write"])):
     return {"key": key.id, "pid": os.getpid()}
 
 
-@app.get("/public")
-async def public():
-    return {"key": None, "pid": os.getpid()}
-
-
-@app.get("/sanctum")
-async def sanctum(request: Request):
-    found = await peer.async_check(request.headers.get("authorization"))
-    if found is None:
-        return Response(peer.UNAUTHORIZED, 401, {"WWW-Authenticate": "Bearer"}, media_type="application/json")
-    return {"key": found, "pid": os.getpid()}
+add_unauthenticated_routes(app)

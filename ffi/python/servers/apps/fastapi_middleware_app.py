@@ -17,12 +17,10 @@ X-Worker-Pid.
 import os
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
 
 from apikeys.asgi import PUBLIC, ApiKeyMiddleware
 
-import peer
-from worker_pid import WorkerPid
+from fastapi_common import WorkerPid, add_unauthenticated_routes
 
 app = FastAPI()
 app.add_middleware(
@@ -44,14 +42,4 @@ async def admin(request: Request):
     return {"key": request.state.api_key.id, "pid": os.getpid()}
 
 
-@app.get("/public")
-async def public():
-    return {"key": None, "pid": os.getpid()}
-
-
-@app.get("/sanctum")
-async def sanctum(request: Request):
-    found = await peer.async_check(request.headers.get("authorization"))
-    if found is None:
-        return Response(peer.UNAUTHORIZED, 401, {"WWW-Authenticate": "Bearer"}, media_type="application/json")
-    return {"key": found, "pid": os.getpid()}
+add_unauthenticated_routes(app)
