@@ -235,10 +235,12 @@ unsafe fn terminated_scope<'a>(scope: *const c_char) -> Result<Option<&'a str>, 
         return Ok(None);
     }
     // SAFETY: not NULL; NUL-terminated per the contract.
-    Ok(match utf8_arg(unsafe { CStr::from_ptr(scope) }.to_bytes(), "scope")? {
-        "" => None,
-        scope => Some(scope),
-    })
+    Ok(
+        match utf8_arg(unsafe { CStr::from_ptr(scope) }.to_bytes(), "scope")? {
+            "" => None,
+            scope => Some(scope),
+        },
+    )
 }
 
 /// The presented key as text: no terminator in bound, or bytes that are not

@@ -370,7 +370,10 @@ unsafe fn header_check_as_c_string(
     documented(api, status, name);
     // Past the scan bound the value is refused unread (no server passes one on).
     let read_whole = if cut >= 8192 { BAD_HEADER } else { whole };
-    assert_eq!(status, read_whole, "{name}: header_check and header_verify disagree");
+    assert_eq!(
+        status, read_whole,
+        "{name}: header_check and header_verify disagree"
+    );
     assert_eq!(scoped, status, "{name}: header_check with scope");
     if cut == input.len() && cut < 8192 {
         assert_eq!(status, expected, "{name}: header_check");
@@ -954,8 +957,12 @@ fn hostile_strings_where_names_ids_scopes_and_paths_go_are_refused() {
                 (api.key_check)(store, c_valid.as_ptr(), c_scope.as_ptr().cast(), null_mut());
             documented(&api, checked, what);
             let c_header = std::ffi::CString::new(format!("Bearer {valid}")).expect("no NUL");
-            let header_checked =
-                (api.header_check)(store, c_header.as_ptr(), c_scope.as_ptr().cast(), null_mut());
+            let header_checked = (api.header_check)(
+                store,
+                c_header.as_ptr(),
+                c_scope.as_ptr().cast(),
+                null_mut(),
+            );
             assert_eq!(header_checked, checked, "header_check scope {what}");
             // As a file name inside the temporary directory (never the
             // working directory): the bytes follow "<tmp>/".

@@ -412,16 +412,22 @@ fn header_check(store: *const c_void, header: &Arg, scope: &Arg) {
         bytes.push(0);
         bytes
     });
-    let scope_ptr = c_scope.as_ref().map_or(null(), |bytes| bytes.as_ptr().cast::<c_char>());
+    let scope_ptr = c_scope
+        .as_ref()
+        .map_or(null(), |bytes| bytes.as_ptr().cast::<c_char>());
     let scope_len = c_scope.as_ref().map_or(0, |bytes| bytes.len() - 1);
     let plain = cut(header);
-    let bearer = plain.as_ref().map(|bytes| [b"Bearer ".as_slice(), bytes].concat());
+    let bearer = plain
+        .as_ref()
+        .map(|bytes| [b"Bearer ".as_slice(), bytes].concat());
     for value in [plain, bearer] {
         let c_header = value.map(|mut bytes| {
             bytes.push(0);
             bytes
         });
-        let header_ptr = c_header.as_ref().map_or(null(), |bytes| bytes.as_ptr().cast::<c_char>());
+        let header_ptr = c_header
+            .as_ref()
+            .map_or(null(), |bytes| bytes.as_ptr().cast::<c_char>());
         let header_len = c_header.as_ref().map_or(0, |bytes| bytes.len() - 1);
         let mut id = [0x55 as c_char; 17];
         // SAFETY: the header and scope are NULL or NUL-terminated buffers;
@@ -433,16 +439,30 @@ fn header_check(store: *const c_void, header: &Arg, scope: &Arg) {
         // SAFETY: every pointer is NULL or a live buffer of its length.
         let whole = check(
             unsafe {
-                apikeys_header_verify(store, header_ptr, header_len, scope_ptr, scope_len, null_mut())
+                apikeys_header_verify(
+                    store,
+                    header_ptr,
+                    header_len,
+                    scope_ptr,
+                    scope_len,
+                    null_mut(),
+                )
             },
             "header verify of the C strings",
         );
-        let expected = if header_len >= SCAN_MAX { BAD_HEADER } else { whole };
+        let expected = if header_len >= SCAN_MAX {
+            BAD_HEADER
+        } else {
+            whole
+        };
         assert_eq!(status, expected, "header check vs header verify");
         if status == OK {
             assert_eq!(id[16], 0, "id not NUL-terminated");
         } else {
-            assert!(id.iter().all(|&b| b == 0x55 as c_char), "id written by a refusal");
+            assert!(
+                id.iter().all(|&b| b == 0x55 as c_char),
+                "id written by a refusal"
+            );
         }
     }
 }

@@ -89,11 +89,11 @@ class Authenticator:
     `apikeys_header_check`, one native call that reads the header by the
     core's rules and returns only the id: the same checks (revocation,
     expiry, scope, usage counted once), against the store's latest commit on
-    every request. Callgrind, shared mode, one check from Python: 14.3k
+    every request. Callgrind, shared mode, one check from Python: 16.2k
     instructions, of which the native call is 7k (the library's verify and
     ctypes' handling of four arguments); reading the header in Python
     instead, and then `apikeys_key_check`, cost 17.6k, and `verify_header`
-    on every request 34k.
+    on every request 37k.
 
     The kept details are found by the header's hash (a worker-local hint,
     never the header itself) and used only when the library answers with
