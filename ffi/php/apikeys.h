@@ -57,6 +57,7 @@ typedef uint32_t apikeys_key_status;
 enum apikeys_size {
     APIKEYS_ID_SIZE = 17,
     APIKEYS_KEY_SCAN_MAX = 256,
+    APIKEYS_HEADER_SCAN_MAX = 8192,
 };
 typedef uint32_t apikeys_size;
 
@@ -109,6 +110,11 @@ apikeys_status apikeys_key_check(const struct apikeys_store *store,
                                  char *id_out);
 
 apikeys_status apikeys_key_validate(const struct apikeys_store *store, const char *key);
+
+apikeys_status apikeys_header_check(const struct apikeys_store *store,
+                                    const char *header,
+                                    const char *scope,
+                                    char *id_out);
 
 apikeys_status apikeys_is_well_formed(const char *key, size_t key_len);
 
