@@ -71,6 +71,49 @@ class AuthenticateHeaderTest < Minitest::Test
     end
   end
 
+  # Every form the core reads is remembered (the repeat call reads the
+  # header with apikeys_header_check, the core's parser), and every one is
+  # refused once the key is revoked.
+  def test_every_form_the_core_accepts_answers_alike_on_repeat_calls_and_after_revocation
+    with_store do |store|
+      key = store.generate("Forms again", scopes: ["contacts:*"])
+      forms = ["Bearer #{key.secret}", "bearer #{key.secret}", "BEARER  #{key.secret}", " Bearer #{key.secret}\t",
+               "Bearer #{key.secret}".b]
+      forms.each do |header|
+        expected = store.verify_header(header, scope: "contacts:read")
+        3.times { assert_equal expected, store.authenticate_header(header, scope: "contacts:read"), header.inspect }
+        assert_raises(ApiKeys::Forbidden, header.inspect) { store.authenticate_header(header, scope: "admin") }
+      end
+      store.revoke(key.id)
+      forms.each do |header|
+        assert_equal :revoked, assert_raises(ApiKeys::Unauthorized) { store.authenticate_header(header) }.reason,
+                     header.inspect
+      end
+    end
+  end
+
+  # A header past apikeys_header_check's scan bound, which verify_header
+  # still reads, answers as verify_header does on every call.
+  def test_a_header_longer_than_the_scan_bound_answers_as_verify_header_does
+    with_store do |store|
+      key = store.generate("Padded")
+      header = "Bearer#{' ' * ApiKeys.const_get(:Native)::HEADER_SCAN_MAX}#{key.secret}"
+      expected = begin
+        store.verify_header(header)
+      rescue ApiKeys::Unauthorized => e
+        e.reason
+      end
+      3.times do
+        answer = begin
+          store.authenticate_header(header)
+        rescue ApiKeys::Unauthorized => e
+          e.reason
+        end
+        assert_equal expected, answer
+      end
+    end
+  end
+
   def test_the_key_it_returns_cannot_be_changed_by_one_request_for_the_next
     with_store do |store|
       key = store.generate("Frozen", scopes: ["contacts:read"])

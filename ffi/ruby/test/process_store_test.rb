@@ -89,6 +89,40 @@ class ProcessStoreTest < Minitest::Test
     assert_same parent_store, ApiKeys.store(@path, pepper: PEPPER)
   end
 
+  # The integrations' call (ApiKeys.store with no path) in a child made by
+  # fork, and by Process.daemon, which forks without Process._fork: each
+  # gets a store of its own, never the parent's handle (which would answer
+  # UsedAfterFork, a 500, to every request).
+  def test_the_configured_store_is_the_childs_own_after_fork_and_daemon
+    ApiKeys.configure(@path, pepper: PEPPER)
+    parent_store = ApiKeys.store
+    key = parent_store.generate("Configured")
+    reports = [
+      ->(report) { fork { report.call; exit!(0) } },
+      ->(report) { fork { Process.daemon(true, true); report.call; exit!(0) } }
+    ].map do |spawn|
+      reader, writer = IO.pipe
+      child = spawn.call(lambda do
+        reader.close
+        writer.write(begin
+          store = ApiKeys.store
+          [store.equal?(parent_store) ? "same object" : "new object", store.verify(key.secret).id].join(" ")
+        rescue Exception => e # reported to the parent, which fails the test
+          e.inspect
+        end)
+        writer.close
+      end)
+      writer.close
+      Process.wait(child)
+      report = reader.read # until the daemon, a grandchild, has closed it
+      reader.close
+      report
+    end
+    assert_equal ["new object #{key.id}"] * 2, reports
+    assert_same parent_store, ApiKeys.store
+    assert_equal key.id, parent_store.verify(key.secret).id, "the parent's store is untouched"
+  end
+
   def test_a_child_that_exits_normally_flushes_its_usage_and_leaves_the_parents_store_alone
     parent_store = ApiKeys.store(@path, pepper: PEPPER)
     key = parent_store.generate("Counted")

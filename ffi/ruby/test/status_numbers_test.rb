@@ -60,6 +60,7 @@ class StatusNumbersTest < Minitest::Test
   def test_the_other_numbers_match_the_header
     assert_equal header_enum("apikeys_open_flag").fetch("APIKEYS_OPEN_SHARED"), NATIVE::OPEN_SHARED
     assert_equal header_enum("apikeys_size").fetch("APIKEYS_ID_SIZE"), NATIVE::ID_SIZE
+    assert_equal header_enum("apikeys_size").fetch("APIKEYS_HEADER_SCAN_MAX"), NATIVE::HEADER_SCAN_MAX
     filters = header_enum("apikeys_list_filter").transform_keys { |c| c.delete_prefix("APIKEYS_LIST_").downcase.to_sym }
     assert_equal filters, NATIVE::LIST_FILTERS
     key_statuses = header_enum("apikeys_key_status").to_h { |c, v| [v, c.delete_prefix("APIKEYS_KEY_").downcase.to_sym] }

@@ -171,11 +171,10 @@ module ApiKeys
     # keys' details it keeps (then it starts over).
     DETAILS_SECONDS = 1.0
     DETAILS_MAX = 65_536
-    # The form of nearly every header: "Bearer " and a token of the
-    # characters of a key. Only such headers are remembered; any other form
-    # always takes verify_header, whose parser is the core's.
-    CANONICAL_BEARER = /\ABearer [0-9A-Za-z_]{1,256}\z/.freeze
-    BEARER_PREFIX_SIZE = "Bearer ".bytesize
+    # The clock of that reuse: a coarse one where there is one (Linux:
+    # the last tick, read without a system call, cheaper than the precise
+    # clock), as a second's bound needs no finer grain.
+    DETAILS_CLOCK = defined?(Process::CLOCK_MONOTONIC_COARSE) ? Process::CLOCK_MONOTONIC_COARSE : Process::CLOCK_MONOTONIC
 
     # The verify of the framework integrations: the checks and outcome of
     # #verify_header, one use counted per call, at about the cost of
@@ -187,24 +186,28 @@ module ApiKeys
     # expiry itself is enforced at once).
     #
     # Reuse is keyed by the header's String#hash (SipHash under a random
-    # per-process key: no key is kept), for headers of the canonical form
-    # "Bearer <token>", whose token the call then checks with
-    # apikeys_key_check; the id the store accepts must be the remembered
-    # one's, else the details are read again. So a header that merely shares
-    # a remembered one's 64-bit hash (a 2^-64 chance) is never accepted as
-    # that key: at worst it is refused or counted twice.
+    # per-process key: no key is kept), for headers the store accepted,
+    # which the call then checks again with apikeys_header_check (the
+    # core's reading of the header, as verify_header's); the id the store
+    # accepts must be the remembered one's, else the details are read
+    # again. So a header that merely shares a remembered one's 64-bit hash
+    # (a 2^-64 chance) is never accepted as that key: at worst it is
+    # refused or counted twice.
     def authenticate_header(header_value, scope: nil)
       scope = Convert.text(scope, "scope") unless scope.nil?
       if header_value.is_a?(String)
         slot = header_value.hash
         known, fresh_until = @request_details[slot]
-        if known && Process.clock_gettime(Process::CLOCK_MONOTONIC) < fresh_until
+        if known && Process.clock_gettime(DETAILS_CLOCK) < fresh_until
           return known if checked_id(header_value, scope) == known.id
         end
       end
 
       verified = verify_header(header_value, scope: scope)
-      remember(slot, verified) if slot && canonical?(header_value)
+      # Past the scan bound apikeys_header_check refuses what verify_header
+      # reads (a token after thousands of spaces): such a header is not
+      # remembered, so both calls always answer alike.
+      remember(slot, verified) if slot && header_value.bytesize < Native::HEADER_SCAN_MAX
       verified
     end
 
@@ -272,31 +275,24 @@ module ApiKeys
 
     private
 
-    # Whether the header is exactly "Bearer <token>", the token made only of
-    # key characters.
-    def canonical?(header_value)
-      CANONICAL_BEARER.match?(header_value)
-    rescue ArgumentError, EncodingError # bytes that are not their encoding's: never remembered
-      false
-    end
-
     def remember(slot, verified)
       verified.scopes.each(&:freeze).freeze
       @request_details.clear if @request_details.size >= DETAILS_MAX
-      @request_details[slot] = [verified.freeze, Process.clock_gettime(Process::CLOCK_MONOTONIC) + DETAILS_SECONDS]
+      @request_details[slot] = [verified.freeze, Process.clock_gettime(DETAILS_CLOCK) + DETAILS_SECONDS]
     end
 
-    # verify_id of the token of a remembered (so canonical) header: the id
-    # the store accepts, or raises. nil, for the caller to read the details
-    # again, when the header cannot be passed as it is: too short, or
-    # holding a NUL (ruby-ffi refuses those) as only a header sharing a
-    # remembered one's hash could.
+    # The id the store accepts for a remembered header, read by
+    # apikeys_header_check from the header as it is, or raises. nil, for
+    # the caller to read the details again, when the header holds a NUL
+    # (ruby-ffi refuses those), as only a header sharing a remembered
+    # one's hash could.
     def checked_id(header_value, scope)
-      length = header_value.bytesize - BEARER_PREFIX_SIZE
-      return nil unless length.positive?
-
       buffer = (Thread.current[:apikeys_id_buffer] ||= FFI::MemoryPointer.new(:char, Native::ID_SIZE))
-      status = native_check(open_handle, header_value.byteslice(BEARER_PREFIX_SIZE, length), scope, buffer)
+      status = if @on_database
+                 Native.apikeys_header_check_blocking(open_handle, header_value, scope, buffer)
+               else
+                 Native.apikeys_header_check(open_handle, header_value, scope, buffer)
+               end
       raise ApiKeys.error_for(status) unless status.zero?
 
       buffer.read_string

@@ -36,6 +36,9 @@ module ApiKeys
     OPEN_SHARED = 1
     # APIKEYS_ID_SIZE: the id buffer of apikeys_key_check (16 characters and a NUL).
     ID_SIZE = 17
+    # APIKEYS_HEADER_SCAN_MAX: apikeys_header_check reads at most this many
+    # bytes of a header looking for its NUL.
+    HEADER_SCAN_MAX = 8192
     LIST_FILTERS = { all: 0, active: 1, revoked: 2, expired: 3 }.freeze
     KEY_STATUSES = { 0 => :active, 1 => :revoked, 2 => :expired }.freeze
 
@@ -158,6 +161,13 @@ module ApiKeys
     attach_function :apikeys_key_validate_blocking, :apikeys_key_validate, %i[pointer string], :status,
                     blocking: true
     attach_function :apikeys_header_verify, %i[pointer text size_t text size_t pointer], :status, blocking: true
+    # apikeys_key_check for a whole Authorization header, read by the
+    # core's rules (ffi/README.md): the header's NUL-terminated form, as
+    # apikeys_key_check is the key's; and again releasing the GVL, for
+    # stores on PostgreSQL.
+    attach_function :apikeys_header_check, %i[pointer string string pointer], :status
+    attach_function :apikeys_header_check_blocking, :apikeys_header_check, %i[pointer string string pointer], :status,
+                    blocking: true
     attach_function :apikeys_verified_info, %i[pointer pointer], :status
     attach_function :apikeys_verified_free, [:pointer], :status
     attach_function :apikeys_status_http, %i[status pointer pointer], :status

@@ -24,6 +24,27 @@ module ApiKeys
   @configured_store = nil
   @at_exit_registered = false
 
+  # Where Ruby tells of its forks (Process._fork, Ruby 3.1 and later), a
+  # child forgets the configured store at once, and the per-request call
+  # needs no getpid (a system call, the most of that call's cost); older
+  # Rubies compare the pid on every call. Process.daemon forks without
+  # Process._fork: it is watched too.
+  module ForkWatch
+    def _fork
+      pid = super
+      ApiKeys.__send__(:forked) if pid.zero?
+      pid
+    end
+
+    def daemon(...)
+      answer = super
+      ApiKeys.__send__(:forked)
+      answer
+    end
+  end
+  FORKS_SEEN = Process.respond_to?(:_fork)
+  Process.singleton_class.prepend(ForkWatch) if FORKS_SEEN
+
   class << self
     # Records the store the integrations open in each process (nothing is
     # opened here). shared defaults to true: servers run several processes,
@@ -45,7 +66,9 @@ module ApiKeys
     def store(path = nil, pepper: nil, shared: true)
       # The integrations' call, on every request: the configured store.
       configured_store = @configured_store
-      return configured_store if path.nil? && configured_store && !configured_store.closed? && @stores_pid == Process.pid
+      if path.nil? && configured_store && (FORKS_SEEN || @stores_pid == Process.pid) && !configured_store.closed?
+        return configured_store
+      end
 
       if path.nil?
         configured = @configured or
@@ -84,6 +107,12 @@ module ApiKeys
     end
 
     private
+
+    # In a forked child (ForkWatch): the fast path of store no longer
+    # answers the parent's store; the next call forgets the inherited ones.
+    def forked
+      @configured_store = nil
+    end
 
     def open_for_this_process(key)
       @stores_lock.synchronize do
