@@ -55,25 +55,45 @@ pub enum HeaderError {
 /// as HTTP parsers strip it. The token is
 /// returned as sent: whether it is a key is [`crate::is_well_formed`]'s call.
 pub fn bearer_token(header: &str) -> Result<&str, HeaderError> {
-    let value = header.trim_matches([' ', '\t']);
-    if value.is_empty() {
+    bearer_token_bytes(header.as_bytes())
+}
+
+/// [`bearer_token`] on the header's raw bytes, for hosts that hold them
+/// (the C ABI, a server's header map): the same answers for UTF-8 input,
+/// and no UTF-8 decoding of the whole value first. Bytes that are not UTF-8
+/// can only be part of a scheme that is not `Bearer` or of a token that is
+/// not one word of token characters, so such a header never yields a token.
+pub fn bearer_token_bytes(header: &[u8]) -> Result<&str, HeaderError> {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    let Some(start) = header.iter().position(|b| !blank(b)) else {
         return Err(HeaderError::Missing);
-    }
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    };
+    let end = header
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    let value = &header[start..end];
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Err(HeaderError::NotBearer);
     }
-    let token = rest.trim_start_matches(' ');
+    let token = &rest[rest.iter().take_while(|&&b| b == b' ').count()..];
     // RFC 6750's b64token, and `|`: Laravel Sanctum's tokens are `id|secret`,
     // and the store verifies the keys it imported from Sanctum.
     let b64token = |b: u8| {
-        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'|')
+        b.is_ascii_alphanumeric() | matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'|')
     };
-    let body = token.trim_end_matches('=');
-    if body.is_empty() || !body.bytes().all(b64token) {
+    let body = &token[..token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1)];
+    // Every byte is checked, without an early exit, so the loop is
+    // vectorized (a third of the instructions of `all`; callgrind).
+    if body.is_empty() || !body.iter().fold(true, |ok, &b| ok & b64token(b)) {
         return Err(HeaderError::BadToken);
     }
-    Ok(token)
+    // Token characters and `=` are ASCII: this cannot fail.
+    core::str::from_utf8(token).map_err(|_| HeaderError::BadToken)
 }
 
 /// An HTTP answer to send instead of serving the request.
@@ -155,6 +175,25 @@ mod tests {
         assert_eq!(bearer_token("Bearer a b"), Err(HeaderError::BadToken));
         assert_eq!(bearer_token("Bearer ==="), Err(HeaderError::BadToken));
         assert_eq!(bearer_token("Bearer é"), Err(HeaderError::BadToken));
+    }
+
+    #[test]
+    fn header_bytes_that_are_not_utf8_hold_no_token() {
+        assert_eq!(bearer_token_bytes(b"Bearer abc"), Ok("abc"));
+        assert_eq!(bearer_token_bytes(b" \tBearer  abc== \t"), Ok("abc=="));
+        assert_eq!(
+            bearer_token_bytes(b"Bearer abc\xff"),
+            Err(HeaderError::BadToken)
+        );
+        assert_eq!(
+            bearer_token_bytes(b"\xffBearer abc"),
+            Err(HeaderError::NotBearer)
+        );
+        assert_eq!(
+            bearer_token_bytes(b"Bearer \xc3\xa9"),
+            Err(HeaderError::BadToken)
+        );
+        assert_eq!(bearer_token_bytes(b"\t \t"), Err(HeaderError::Missing));
     }
 
     #[test]

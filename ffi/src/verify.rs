@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::sync::LazyLock;
 
 use apikeys_core::http::{
-    bearer_token, FORBIDDEN_SCOPE_BODY, INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY,
+    bearer_token_bytes, FORBIDDEN_SCOPE_BODY, INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY,
 };
 use apikeys_core::{Rejection, VerifiedKey, VerifyError};
 
@@ -100,15 +100,12 @@ pub unsafe extern "C" fn apikeys_header_verify(
 /// The key in an `Authorization` header value, by the core's rules; a value
 /// that is not UTF-8 holds no token, the same answer as any bad header.
 pub(crate) fn header_token(header: &[u8]) -> Result<&str, Failure> {
-    core::str::from_utf8(header)
-        .ok()
-        .and_then(|header| bearer_token(header).ok())
-        .ok_or_else(|| {
-            Failure::new(
-                APIKEYS_BAD_HEADER,
-                "no usable `Authorization: Bearer <key>` header",
-            )
-        })
+    bearer_token_bytes(header).map_err(|_| {
+        Failure::new(
+            APIKEYS_BAD_HEADER,
+            "no usable `Authorization: Bearer <key>` header",
+        )
+    })
 }
 
 /// The failure for a key that is not well-formed (no storage touched).
